@@ -1,0 +1,204 @@
+"""The `triggerline` command.
+
+Each command is a thin shell over a deploy module: it picks settings, calls one function and
+prints what happened. New commands go on `app`, or on a sub-app added with `app.add_typer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from deploy import local_kafka, local_postgres
+from deploy.local_kafka import LocalKafka, LocalKafkaError
+from deploy.local_postgres import LocalPostgres, LocalPostgresError
+from deploy.local_secrets import with_secret_keys
+from deploy.migrate import MigrationError, apply_migrations
+from deploy.pipeline import Pipeline, child_env
+from deploy.registry_commands import projects_app, triggers_app
+from deploy.topics import TopicReport, ensure_topics, read_topic
+from runtime.settings import Settings, get_settings
+from schemas.topics import CATALOGUE
+
+app = typer.Typer(
+    help="Triggerline: verified webhooks and schedules become delivered events.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+kafka_app = typer.Typer(help="The local Kafka broker.", no_args_is_help=True)
+postgres_app = typer.Typer(help="The local PostgreSQL cluster.", no_args_is_help=True)
+topics_app = typer.Typer(help="The topic catalogue on the cluster.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(postgres_app, name="postgres")
+app.add_typer(topics_app, name="topics")
+app.add_typer(projects_app, name="projects")
+app.add_typer(triggers_app, name="triggers")
+
+# Failures whose message is written for the user: printed without a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (LocalKafkaError, LocalPostgresError, MigrationError)
+
+
+@app.command()
+def up() -> None:
+    """Start local PostgreSQL and Kafka, except those set in the environment; migrate."""
+    settings = get_settings()
+    if _user_configured(settings, "database_url"):
+        typer.echo("postgres: DATABASE_URL is set; not starting a local cluster")
+    else:
+        _report_postgres(local_postgres.start(settings.local_dir))
+    if _user_configured(settings, "kafka_bootstrap_servers"):
+        typer.echo("kafka: KAFKA_BOOTSTRAP_SERVERS is set; not starting a local broker")
+    else:
+        _report_kafka(local_kafka.start(settings.local_dir))
+    _migrate(settings)
+
+
+@app.command()
+def run() -> None:
+    """Set everything up and run the whole pipeline in the foreground; Ctrl-C stops it."""
+    settings = with_secret_keys(get_settings())
+    started_postgres = started_kafka = False
+    if not _user_configured(settings, "database_url"):
+        postgres = local_postgres.start(settings.local_dir)
+        started_postgres = postgres.started
+        _report_postgres(postgres)
+    if not _user_configured(settings, "kafka_bootstrap_servers"):
+        kafka = local_kafka.start(settings.local_dir)
+        started_kafka = kafka.started
+        _report_kafka(kafka)
+    _migrate(settings)
+    _report_topics(asyncio.run(ensure_topics(settings)))
+    pipeline = Pipeline(child_env({}))
+    try:
+        pipeline.start()
+        pipeline.wait_ready(f"http://{settings.ingest_host}:{settings.ingest_port}")
+        typer.secho(
+            f"triggerline: ready; webhooks go to {settings.public_base_url}/webhooks/<trigger id>",
+            fg=typer.colors.GREEN,
+        )
+        pipeline.wait()
+    except KeyboardInterrupt:
+        typer.echo("triggerline: stopping")
+    finally:
+        pipeline.stop()
+        # Leave services running that were running before; stop what this command started.
+        if started_kafka:
+            local_kafka.stop(settings.local_dir)
+        if started_postgres:
+            local_postgres.stop(settings.local_dir)
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create the catalogue's missing topics and report drift in existing ones."""
+    _report_topics(asyncio.run(ensure_topics(get_settings())))
+
+
+@app.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="Catalogue topic, e.g. delivery-log.")],
+    limit: Annotated[int, typer.Option(help="Stop after this many records.")] = 20,
+) -> None:
+    """Print a catalogue topic's records from the beginning, one JSON object per line."""
+    spec = next((s for s in CATALOGUE if s.suffix == topic), None)
+    if spec is None:
+        names = ", ".join(s.suffix for s in CATALOGUE)
+        raise typer.BadParameter(f"unknown topic {topic!r}; the catalogue has {names}")
+    for line in asyncio.run(read_topic(get_settings(), spec, limit)):
+        typer.echo(line)
+
+
+@app.command()
+def down() -> None:
+    """Stop the local Kafka broker and PostgreSQL cluster."""
+    kafka_stop()
+    postgres_stop()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the schema migrations that the database lacks."""
+    _migrate(get_settings())
+
+
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Start the local broker, fetching it from Maven Central on first use."""
+    _report_kafka(local_kafka.start(get_settings().local_dir))
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker."""
+    stopped = local_kafka.stop(get_settings().local_dir)
+    typer.echo("kafka: stopped" if stopped else "kafka: not running")
+
+
+@postgres_app.command("start")
+def postgres_start() -> None:
+    """Start the local cluster, installing and initialising it on first use."""
+    _report_postgres(local_postgres.start(get_settings().local_dir))
+
+
+@postgres_app.command("stop")
+def postgres_stop() -> None:
+    """Stop the local cluster."""
+    stopped = local_postgres.stop(get_settings().local_dir)
+    typer.echo("postgres: stopped" if stopped else "postgres: not running")
+
+
+def main() -> None:
+    # Progress from the deploy modules (fetching, formatting, starting) goes to stderr.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    deploy_logger = logging.getLogger("deploy")
+    deploy_logger.addHandler(handler)
+    deploy_logger.setLevel(logging.INFO)
+    try:
+        app()
+    except USER_ERRORS as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+
+
+def _user_configured(settings: Settings, field: str) -> bool:
+    # Fields set from the environment count as set; defaults point at the local services.
+    return field in settings.model_fields_set
+
+
+def _migrate(settings: Settings) -> None:
+    applied = apply_migrations(settings.database_url.get_secret_value())
+    if applied:
+        typer.echo(f"migrations: applied {', '.join(applied)}")
+    else:
+        typer.echo("migrations: schema is up to date")
+
+
+def _report_topics(reports: list[TopicReport]) -> None:
+    for report in reports:
+        if report.created:
+            typer.echo(f"topic {report.name}: created")
+        elif report.drift:
+            typer.secho(
+                f"topic {report.name}: drift: {'; '.join(report.drift)}", fg=typer.colors.YELLOW
+            )
+        else:
+            typer.echo(f"topic {report.name}: matches the catalogue")
+
+
+def _report_kafka(kafka: LocalKafka) -> None:
+    state = "started" if kafka.started else "already running"
+    typer.echo(f"kafka: {state} at {kafka.bootstrap_servers} (pid {kafka.pid}); log: {kafka.log}")
+
+
+def _report_postgres(postgres: LocalPostgres) -> None:
+    state = "started" if postgres.started else "already running"
+    typer.echo(f"postgres: {state} at {postgres.database_url}; log: {postgres.log}")
+
+
+if __name__ == "__main__":
+    main()

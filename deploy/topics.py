@@ -1,0 +1,93 @@
+"""Creates the catalogue's missing topics and reports drift in existing ones.
+
+Drift is reported, never repaired automatically: adding partitions moves keys to other
+partitions and would break per-conversation order, so an operator decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from runtime.kafka import admin_client, reached, whole_topic_consumer
+from runtime.settings import Settings
+from schemas.topics import CATALOGUE, TopicSpec
+
+
+@dataclass(frozen=True, slots=True)
+class TopicReport:
+    name: str
+    created: bool
+    drift: tuple[str, ...]
+
+
+async def ensure_topics(
+    settings: Settings, catalogue: tuple[TopicSpec, ...] = CATALOGUE
+) -> list[TopicReport]:
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in catalogue if spec.name(settings.topic_prefix) not in existing]
+        if missing:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        spec.name(settings.topic_prefix),
+                        num_partitions=spec.partitions,
+                        replication_factor=settings.topic_replication_factor,
+                        topic_configs=spec.configs(),
+                    )
+                    for spec in missing
+                ]
+            )
+        created = {spec.name(settings.topic_prefix) for spec in missing}
+        reports = []
+        for spec in catalogue:
+            name = spec.name(settings.topic_prefix)
+            drift = () if name in created else await _drift(admin, spec, name)
+            reports.append(TopicReport(name, name in created, drift))
+        return reports
+    finally:
+        await admin.close()
+
+
+async def _drift(admin: AIOKafkaAdminClient, spec: TopicSpec, name: str) -> tuple[str, ...]:
+    problems: list[str] = []
+    described = await admin.describe_topics([name])
+    partitions = len(described[0]["partitions"])
+    if partitions != spec.partitions:
+        problems.append(f"partitions: catalogue {spec.partitions}, cluster {partitions}")
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, dict(spec.configs()))]
+    )
+    actual = {
+        entry[0]: entry[1]
+        for response in responses
+        for resource in response.resources
+        for entry in resource[4]
+    }
+    for key, wanted in spec.configs().items():
+        if actual.get(key) != wanted:
+            problems.append(f"{key}: catalogue {wanted}, cluster {actual.get(key)}")
+    return tuple(problems)
+
+
+async def read_topic(settings: Settings, spec: TopicSpec, limit: int) -> list[str]:
+    """Up to `limit` records of a catalogue topic as JSON lines with their position."""
+    consumer = await whole_topic_consumer(settings, spec.name(settings.topic_prefix))
+    lines: list[str] = []
+    try:
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        while len(lines) < limit and not await reached(consumer, ends):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for record in records:
+                    value = orjson.loads(record.value) if record.value is not None else None
+                    position = {"partition": tp.partition, "offset": record.offset}
+                    lines.append(orjson.dumps({**position, "value": value}).decode())
+    finally:
+        await consumer.stop()
+    return lines[:limit]

@@ -1,0 +1,74 @@
+"""The ingest service: webhook ingress, the outbox relay, and operational endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ingest.handoff import RawEventWriter
+from ingest.registry.relay import OutboxRelay
+from ingest.triggers import compile_ingress_trigger
+from ingest.webhooks import router as webhook_router
+from runtime.config_view import TriggerConfigView
+from runtime.kafka import durable_producer
+from runtime.secrets import Keyring
+from runtime.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    keyring = Keyring.from_setting(settings.secret_keys)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        producer = durable_producer(settings)
+        view = TriggerConfigView(
+            settings, "ingest", partial(compile_ingress_trigger, keyring=keyring)
+        )
+        relay = OutboxRelay(settings, producer)
+        app.state.settings = settings
+        app.state.trigger_view = view
+        app.state.raw_writer = RawEventWriter(settings, producer)
+        app.state.producer_started = False
+        await producer.start()
+        app.state.producer_started = True
+        await view.start()
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await relay_task
+            await view.stop()
+            await producer.stop()
+
+    app = FastAPI(title="Triggerline", version="0.1.0", lifespan=lifespan)
+    app.include_router(webhook_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        checks = {
+            "kafka_producer": bool(request.app.state.producer_started),
+            "trigger_config": request.app.state.trigger_view.ready,
+        }
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

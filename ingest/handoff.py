@@ -1,0 +1,39 @@
+"""The durable hand-off: a raw event is accepted only once Kafka has acknowledged it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from runtime.metrics import INGEST_PRODUCE_LATENCY
+from runtime.settings import Settings
+from schemas.records import RAW_EVENT, RawEvent
+from schemas.topics import RAW_EVENTS
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not acknowledge within the budget; the sender must retry."""
+
+
+class RawEventWriter:
+    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._topic = RAW_EVENTS.name(settings.topic_prefix)
+        self._budget_s = settings.ingest_produce_timeout_s
+
+    async def write(self, event: RawEvent) -> None:
+        started = time.perf_counter()
+        try:
+            # Keyed by trigger so one trigger's events keep their arrival order.
+            await asyncio.wait_for(
+                self._producer.send_and_wait(
+                    self._topic, RAW_EVENT.encode(event), key=event.trigger_id.encode()
+                ),
+                timeout=self._budget_s,
+            )
+        except (TimeoutError, KafkaError) as exc:
+            raise KafkaUnavailable(type(exc).__name__) from exc
+        INGEST_PRODUCE_LATENCY.observe(time.perf_counter() - started)

@@ -1,0 +1,62 @@
+"""Every Prometheus metric Triggerline exports, declared in one place.
+
+Labels are bounded: definition slug, target kind, outcome, stage. Never a trigger id, an event id
+or a correlation id, which would grow without limit.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PREFIX = "triggerline"
+
+# Latency buckets in seconds, from a fast in-process hop to a slow HTTP target.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+INGEST_REQUESTS = Counter(
+    f"{PREFIX}_ingest_requests_total",
+    "Webhook requests by definition and outcome.",
+    ["definition", "outcome"],
+)
+INGEST_PRODUCE_LATENCY = Histogram(
+    f"{PREFIX}_ingest_produce_seconds",
+    "Time for Kafka to acknowledge a raw event (acks=all).",
+    buckets=_LATENCY_BUCKETS,
+)
+INGEST_IN_FLIGHT = Gauge(f"{PREFIX}_ingest_in_flight", "Webhook requests being handled.")
+
+PROCESSOR_EVENTS = Counter(
+    f"{PREFIX}_processor_events_total",
+    "Raw events processed, by definition and outcome.",
+    ["definition", "outcome"],
+)
+
+DISPATCH_DELIVERIES = Counter(
+    f"{PREFIX}_dispatcher_deliveries_total",
+    "Delivery outcomes by target kind.",
+    ["target_kind", "outcome"],
+)
+DISPATCH_ATTEMPT_LATENCY = Histogram(
+    f"{PREFIX}_dispatcher_attempt_seconds",
+    "Duration of one delivery attempt.",
+    ["target_kind"],
+    buckets=_LATENCY_BUCKETS,
+)
+DISPATCH_END_TO_END_LATENCY = Histogram(
+    f"{PREFIX}_end_to_end_seconds",
+    "From ingest acceptance to the target's acknowledgement.",
+    ["target_kind"],
+    buckets=_LATENCY_BUCKETS,
+)
+DISPATCH_IN_FLIGHT = Gauge(f"{PREFIX}_dispatcher_in_flight", "Deliveries in progress.")
+
+UNDECODABLE_RECORDS = Counter(
+    f"{PREFIX}_undecodable_records_total",
+    "Records that failed to decode and were dead-lettered.",
+    ["stage"],
+)
+CONFIG_TRIGGERS = Gauge(
+    f"{PREFIX}_config_triggers",
+    "Triggers in this process's view of the trigger-config topic.",
+    ["stage"],
+)

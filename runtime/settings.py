@@ -1,0 +1,65 @@
+"""Settings shared by every Triggerline service.
+
+Each service reads the external services it talks to from the environment. The defaults point at
+the local Kafka broker and PostgreSQL cluster that `triggerline up` starts, so a user with their
+own cluster sets `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` and nothing local is needed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+LOCAL_KAFKA_PORT = 19092
+LOCAL_KAFKA_CONTROLLER_PORT = 19093
+LOCAL_POSTGRES_PORT = 15432
+LOCAL_DATABASE = "triggerline"
+
+
+class Settings(BaseSettings):
+    """One settings object per process; services read only the fields they need."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
+    database_url: SecretStr = SecretStr(
+        f"postgresql://postgres@127.0.0.1:{LOCAL_POSTGRES_PORT}/{LOCAL_DATABASE}"
+    )
+    # Prefix for every topic and consumer group, so that tests and tenants can share a cluster.
+    topic_prefix: str = Field(default="triggerline", alias="TRIGGERLINE_TOPIC_PREFIX")
+    # Where local services, faust state and generated keys live. Git-ignored.
+    local_dir: Path = Field(default=REPO_ROOT / ".local", alias="TRIGGERLINE_LOCAL_DIR")
+    # Fernet keys as "key_id:base64key" pairs separated by commas; the first one encrypts.
+    secret_keys: SecretStr = Field(default=SecretStr(""), alias="TRIGGERLINE_SECRET_KEYS")
+    log_level: str = Field(default="INFO", alias="TRIGGERLINE_LOG_LEVEL")
+
+    ingest_host: str = Field(default="127.0.0.1", alias="TRIGGERLINE_INGEST_HOST")
+    ingest_port: int = Field(default=8080, alias="TRIGGERLINE_INGEST_PORT")
+    # Public base of webhook URLs shown by the registry.
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080", alias="TRIGGERLINE_PUBLIC_BASE_URL"
+    )
+    # Slack allows 3 s for an answer; the produce budget leaves room for the rest of the request.
+    ingest_produce_timeout_s: float = Field(default=2.0, alias="TRIGGERLINE_PRODUCE_TIMEOUT_S")
+    ingest_max_body_bytes: int = Field(default=1024 * 1024, alias="TRIGGERLINE_MAX_BODY_BYTES")
+
+    processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")
+    processor_commit_interval_s: float = Field(
+        default=0.1, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
+    )
+    dispatcher_metrics_port: int = Field(default=9102, alias="TRIGGERLINE_DISPATCHER_METRICS_PORT")
+
+    topic_replication_factor: int = Field(default=1, alias="TRIGGERLINE_TOPIC_REPLICATION_FACTOR")
+
+    def group(self, stage: str) -> str:
+        return f"{self.topic_prefix}.{stage}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

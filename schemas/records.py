@@ -1,0 +1,120 @@
+"""The records that flow between stages, one dataclass per topic value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from schemas.codec import RecordCodec
+from schemas.triggers import DefinitionSlug, TargetKind, TriggerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """What ingest accepted, unchanged, with what replay and audit need to know about it."""
+
+    id: str
+    trigger_id: str
+    project_id: str
+    definition: DefinitionSlug
+    received_at: datetime
+    content_type: str
+    # The request body exactly as received. Ingest only accepts UTF-8 bodies (JSON and form
+    # encodings), so text round-trips to the same bytes the signature was computed over.
+    body: str
+    # Only the headers that matter later: Slack retry number and reason, content type,
+    # user agent, webhook-id. Names are lower-case.
+    headers: dict[str, str] = field(default_factory=dict)
+    replay: bool = False
+    v: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedEvent:
+    """A CloudEvent 1.0 in structured mode, with Triggerline's extension attributes.
+
+    Extension names follow the CloudEvents rule (lower-case letters and digits only).
+    """
+
+    id: str
+    source: str
+    type: str
+    # The correlation id: one conversation, one ordered stream.
+    subject: str
+    time: datetime
+    data: dict[str, Any]
+    triggerid: str
+    projectid: str
+    targetkind: TargetKind
+    targetref: str
+    # When ingest accepted the original event; the end-to-end latency clock starts here.
+    receivedat: datetime
+    replay: bool = False
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
+    v: int = 1
+
+
+Stage = Literal["ingest", "processor", "dispatcher"]
+Outcome = Literal[
+    "routed",
+    "delivered",
+    "retrying",
+    "failed",
+    "dead_lettered",
+    "skipped",
+    "filter_error",
+    "duplicate",
+    "ignored",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLogRecord:
+    """One step of an event's journey: a processing decision or a delivery attempt."""
+
+    event_id: str
+    trigger_id: str
+    project_id: str
+    stage: Stage
+    outcome: Outcome
+    at: datetime
+    correlation_id: str | None = None
+    target_kind: TargetKind | None = None
+    target_ref: str | None = None
+    # 0 for decisions made before delivery (skips, filter errors); 1.. for delivery attempts.
+    attempt: int = 0
+    reason: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    replay: bool = False
+    v: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record a stage gave up on, with enough context to understand and re-drive it."""
+
+    stage: Stage
+    reason: str
+    failed_at: datetime
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    # The original key and value, base64-encoded because they may not be valid UTF-8.
+    key_b64: str | None
+    value_b64: str | None
+    event_id: str | None = None
+    trigger_id: str | None = None
+    error: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    v: int = 1
+
+
+RAW_EVENT = RecordCodec(RawEvent)
+ROUTED_EVENT = RecordCodec(RoutedEvent)
+DELIVERY_LOG_RECORD = RecordCodec(DeliveryLogRecord)
+DEAD_LETTER = RecordCodec(DeadLetter)
+TRIGGER_CONFIG = RecordCodec(TriggerConfig)

@@ -1,0 +1,94 @@
+"""The topic catalogue: every Triggerline topic is declared here and nowhere else.
+
+Other modules refer to a topic through its `TopicSpec`, never by spelling its name, so that the
+prefix (one per deployment or per test) and the layout stay in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+CleanupPolicy = Literal["delete", "compact"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    suffix: str
+    partitions: int
+    cleanup_policy: CleanupPolicy
+    # None keeps records forever (compacted topics keep the latest value per key).
+    retention_ms: int | None
+    key_format: str
+    value_format: str
+    description: str
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}.{self.suffix}"
+
+    def configs(self) -> dict[str, str]:
+        """Topic-level configs that `triggerline topics ensure` sets and checks for drift."""
+        retention = "-1" if self.retention_ms is None else str(self.retention_ms)
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": retention}
+
+
+RAW_EVENTS = TopicSpec(
+    suffix="raw-events",
+    partitions=6,
+    cleanup_policy="delete",
+    # The replay source: long enough to re-drive a month of traffic after a bad deploy.
+    retention_ms=30 * DAY_MS,
+    key_format="trigger id (utf-8)",
+    value_format="RawEvent v1 (orjson)",
+    description="Every verified inbound event or schedule tick, body unchanged.",
+)
+
+TRIGGER_CONFIG = TopicSpec(
+    suffix="trigger-config",
+    partitions=3,
+    cleanup_policy="compact",
+    retention_ms=None,
+    key_format="trigger id (utf-8)",
+    value_format="TriggerConfig v1 (orjson); a tombstone (null) when the trigger is deleted",
+    description="The data plane's view of the trigger registry, fed by the outbox relay.",
+)
+
+ROUTED_EVENTS = TopicSpec(
+    suffix="routed-events",
+    partitions=6,
+    cleanup_policy="delete",
+    retention_ms=7 * DAY_MS,
+    key_format="correlation id (utf-8), so that one conversation stays on one partition",
+    value_format="CloudEvent 1.0, structured mode (application/cloudevents+json)",
+    description="Normalized, filtered events ready for delivery.",
+)
+
+DELIVERY_LOG = TopicSpec(
+    suffix="delivery-log",
+    partitions=6,
+    cleanup_policy="delete",
+    retention_ms=30 * DAY_MS,
+    key_format="event id (utf-8)",
+    value_format="DeliveryLogRecord v1 (orjson)",
+    description="One record per processing decision and per delivery attempt.",
+)
+
+DEAD_LETTERS = TopicSpec(
+    suffix="dead-letters",
+    partitions=3,
+    cleanup_policy="delete",
+    retention_ms=90 * DAY_MS,
+    key_format="event id, or topic/partition/offset when the record could not be decoded",
+    value_format="DeadLetter v1 (orjson)",
+    description="Records that could not be processed or delivered, with the reason.",
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    RAW_EVENTS,
+    TRIGGER_CONFIG,
+    ROUTED_EVENTS,
+    DELIVERY_LOG,
+    DEAD_LETTERS,
+)

@@ -1,0 +1,66 @@
+"""Runs Triggerline's stages as real processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from runtime.settings import Settings
+from tests.integration.polling import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def stage_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "DATABASE_URL": settings.database_url.get_secret_value(),
+        "TRIGGERLINE_TOPIC_PREFIX": settings.topic_prefix,
+        "TRIGGERLINE_SECRET_KEYS": settings.secret_keys.get_secret_value(),
+        "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
+        "TRIGGERLINE_INGEST_PORT": str(settings.ingest_port),
+        "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor_metrics_port),
+        "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher_metrics_port),
+    }
+
+
+@contextmanager
+def running_stages(settings: Settings, *stages: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    env = stage_env(settings)
+    processes = [subprocess.Popen([sys.executable, "-m", stage], env=env) for stage in stages]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def wait_until_ready(url: str, timeout_s: float = 60.0) -> None:
+    async with httpx.AsyncClient() as client:
+
+        async def ready() -> bool | None:
+            try:
+                return True if (await client.get(url, timeout=1.0)).status_code == 200 else None
+            except httpx.HTTPError:
+                return None
+
+        await eventually(ready, timeout_s)

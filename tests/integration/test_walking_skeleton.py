@@ -1,0 +1,139 @@
+"""A signed Slack event travels ingest -> processors -> dispatchers on real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import orjson
+import pytest
+from psycopg import AsyncConnection
+from slack_sdk.signature import SignatureVerifier
+
+from ingest.registry.store import NewTrigger, create_project, create_trigger
+from runtime.secrets import Keyring
+from runtime.settings import Settings
+from schemas.records import DELIVERY_LOG_RECORD, RAW_EVENT, DeliveryLogRecord
+from schemas.topics import DELIVERY_LOG, RAW_EVENTS
+from schemas.triggers import Target
+from tests.integration.polling import eventually
+from tests.integration.stages import free_port, running_stages, wait_until_ready
+from tests.integration.topic_reader import Record, read_all, read_until
+
+pytestmark = pytest.mark.integration
+
+SIGNING_SECRET = "e2e-signing-secret"
+
+
+def signed(body: bytes, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
+    return {
+        "content-type": "application/json",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": signature,
+    }
+
+
+async def post_when_trigger_known(
+    client: httpx.AsyncClient, url: str, body: bytes
+) -> httpx.Response:
+    """The trigger reaches ingest through the outbox relay and the config topic; until it has,
+    the route answers 404."""
+
+    async def post() -> httpx.Response | None:
+        response = await client.post(url, content=body, headers=signed(body))
+        return None if response.status_code == 404 else response
+
+    return await eventually(post)
+
+
+def log_entries(records: list[Record], event_id: str) -> list[DeliveryLogRecord]:
+    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
+    return [entry for entry in entries if entry.event_id == event_id]
+
+
+async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) -> None:
+    settings = settings.model_copy(
+        update={
+            "ingest_port": free_port(),
+            "processor_metrics_port": free_port(),
+            "dispatcher_metrics_port": free_port(),
+        }
+    )
+    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+        project_id = await create_project(conn, "acme")
+        trigger = await create_trigger(
+            conn,
+            Keyring.from_setting(settings.secret_keys),
+            NewTrigger(
+                project_id=project_id,
+                definition="slack",
+                name="support",
+                target=Target("noop", display_name="log only"),
+                config={"event_types": ["message", "app_mention"]},
+                secrets={"SLACK_SIGNING_SECRET": SIGNING_SECRET},
+            ),
+        )
+    base = f"http://127.0.0.1:{settings.ingest_port}"
+    url = f"{base}/webhooks/{trigger.trigger_id}"
+    event_id = f"Ev{uuid.uuid4().hex[:10]}"
+    body = orjson.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "message",
+                "channel": "C42",
+                "user": "U1",
+                "text": "hi",
+                "ts": "17.1",
+            },
+        }
+    )
+
+    with running_stages(settings, "ingest", "processors", "dispatchers"):
+        await wait_until_ready(f"{base}/readyz")
+        async with httpx.AsyncClient() as client:
+            accepted = await post_when_trigger_known(client, url, body)
+            assert accepted.status_code == 200, accepted.text
+
+            forged = await client.post(url, content=body, headers=signed(body, "not-the-secret"))
+            assert forged.status_code == 401
+            assert "signature" in forged.json()["error"]
+
+            challenge = orjson.dumps({"type": "url_verification", "challenge": "c-123"})
+            answered = await client.post(url, content=challenge, headers=signed(challenge))
+            assert (answered.status_code, answered.text) == (200, "c-123")
+
+            unknown = await client.post(
+                f"{base}/webhooks/{uuid.uuid4()}", content=body, headers=signed(body)
+            )
+            assert unknown.status_code == 404
+
+        records = await read_until(
+            settings,
+            DELIVERY_LOG.name(settings.topic_prefix),
+            lambda seen: any(e.outcome == "delivered" for e in log_entries(seen, event_id)),
+        )
+
+    journey = log_entries(records, event_id)
+    assert [(e.stage, e.outcome) for e in journey] == [
+        ("processor", "routed"),
+        ("dispatcher", "delivered"),
+    ]
+    delivered = journey[-1]
+    assert delivered.trigger_id == trigger.trigger_id
+    assert delivered.project_id == project_id
+    assert delivered.correlation_id == "C42:17.1"
+    assert (delivered.target_kind, delivered.attempt) == ("noop", 1)
+
+    # Only the accepted event reached the raw topic: not the forgery, not the challenge.
+    raw = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
+    stored = [RAW_EVENT.decode(value) for _, value in raw]
+    assert [event.body.encode() for event in stored] == [body]

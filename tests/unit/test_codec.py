@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas.codec import RecordDecodeError, RecordPosition
+from schemas.records import RAW_EVENT, ROUTED_EVENT, RawEvent, RoutedEvent
+
+pytestmark = pytest.mark.unit
+
+POSITION = RecordPosition("triggerline.raw-events", 3, 42)
+
+
+def raw_event() -> RawEvent:
+    return RawEvent(
+        id="e1",
+        trigger_id="t1",
+        project_id="p1",
+        definition="slack",
+        received_at=datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        content_type="application/json",
+        body='{"text":"héllo"}',
+        headers={"x-slack-retry-num": "1"},
+    )
+
+
+def test_raw_event_round_trips_with_body_bytes_unchanged() -> None:
+    event = raw_event()
+    decoded = RAW_EVENT.decode(RAW_EVENT.encode(event))
+    assert decoded == event
+    assert decoded.body.encode() == '{"text":"héllo"}'.encode()
+
+
+def test_routed_event_uses_cloudevents_attribute_names() -> None:
+    event = RoutedEvent(
+        id="Ev1",
+        source="/triggers/t1",
+        type="slack.message",
+        subject="C1:1.0",
+        time=datetime(2026, 11, 27, tzinfo=UTC),
+        data={"a": {"nested": [1, 2]}},
+        triggerid="t1",
+        projectid="p1",
+        targetkind="noop",
+        targetref="",
+        receivedat=datetime(2026, 11, 27, tzinfo=UTC),
+    )
+    wire = ROUTED_EVENT.encode(event)
+    assert b'"specversion":"1.0"' in wire
+    assert b'"datacontenttype":"application/json"' in wire
+    assert ROUTED_EVENT.decode(wire) == event
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (None, "no value"),
+        (b"{not json", "not JSON"),
+        (b"[1,2]", "JSON object"),
+        (b'{"v":99}', "schema version 99"),
+        (b'{"v":1,"id":"x"}', "trigger_id: Field required"),
+    ],
+)
+def test_decode_errors_name_the_position_and_the_problem(raw: bytes | None, problem: str) -> None:
+    with pytest.raises(RecordDecodeError) as caught:
+        RAW_EVENT.decode(raw, POSITION)
+    message = str(caught.value)
+    assert "triggerline.raw-events[3]@42" in message
+    assert problem in message
