@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -19,13 +18,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
+from deploy.host import file_lock, log_tail, run_command
 from runtime.settings import LOCAL_KAFKA_CONTROLLER_PORT, LOCAL_KAFKA_PORT
 
 _ASSETS = Path(__file__).resolve().parent / "kafka"
@@ -52,7 +51,6 @@ _CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 _FETCH_TIMEOUT_S = 600.0
 _TOOL_TIMEOUT_S = 120.0
-_LOG_TAIL_LINES = 30
 
 _log = logging.getLogger(__name__)
 
@@ -121,7 +119,7 @@ def start(local_dir: Path, *, ready_timeout_s: float = 60.0) -> LocalKafka:
     layout = KafkaLayout.under(local_dir)
     java = _require("java", "Kafka needs Java 17 or newer (Debian: openjdk-17-jre-headless)")
     layout.home.mkdir(parents=True, exist_ok=True)
-    with _locked(layout):
+    with file_lock(layout.lock_file):
         pid = _running_pid(layout)
         if pid is not None:
             # It may still be starting, when another command launched it a moment ago.
@@ -147,7 +145,7 @@ def stop(local_dir: Path, *, timeout_s: float = 30.0) -> bool:
     layout = KafkaLayout.under(local_dir)
     if not layout.home.exists():
         return False
-    with _locked(layout):
+    with file_lock(layout.lock_file):
         pid = _running_pid(layout)
         if pid is None:
             return False
@@ -176,7 +174,7 @@ def fetch(layout: KafkaLayout) -> bool:
     # leave a mix of versions on the classpath.
     staging = layout.home / "libs.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    _run(
+    run_command(
         [
             mvn,
             "-q",
@@ -266,13 +264,15 @@ def _wait_until_ready(
         exited = process.poll() is not None if process is not None else not _alive(pid)
         if exited:
             layout.pid_file.unlink(missing_ok=True)
-            raise LocalKafkaError(f"the Kafka broker exited while starting.\n{_log_tail(layout)}")
+            raise LocalKafkaError(
+                f"the Kafka broker exited while starting.\n{log_tail(layout.log)}"
+            )
         if _answers(BOOTSTRAP_SERVERS):
             return
         if time.monotonic() > deadline:
             raise LocalKafkaError(
                 f"the Kafka broker (pid {pid}) did not answer within {timeout_s:.0f} s; it is "
-                f"still running.\n{_log_tail(layout)}"
+                f"still running.\n{log_tail(layout.log)}"
             )
         time.sleep(0.5)
 
@@ -358,7 +358,7 @@ def _classpath(layout: KafkaLayout) -> str:
 
 
 def _run_tool(layout: KafkaLayout, java: str, main_class: str, *args: str) -> str:
-    return _run(
+    return run_command(
         [
             java,
             *_TOOL_JVM_OPTIONS,
@@ -371,26 +371,7 @@ def _run_tool(layout: KafkaLayout, java: str, main_class: str, *args: str) -> st
         what=f"{main_class} {args[0]}",
         timeout_s=_TOOL_TIMEOUT_S,
         cwd=layout.home,
-    )
-
-
-def _run(args: list[str], *, what: str, timeout_s: float, cwd: Path | None = None) -> str:
-    try:
-        result = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            cwd=cwd,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise LocalKafkaError(f"{what} took longer than {timeout_s:.0f} s") from error
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip()
-        raise LocalKafkaError(f"{what} failed (exit {result.returncode}):\n{output}")
-    return result.stdout
+    ).stdout
 
 
 def _require(tool: str, hint: str) -> str:
@@ -398,22 +379,3 @@ def _require(tool: str, hint: str) -> str:
     if path is None:
         raise LocalKafkaError(f"`{tool}` is not on PATH. {hint}.")
     return path
-
-
-def _log_tail(layout: KafkaLayout) -> str:
-    try:
-        lines = layout.log.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"(no log at {layout.log})"
-    return f"last lines of {layout.log}:\n" + "\n".join(lines[-_LOG_TAIL_LINES:])
-
-
-@contextlib.contextmanager
-def _locked(layout: KafkaLayout) -> Iterator[None]:
-    # Two commands starting the broker at once would otherwise both launch one.
-    with layout.lock_file.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

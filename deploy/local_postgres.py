@@ -8,21 +8,18 @@ about whether it runs, which makes `start` and `stop` safe to call again.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import pwd
 import shlex
 import shutil
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import errors, sql
 
+from deploy.host import file_lock, log_tail, run_command
 from runtime.settings import LOCAL_DATABASE, LOCAL_POSTGRES_PORT
 
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:{LOCAL_POSTGRES_PORT}/{LOCAL_DATABASE}"
@@ -35,7 +32,6 @@ _PG_CTL_NO_DATA_DIR = 4
 _INSTALL_TIMEOUT_S = 900.0
 _COMMAND_TIMEOUT_S = 120.0
 _SERVER_WAIT_S = 60
-_LOG_TAIL_LINES = 30
 
 _log = logging.getLogger(__name__)
 
@@ -86,7 +82,7 @@ def start(local_dir: Path) -> LocalPostgres:
     layout = PostgresLayout.under(local_dir)
     bin_dir = server_bin_dir()
     _prepare_home(layout)
-    with _locked(layout):
+    with file_lock(layout.lock_file):
         if not (layout.data / "PG_VERSION").exists():
             _log.info("initialising a PostgreSQL cluster in %s", layout.data)
             _run_as_owner(
@@ -117,7 +113,7 @@ def stop(local_dir: Path) -> bool:
     bin_dir = _newest_bin_dir()
     if bin_dir is None or not (layout.data / "PG_VERSION").exists():
         return False
-    with _locked(layout):
+    with file_lock(layout.lock_file):
         if not _is_running(bin_dir, layout):
             return False
         _log.info("stopping the local PostgreSQL cluster")
@@ -172,7 +168,7 @@ def _install_server() -> None:
     _log.info("installing PostgreSQL with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for args in ([apt_get, "update"], [apt_get, "install", "-y", "postgresql"]):
-        _run(args, what=" ".join(args[1:]), timeout_s=_INSTALL_TIMEOUT_S, env=env)
+        run_command(args, what=" ".join(args[1:]), timeout_s=_INSTALL_TIMEOUT_S, env=env)
 
 
 def _prepare_home(layout: PostgresLayout) -> None:
@@ -239,7 +235,7 @@ def _start_server(bin_dir: Path, layout: PostgresLayout) -> None:
             what="pg_ctl start",
         )
     except LocalPostgresError as error:
-        raise LocalPostgresError(f"{error}\n{_log_tail(layout)}") from error
+        raise LocalPostgresError(f"{error}\n{log_tail(layout.log)}") from error
 
 
 def _create_database() -> None:
@@ -268,51 +264,7 @@ def _run_as_owner(args: list[str], layout: PostgresLayout, *, what: str, check: 
             raise LocalPostgresError("`runuser` is not on PATH; it runs PostgreSQL as non-root")
         args = [runuser, "-u", _OS_USER, "--", *args]
     # The owner may not be allowed into the caller's working directory; it is into its own.
-    return _run(args, what=what, timeout_s=_COMMAND_TIMEOUT_S, cwd=layout.home, check=check)
-
-
-def _run(
-    args: list[str],
-    *,
-    what: str,
-    timeout_s: float,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    check: bool = True,
-) -> int:
-    try:
-        result = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            cwd=cwd,
-            env=env,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise LocalPostgresError(f"{what} took longer than {timeout_s:.0f} s") from error
-    if check and result.returncode != 0:
-        output = (result.stdout + result.stderr).strip()
-        raise LocalPostgresError(f"{what} failed (exit {result.returncode}):\n{output}")
-    return result.returncode
-
-
-def _log_tail(layout: PostgresLayout) -> str:
-    try:
-        lines = layout.log.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"(no log at {layout.log})"
-    return f"last lines of {layout.log}:\n" + "\n".join(lines[-_LOG_TAIL_LINES:])
-
-
-@contextlib.contextmanager
-def _locked(layout: PostgresLayout) -> Iterator[None]:
-    # Two commands starting the cluster at once would otherwise both run initdb or pg_ctl start.
-    with layout.lock_file.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    completed = run_command(
+        args, what=what, timeout_s=_COMMAND_TIMEOUT_S, cwd=layout.home, check=check
+    )
+    return completed.returncode

@@ -7,14 +7,20 @@ partitions and would break per-conversation order, so an operator decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError
 
 from runtime.kafka import admin_client, reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.topics import CATALOGUE, TopicSpec
+
+
+class TopicCreationError(RuntimeError):
+    """The broker refused to create a catalogue topic; the message names it and says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +38,9 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         missing = [spec for spec in catalogue if spec.name(settings.topic_prefix) not in existing]
+        created: set[str] = set()
         if missing:
-            await admin.create_topics(
+            response = await admin.create_topics(
                 [
                     NewTopic(
                         spec.name(settings.topic_prefix),
@@ -44,7 +51,7 @@ async def ensure_topics(
                     for spec in missing
                 ]
             )
-        created = {spec.name(settings.topic_prefix) for spec in missing}
+            created = _created(response.topic_errors)
         reports = []
         for spec in catalogue:
             name = spec.name(settings.topic_prefix)
@@ -53,6 +60,26 @@ async def ensure_topics(
         return reports
     finally:
         await admin.close()
+
+
+def _created(topic_errors: list[tuple[Any, ...]]) -> set[str]:
+    """The topics a CreateTopics response says were created; raises if any was refused.
+
+    The broker answers per topic and the admin client does not raise, so a refusal (say, a
+    replication factor above the broker count) would otherwise pass for a created topic.
+    """
+    created: set[str] = set()
+    refused: list[str] = []
+    # (name, code) in CreateTopics v0, (name, code, message) from v1 on.
+    for name, code, *message in topic_errors:
+        if code == 0:
+            created.add(name)
+        elif code != TopicAlreadyExistsError.errno:
+            # "Already exists" means a concurrent ensure won the race; its drift is checked.
+            refused.append(f"{name}: {(message and message[0]) or f'error code {code}'}")
+    if refused:
+        raise TopicCreationError("cannot create topics: " + "; ".join(refused))
+    return created
 
 
 async def _drift(admin: AIOKafkaAdminClient, spec: TopicSpec, name: str) -> tuple[str, ...]:

@@ -81,10 +81,12 @@ async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Res
         envelope = _parse_slack_body(content_type, body)
         if envelope.get("type") == "url_verification":
             return PlainTextResponse(str(envelope.get("challenge", ""))), "accepted"
+        sender_event_id = envelope.get("event_id")
     elif content_type != JSON:
         raise Rejection(415, "bad_request", f"unsupported content type; send {JSON}")
     else:
         _parse_json_object(body)
+        sender_event_id = headers.get("webhook-id")
     if not trigger.active:
         return JSONResponse({"ok": True, "forwarded": False, "reason": "trigger paused"}), "paused"
 
@@ -99,7 +101,9 @@ async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Res
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
     )
     writer: RawEventWriter = request.app.state.raw_writer
-    with log_context(event_id=event.id):
+    # The sender's id is what later stages call the event id; the record id ties retries apart.
+    event_id = sender_event_id if isinstance(sender_event_id, str) else None
+    with log_context(raw_id=event.id, event_id=event_id):
         try:
             await writer.write(event)
         except KafkaUnavailable as exc:

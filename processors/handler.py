@@ -63,7 +63,7 @@ class RawEventHandler:
             log.error("undecodable raw event", extra={"error": str(exc)})
             await self.dead_letter(message, "undecodable", str(exc), None)
             return
-        with log_context(event_id=raw.id, trigger_id=raw.trigger_id):
+        with log_context(raw_id=raw.id, trigger_id=raw.trigger_id):
             await self._handle_raw(message, raw)
 
     async def _handle_raw(self, message: Any, raw: RawEvent) -> None:
@@ -102,7 +102,7 @@ class RawEventHandler:
         reason: str | None,
     ) -> None:
         PROCESSOR_EVENTS.labels(raw.definition, outcome).inc()
-        with log_context(correlation_id=correlation_id):
+        with log_context(event_id=event_id, correlation_id=correlation_id):
             log.info(outcome, extra={"reason": reason})
         entry = DeliveryLogRecord(
             event_id=event_id,
