@@ -1,0 +1,26 @@
+"""The body of a schedule tick, as the cron producer writes it into a raw event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.codec import RecordCodec
+
+
+@dataclass(frozen=True, slots=True)
+class CronTick:
+    # A deterministic hash of (trigger id, scheduled time): a tick fired twice across a leader
+    # failover carries the same id, and the processors' deduplication drops the second one.
+    tick_id: str
+    trigger_id: str
+    schedule: str
+    timezone: str
+    scheduled_at: datetime
+    fired_at: datetime
+    # With the `fire_once` misfire policy, how many scheduled ticks this one stands for.
+    missed: int = 0
+    v: int = 1
+
+
+CRON_TICK = RecordCodec(CronTick)
