@@ -10,6 +10,7 @@ import typer
 from psycopg import AsyncConnection
 
 from deploy.local_secrets import with_secret_keys
+from ingest.registry.api_keys import create_api_key
 from ingest.registry.store import NameConflict, NewTrigger, create_project, create_trigger
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
@@ -26,6 +27,17 @@ def projects_create(name: str) -> None:
     async def create() -> str:
         async with await _connect() as conn:
             return await create_project(conn, name)
+
+    typer.echo(asyncio.run(create()))
+
+
+@projects_app.command("create-key")
+def projects_create_key(project: str) -> None:
+    """Create an API key for a project and print it; it is shown only this once."""
+
+    async def create() -> str:
+        async with await _connect() as conn:
+            return (await create_api_key(conn, await _project_id(conn, project))).plaintext
 
     typer.echo(asyncio.run(create()))
 

@@ -11,6 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ingest.api import mount_control_plane
+from ingest.api.database import registry_pool
 from ingest.handoff import RawEventWriter
 from ingest.registry.relay import OutboxRelay
 from ingest.triggers import compile_ingress_trigger
@@ -31,6 +33,9 @@ def create_app(settings: Settings) -> FastAPI:
             settings, "ingest", partial(compile_ingress_trigger, keyring=keyring)
         )
         relay = OutboxRelay(settings, producer)
+        registry = registry_pool(settings)
+        app.state.registry_pool = registry
+        app.state.keyring = keyring
         app.state.settings = settings
         app.state.trigger_view = view
         app.state.raw_writer = RawEventWriter(settings, producer)
@@ -38,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         await producer.start()
         app.state.producer_started = True
         await view.start()
+        await registry.open()
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         try:
             yield
@@ -45,11 +51,13 @@ def create_app(settings: Settings) -> FastAPI:
             relay_task.cancel()
             with suppress(asyncio.CancelledError):
                 await relay_task
+            await registry.close()
             await view.stop()
             await producer.stop()
 
     app = FastAPI(title="Triggerline", version="0.1.0", lifespan=lifespan)
     app.include_router(webhook_router)
+    mount_control_plane(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

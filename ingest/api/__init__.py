@@ -1,0 +1,16 @@
+"""The control-plane API: project-scoped routes over the trigger registry in PostgreSQL."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ingest.api.errors import install_error_handlers
+
+
+def mount_control_plane(app: FastAPI) -> None:
+    """Add the control-plane routes and their error handling to the ingest app.
+
+    The routes expect `app.state.registry_pool` (see `ingest.api.database.registry_pool`) and
+    `app.state.keyring`.
+    """
+    install_error_handlers(app)

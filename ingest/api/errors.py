@@ -1,0 +1,99 @@
+"""Error answers of the control-plane API.
+
+Every error is `{"error": message}`, plus `"errors": [{"path", "message"}]` for invalid fields.
+Messages never carry the submitted values, so a secret sent in the wrong place is not echoed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
+
+log = logging.getLogger("triggerline.api")
+
+# Pydantic error types that mean the request could not be read at all, rather than that a
+# field holds a value we refuse.
+MALFORMED = frozenset({"json_invalid", "model_attributes_type", "dict_type", "missing_body"})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str
+    message: str
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = tuple(errors)
+
+
+class ErrorBody(BaseModel):
+    """Documents the error shape in OpenAPI."""
+
+    error: str
+    errors: list[dict[str, str]] = []
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"no such {what}")
+
+
+def invalid(errors: Iterable[FieldError]) -> ApiError:
+    return ApiError(422, "invalid request", list(errors))
+
+
+def path_of(loc: Sequence[int | str]) -> str:
+    """`("body", "config", "event_types", 2)` -> `config.event_types[2]`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("body", "query", "path"):
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def field_errors(raw: Iterable[Any], prefix: Sequence[int | str] = ()) -> list[FieldError]:
+    return [FieldError(path_of([*prefix, *error["loc"]]), error["msg"]) for error in raw]
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    body: dict[str, Any] = {"error": error.message}
+    if error.errors:
+        body["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(error["type"] in MALFORMED for error in errors):
+            return error_response(ApiError(400, "malformed request: send a JSON object"))
+        located = field_errors(errors)
+        if any(error["loc"][0] != "body" for error in errors):
+            return error_response(ApiError(400, "malformed request", located))
+        return error_response(invalid(located))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("registry database unavailable", extra={"error": str(exc)})
+        return error_response(ApiError(503, "registry database unavailable; retry later"))
