@@ -14,6 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ingest.api import mount_control_plane
 from ingest.api.database import registry_pool
 from ingest.handoff import RawEventWriter
+from ingest.rate_limit import RateLimit
+from ingest.recent_ids import RecentIds
 from ingest.registry.relay import OutboxRelay
 from ingest.triggers import compile_ingress_trigger
 from ingest.webhooks import router as webhook_router
@@ -25,12 +27,19 @@ from runtime.settings import Settings
 
 def create_app(settings: Settings) -> FastAPI:
     keyring = Keyring.from_setting(settings.secret_keys)
+    default_rate_limit = RateLimit(
+        settings.ingest_rate_limit_per_s, settings.ingest_rate_limit_burst
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = durable_producer(settings)
         view = TriggerConfigView(
-            settings, "ingest", partial(compile_ingress_trigger, keyring=keyring)
+            settings,
+            "ingest",
+            partial(
+                compile_ingress_trigger, keyring=keyring, default_rate_limit=default_rate_limit
+            ),
         )
         relay = OutboxRelay(settings, producer)
         registry = registry_pool(settings)
@@ -39,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.trigger_view = view
         app.state.raw_writer = RawEventWriter(settings, producer)
+        app.state.recent_ids = RecentIds()
         app.state.producer_started = False
         await producer.start()
         app.state.producer_started = True
@@ -66,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def ready(request: Request) -> JSONResponse:
         checks = {
-            "kafka_producer": bool(request.app.state.producer_started),
+            "kafka_producer": bool(request.app.state.producer_started)
+            and await request.app.state.raw_writer.connected(),
             "trigger_config": request.app.state.trigger_view.ready,
         }
         ready = all(checks.values())

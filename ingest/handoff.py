@@ -13,6 +13,9 @@ from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
 
+# A readiness probe must answer quickly even when the broker does not.
+CONNECT_PROBE_S = 0.5
+
 
 class KafkaUnavailable(Exception):
     """Kafka did not acknowledge within the budget; the sender must retry."""
@@ -27,7 +30,9 @@ class RawEventWriter:
     async def write(self, event: RawEvent) -> None:
         started = time.perf_counter()
         try:
-            # Keyed by trigger so one trigger's events keep their arrival order.
+            # Keyed by trigger so one trigger's events keep their arrival order. A send cut off
+            # by the budget may still land later; the sender's retry is then a duplicate, which
+            # the processors drop. The reverse, 2xx for a record that is not stored, never happens.
             await asyncio.wait_for(
                 self._producer.send_and_wait(
                     self._topic, RAW_EVENT.encode(event), key=event.trigger_id.encode()
@@ -37,3 +42,14 @@ class RawEventWriter:
         except (TimeoutError, KafkaError) as exc:
             raise KafkaUnavailable(type(exc).__name__) from exc
         INGEST_PRODUCE_LATENCY.observe(time.perf_counter() - started)
+
+    async def connected(self) -> bool:
+        """Whether the producer holds (or can open at once) a connection to some broker."""
+        client = self._producer.client
+        for broker in client.cluster.brokers():
+            try:
+                if await asyncio.wait_for(client.ready(broker.nodeId), CONNECT_PROBE_S):
+                    return True
+            except (TimeoutError, KafkaError, OSError):
+                continue
+        return False

@@ -1,9 +1,15 @@
-"""What ingest needs to know about a trigger, compiled once per config revision."""
+"""What ingest needs to know about a trigger, compiled once per config revision.
+
+Secrets are decrypted here, once per revision, never per request. A rotated secret therefore
+takes effect as soon as this process's config view applies the new revision from the compacted
+trigger-config topic, which is the whole "cache TTL" (normally well under a few seconds).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ingest.rate_limit import RateLimit, TokenBucket
 from runtime.secrets import Keyring
 from schemas.triggers import DefinitionSlug, TriggerConfig
 
@@ -22,13 +28,17 @@ class IngressTrigger:
     definition: DefinitionSlug
     active: bool
     signing_secrets: tuple[str, ...]
+    # Mutable state in a frozen record on purpose: the bucket lives and dies with the revision.
+    inbound: TokenBucket = field(compare=False, repr=False)
 
     @property
     def receives_webhooks(self) -> bool:
         return self.definition in SIGNING_SECRETS
 
 
-def compile_ingress_trigger(config: TriggerConfig, keyring: Keyring) -> IngressTrigger:
+def compile_ingress_trigger(
+    config: TriggerConfig, keyring: Keyring, default_rate_limit: RateLimit
+) -> IngressTrigger:
     names = SIGNING_SECRETS.get(config.definition, ())
     return IngressTrigger(
         trigger_id=config.trigger_id,
@@ -38,4 +48,5 @@ def compile_ingress_trigger(config: TriggerConfig, keyring: Keyring) -> IngressT
         signing_secrets=tuple(
             keyring.decrypt(config.secrets[name]) for name in names if name in config.secrets
         ),
+        inbound=TokenBucket(RateLimit.from_config(config.config, default_rate_limit)),
     )

@@ -1,4 +1,10 @@
-"""`POST /webhooks/{trigger_id}`: verify, bound, and hand off to Kafka before answering 2xx."""
+"""`POST /webhooks/{trigger_id}`: verify, bound, and hand off to Kafka before answering 2xx.
+
+The order of checks is deliberate: find the trigger (404), read at most the size limit (413),
+verify the signature before looking at the content (401), then parse (415, 400). Only a request
+proven to come from the sender can spend the trigger's rate budget (429), so forgeries cannot
+push a real sender's events into 429s.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ingest.handoff import KafkaUnavailable, RawEventWriter
+from ingest.rate_limit import retry_after_header
+from ingest.recent_ids import RecentIds
 from ingest.slack_signature import SignatureRejected, verify_slack_signature
 from ingest.standard_signature import verify_standard_signature
 from ingest.triggers import IngressTrigger
@@ -26,6 +34,7 @@ log = logging.getLogger("triggerline.ingest")
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 # Headers replay and audit need; everything else (cookies, auth, signatures) stays behind.
+# The retry headers and webhook-id are what the processors deduplicate on.
 KEPT_HEADERS = (
     "content-type",
     "user-agent",
@@ -38,11 +47,14 @@ router = APIRouter()
 
 
 class Rejection(Exception):
-    def __init__(self, status: int, outcome: str, message: str) -> None:
+    def __init__(
+        self, status: int, outcome: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.outcome = outcome
         self.message = message
+        self.headers = headers
 
 
 @router.post("/webhooks/{trigger_id}")
@@ -55,7 +67,10 @@ async def receive_webhook(trigger_id: str, request: Request) -> Response:
         with log_context(trigger_id=trigger_id):
             response, outcome = await _handle(trigger, request)
     except Rejection as rejection:
-        response, outcome = _error(rejection.status, rejection.message), rejection.outcome
+        response = JSONResponse(
+            {"error": rejection.message}, status_code=rejection.status, headers=rejection.headers
+        )
+        outcome = rejection.outcome
     finally:
         INGEST_IN_FLIGHT.dec()
     INGEST_REQUESTS.labels(definition, outcome).inc()
@@ -75,6 +90,10 @@ async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Res
         # The reason is logged for operators; the caller learns nothing it could use.
         log.info("signature rejected", extra={"reason": str(exc)})
         raise Rejection(401, "unauthorized", "invalid request signature") from None
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise Rejection(400, "bad_request", "body is not valid UTF-8") from None
 
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if trigger.definition == "slack":
@@ -89,6 +108,14 @@ async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Res
         sender_event_id = headers.get("webhook-id")
     if not trigger.active:
         return JSONResponse({"ok": True, "forwarded": False, "reason": "trigger paused"}), "paused"
+    wait_s = trigger.inbound.take()
+    if wait_s > 0:
+        raise Rejection(
+            429,
+            "rate_limited",
+            f"over this trigger's limit of {trigger.inbound.limit.per_second:g} requests/s",
+            headers={"Retry-After": retry_after_header(wait_s)},
+        )
 
     event = RawEvent(
         id=uuid.uuid4().hex,
@@ -97,7 +124,7 @@ async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Res
         definition=trigger.definition,
         received_at=datetime.now(UTC),
         content_type=content_type,
-        body=body.decode(),
+        body=text,
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
     )
     writer: RawEventWriter = request.app.state.raw_writer
@@ -112,7 +139,19 @@ async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Res
             )
             raise Rejection(503, "unavailable", "event not stored; retry later") from None
         log.info("accepted")
-    return JSONResponse({"ok": True, "id": event.id}), "accepted"
+    return JSONResponse({"ok": True, "id": event.id}), _acceptance(request, trigger, event_id)
+
+
+def _acceptance(request: Request, trigger: IngressTrigger, event_id: str | None) -> str:
+    """`duplicate` when this process already stored the same sender id for this trigger."""
+    if event_id is None:
+        return "accepted"
+    recent: RecentIds = request.app.state.recent_ids
+    key = (trigger.trigger_id, event_id)
+    if key in recent:
+        return "duplicate"
+    recent.remember(key)
+    return "accepted"
 
 
 async def _read_bounded(request: Request, max_bytes: int) -> bytes:
@@ -128,12 +167,7 @@ async def _read_bounded(request: Request, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise Rejection(413, "too_large", f"body exceeds {max_bytes} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    try:
-        body.decode()
-    except UnicodeDecodeError:
-        raise Rejection(400, "bad_request", "body is not valid UTF-8") from None
-    return body
+    return b"".join(chunks)
 
 
 def _parse_slack_body(content_type: str, body: bytes) -> dict[str, Any]:
@@ -156,7 +190,3 @@ def _parse_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise Rejection(400, "bad_request", "expected a JSON object")
     return parsed
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     # Slack allows 3 s for an answer; the produce budget leaves room for the rest of the request.
     ingest_produce_timeout_s: float = Field(default=2.0, alias="TRIGGERLINE_PRODUCE_TIMEOUT_S")
     ingest_max_body_bytes: int = Field(default=1024 * 1024, alias="TRIGGERLINE_MAX_BODY_BYTES")
+    # Inbound rate per trigger unless its config sets `rate_limit`: well above what one Slack
+    # workspace may send (30,000 events/hour), low enough that one runaway sender cannot
+    # starve the raw topic.
+    ingest_rate_limit_per_s: float = Field(
+        default=100.0, gt=0, alias="TRIGGERLINE_INGEST_RATE_LIMIT_PER_S"
+    )
+    ingest_rate_limit_burst: float = Field(
+        default=500.0, ge=1, alias="TRIGGERLINE_INGEST_RATE_LIMIT_BURST"
+    )
 
     processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")
     processor_commit_interval_s: float = Field(

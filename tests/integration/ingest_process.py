@@ -1,0 +1,70 @@
+"""A real `python -m ingest` for a test module, and reading its request counters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from deploy.migrate import apply_migrations
+from runtime.settings import Settings
+from schemas.records import RAW_EVENT, RawEvent
+from schemas.topics import RAW_EVENTS
+from tests.integration.isolation import isolated_settings, scratch_database
+from tests.integration.polling import eventually
+from tests.integration.stages import free_port, running_stages, wait_until_ready
+from tests.integration.topic_reader import read_all
+
+
+@dataclass(frozen=True)
+class RunningIngest:
+    settings: Settings
+    base: str
+    client: httpx.AsyncClient
+
+    def url(self, trigger_id: str) -> str:
+        return f"{self.base}/webhooks/{trigger_id}"
+
+    async def requests_counted(self, definition: str, outcome: str) -> float:
+        text = (await self.client.get(f"{self.base}/metrics")).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "triggerline_ingest_requests_total" and sample.labels == {
+                    "definition": definition,
+                    "outcome": outcome,
+                }:
+                    return sample.value
+        return 0.0
+
+    async def raw_events_of(self, trigger_id: str) -> list[RawEvent]:
+        records = await read_all(self.settings, RAW_EVENTS.name(self.settings.topic_prefix))
+        return [RAW_EVENT.decode(value) for key, value in records if key == trigger_id.encode()]
+
+    async def wait_until_known(self, trigger_id: str) -> None:
+        """Configs reach ingest through the trigger-config topic; until then the route is 404."""
+
+        async def known() -> bool | None:
+            response = await self.client.post(self.url(trigger_id), content=b"{}")
+            return None if response.status_code == 404 else True
+
+        await eventually(known)
+
+
+@asynccontextmanager
+async def running_ingest(
+    base_settings: Settings, **overrides: object
+) -> AsyncIterator[RunningIngest]:
+    """Ingest on its own port, topic prefix and database, started once and ready."""
+    with scratch_database(base_settings.database_url.get_secret_value()) as database_url:
+        apply_migrations(database_url)
+        settings = await isolated_settings(
+            base_settings, database_url, ingest_port=free_port(), **overrides
+        )
+        base = f"http://127.0.0.1:{settings.ingest_port}"
+        with running_stages(settings, "ingest"):
+            await wait_until_ready(f"{base}/readyz")
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                yield RunningIngest(settings, base, client)
