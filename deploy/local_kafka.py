@@ -32,8 +32,6 @@ POM = _ASSETS / "pom.xml"
 SERVER_PROPERTIES_TEMPLATE = _ASSETS / "server.properties"
 LOG4J_CONFIG = _ASSETS / "log4j2.yaml"
 
-BOOTSTRAP_SERVERS = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
-
 # The upstream start script's G1 settings with half its heap floor: one node under test traffic.
 _BROKER_JVM_OPTIONS = (
     "-Xms512m",
@@ -110,34 +108,45 @@ class LocalKafka:
     started: bool
 
 
-def start(local_dir: Path, *, ready_timeout_s: float = 60.0) -> LocalKafka:
+def start(
+    local_dir: Path,
+    *,
+    port: int = LOCAL_KAFKA_PORT,
+    controller_port: int = LOCAL_KAFKA_CONTROLLER_PORT,
+    ready_timeout_s: float = 60.0,
+) -> LocalKafka:
     """Fetch, configure and start the broker unless it runs already; return once it answers.
+
+    Another `local_dir` and other ports give a second, independent broker (fault tests stop
+    one of their own). Formatting records the controller port in the storage, so a broker must
+    be restarted with the ports it was first started with.
 
     It blocks and runs its own event loop to probe the broker: from async code, call it through
     `asyncio.to_thread`.
     """
     layout = KafkaLayout.under(local_dir)
+    bootstrap_servers = f"127.0.0.1:{port}"
     java = _require("java", "Kafka needs Java 17 or newer (Debian: openjdk-17-jre-headless)")
     layout.home.mkdir(parents=True, exist_ok=True)
     with file_lock(layout.lock_file):
         pid = _running_pid(layout)
         if pid is not None:
             # It may still be starting, when another command launched it a moment ago.
-            _wait_until_ready(layout, pid, None, ready_timeout_s)
-            return LocalKafka(BOOTSTRAP_SERVERS, pid, layout.log, started=False)
+            _wait_until_ready(layout, bootstrap_servers, pid, None, ready_timeout_s)
+            return LocalKafka(bootstrap_servers, pid, layout.log, started=False)
 
         fetch(layout)
-        for port in (LOCAL_KAFKA_PORT, LOCAL_KAFKA_CONTROLLER_PORT):
-            if _port_in_use(port):
+        for taken in (port, controller_port):
+            if _port_in_use(taken):
                 raise LocalKafkaError(
-                    f"port {port} on 127.0.0.1 is taken by a process that is not this local "
+                    f"port {taken} on 127.0.0.1 is taken by a process that is not this local "
                     "broker; stop it, or set KAFKA_BOOTSTRAP_SERVERS to use your own Kafka"
                 )
-        _render_config(layout)
+        _render_config(layout, port, controller_port)
         _format_storage(layout, java)
         process = _launch(layout, java)
-        _wait_until_ready(layout, process.pid, process, ready_timeout_s)
-        return LocalKafka(BOOTSTRAP_SERVERS, process.pid, layout.log, started=True)
+        _wait_until_ready(layout, bootstrap_servers, process.pid, process, ready_timeout_s)
+        return LocalKafka(bootstrap_servers, process.pid, layout.log, started=True)
 
 
 def stop(local_dir: Path, *, timeout_s: float = 30.0) -> bool:
@@ -194,14 +203,10 @@ def fetch(layout: KafkaLayout) -> bool:
     return True
 
 
-def _render_config(layout: KafkaLayout) -> None:
+def _render_config(layout: KafkaLayout, port: int, controller_port: int) -> None:
     template = SERVER_PROPERTIES_TEMPLATE.read_text()
     layout.config.write_text(
-        template.format(
-            log_dir=layout.data,
-            port=LOCAL_KAFKA_PORT,
-            controller_port=LOCAL_KAFKA_CONTROLLER_PORT,
-        )
+        template.format(log_dir=layout.data, port=port, controller_port=controller_port)
     )
 
 
@@ -255,6 +260,7 @@ def _launch(layout: KafkaLayout, java: str) -> subprocess.Popen[bytes]:
 
 def _wait_until_ready(
     layout: KafkaLayout,
+    bootstrap_servers: str,
     pid: int,
     process: subprocess.Popen[bytes] | None,
     timeout_s: float,
@@ -267,7 +273,7 @@ def _wait_until_ready(
             raise LocalKafkaError(
                 f"the Kafka broker exited while starting.\n{log_tail(layout.log)}"
             )
-        if _answers(BOOTSTRAP_SERVERS):
+        if _answers(bootstrap_servers):
             return
         if time.monotonic() > deadline:
             raise LocalKafkaError(
