@@ -55,13 +55,17 @@ class TriggerConfigView(Generic[C]):
     def get(self, trigger_id: str) -> C | None:
         return self._entries.get(trigger_id)
 
+    def values(self) -> list[C]:
+        """A snapshot of every compiled trigger, safe to iterate while the view changes."""
+        return list(self._entries.values())
+
     def __len__(self) -> int:
         return len(self._entries)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"config-view-{self._stage}")
 
-    async def wait_ready(self, timeout_s: float) -> None:
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
         await asyncio.wait_for(self._caught_up.wait(), timeout_s)
 
     async def sync(self, timeout_s: float = 10.0) -> None:

@@ -23,4 +23,14 @@ class CronTick:
     v: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class CronProgress:
+    """The last scheduled time fired for a trigger, committed in the same transaction as its tick."""
+
+    trigger_id: str
+    last_scheduled_at: datetime
+    v: int = 1
+
+
 CRON_TICK = RecordCodec(CronTick)
+CRON_PROGRESS = RecordCodec(CronProgress)

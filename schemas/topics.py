@@ -85,10 +85,33 @@ DEAD_LETTERS = TopicSpec(
     description="Records that could not be processed or delivered, with the reason.",
 )
 
+CRON_LEADER = TopicSpec(
+    suffix="cron-leader",
+    # One partition: the cron producer that owns it is the one that fires ticks.
+    partitions=1,
+    cleanup_policy="delete",
+    retention_ms=DAY_MS,
+    key_format="none (no records are written; the topic exists for its partition)",
+    value_format="none",
+    description="Leader election among cron producer replicas, through their consumer group.",
+)
+
+CRON_PROGRESS = TopicSpec(
+    suffix="cron-progress",
+    partitions=1,
+    cleanup_policy="compact",
+    retention_ms=None,
+    key_format="trigger id (utf-8)",
+    value_format="CronProgress v1 (orjson); a tombstone when the trigger is deleted",
+    description="The last scheduled time fired per cron trigger, written with its tick.",
+)
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     RAW_EVENTS,
     TRIGGER_CONFIG,
     ROUTED_EVENTS,
     DELIVERY_LOG,
     DEAD_LETTERS,
+    CRON_LEADER,
+    CRON_PROGRESS,
 )

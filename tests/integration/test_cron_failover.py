@@ -1,0 +1,73 @@
+"""Two cron producers, one leader: kill the leader and the standby carries on, firing no tick
+twice and skipping none. Runs on the real clock with a `* * * * *` schedule, so it takes up to
+about two and a half minutes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from runtime.settings import Settings
+from tests.integration.cron_support import cron_config, publish, wait_for_ticks
+from tests.integration.polling import eventually
+from tests.integration.stages import free_port, stage_env
+
+pytestmark = pytest.mark.integration
+
+SESSION_TIMEOUT_S = 10
+
+
+async def leads(client: httpx.AsyncClient, port: int) -> bool:
+    try:
+        metrics = (await client.get(f"http://127.0.0.1:{port}/metrics", timeout=1)).text
+    except httpx.HTTPError:
+        return False
+    return "triggerline_cron_leader 1.0" in metrics
+
+
+async def test_standby_takes_over_without_duplicates_or_gaps(settings: Settings) -> None:
+    config = cron_config("* * * * *", datetime.now(UTC) - timedelta(seconds=1))
+    await publish(settings, config)
+    ports = [free_port(), free_port()]
+    processes = []
+    for port in ports:
+        env = {**stage_env(settings), "TRIGGERLINE_CRON_METRICS_PORT": str(port)}
+        processes.append(
+            await asyncio.create_subprocess_exec(sys.executable, "-m", "ingest.cron", env=env)
+        )
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def leader() -> int | None:
+                states = [await leads(client, port) for port in ports]
+                return states.index(True) if states.count(True) == 1 else None
+
+            first = await wait_for_ticks(settings, 1, timeout_s=90)
+            killed = await eventually(leader)
+            processes[killed].send_signal(signal.SIGKILL)
+            await processes[killed].wait()
+            # The standby is elected once the dead member's session times out, and must fire the
+            # very next scheduled minute, late by at most the failover time.
+            ticks = await wait_for_ticks(
+                settings, len(first) + 1, timeout_s=60 + 3 * SESSION_TIMEOUT_S
+            )
+            standby = 1 - killed
+            assert await leads(client, ports[standby])
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+
+    scheduled = [t.scheduled_at for t in ticks]
+    assert len({t.tick_id for t in ticks}) == len(ticks), "a tick was fired twice"
+    assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(scheduled))
+    assert all(
+        t.fired_at - t.scheduled_at < timedelta(seconds=SESSION_TIMEOUT_S * 3) for t in ticks
+    )
