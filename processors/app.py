@@ -1,25 +1,33 @@
 """The faust-streaming app: raw events in, routed events and decisions out, exactly once.
 
-With `processing_guarantee="exactly_once"` the routed record, the delivery-log record and the
-consumed offset commit in one Kafka transaction, so a worker killed at any point produces
-neither a duplicate nor a gap when it restarts.
+With `processing_guarantee="exactly_once"` the routed record, the delivery-log record, the
+deduplication table's changelog and the consumed offset commit in one Kafka transaction, so a
+worker killed at any point produces neither a duplicate nor a gap when it restarts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 import faust
 
+from processors.dedupe import WindowedSeenEvents
 from processors.handler import RawEventHandler
-from processors.routing import RoutingTrigger, compile_routing_trigger
+from processors.rules import RoutingTrigger, compile_routing_trigger
 from runtime.config_view import TriggerConfigView
+from runtime.kafka import admin_client
+from runtime.metrics import PROCESSOR_CONSUMER_LAG, PROCESSOR_EVENTS
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.processors")
+
+# How often the consumer-lag gauge is refreshed.
+LAG_INTERVAL_S = 5.0
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -31,24 +39,28 @@ def build_app(settings: Settings) -> faust.App:
         settings.group("processors"),
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         processing_guarantee="exactly_once",
-        # Triggerline's tables are rebuilt from Kafka; no local database is needed.
+        # Triggerline's tables are rebuilt from their changelogs; no local database is needed.
         store="memory://",
         web_enabled=False,
         datadir=str(datadir),
         topic_replication_factor=settings.topic_replication_factor,
         # The transaction commit interval bounds how long a routed record stays invisible to
-        # read_committed dispatchers: lower means less latency, higher means fewer commits.
+        # read_committed dispatchers: lower means less latency, higher means fewer commits
+        # (see README, "Performance").
         broker_commit_interval=settings.processor_commit_interval_s,
     )
 
     def topic(name: str) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", internal=False)
 
+    raw_topic = RAW_EVENTS.name(prefix)
     view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
-        settings, "processor", compile_routing_trigger
+        settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
     )
+    seen = WindowedSeenEvents(app, settings.processor_dedupe_window_s, RAW_EVENTS.partitions)
     handler = RawEventHandler(
         view,
+        seen,
         routed=topic(ROUTED_EVENTS.name(prefix)),
         delivery_log=topic(DELIVERY_LOG.name(prefix)),
         dead_letters=topic(DEAD_LETTERS.name(prefix)),
@@ -61,7 +73,21 @@ def build_app(settings: Settings) -> faust.App:
 
     app.task(start_side_services)
 
-    @app.agent(topic(RAW_EVENTS.name(prefix)))
+    async def report_consumer_lag() -> None:
+        # The group's committed offsets, as an operator's lag tool reads them, for the raw
+        # partitions this worker owns (so that summing over workers counts each partition once).
+        admin = admin_client(settings)
+        await admin.start()
+        try:
+            while True:
+                await asyncio.sleep(LAG_INTERVAL_S)
+                await _report_lag(app, admin, settings.group("processors"), raw_topic)
+        finally:
+            await admin.close()
+
+    app.task(report_consumer_lag)
+
+    @app.agent(topic(raw_topic))
     async def process_raw_events(stream: Any) -> None:
         async for event in stream.events():
             # faust acks an event whose agent raised, which would silently lose it; so every
@@ -70,6 +96,23 @@ def build_app(settings: Settings) -> faust.App:
                 await handler.handle(event.message)
             except Exception as exc:
                 log.exception("processing failed", extra={"error": str(exc)})
+                PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()
                 await handler.dead_letter(event.message, "processing_error", repr(exc), None)
 
     return app
+
+
+async def _report_lag(app: faust.App, admin: Any, group: str, raw_topic: str) -> None:
+    owned = [tp for tp in app.consumer.assignment() if tp.topic == raw_topic]
+    if not owned:
+        return
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    except Exception as exc:
+        log.warning("consumer lag not measured", extra={"error": str(exc)})
+        return
+    for tp in owned:
+        offset = committed.get(tp)
+        if offset is not None and offset.offset >= 0:
+            lag = max(0, app.consumer.highwater(tp) - offset.offset)
+            PROCESSOR_CONSUMER_LAG.labels(str(tp.partition)).set(lag)

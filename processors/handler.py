@@ -1,7 +1,7 @@
 """Moves one raw event's decision onto topics: routed event, delivery-log record, dead letter.
 
-Inside the faust agent every send joins the current Kafka transaction, so these writes and the
-consumed offset become visible together or not at all.
+Inside the faust agent every send joins the current Kafka transaction, so these writes, the
+deduplication table's changelog and the consumed offset become visible together or not at all.
 """
 
 from __future__ import annotations
@@ -11,17 +11,21 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from processors.dedupe import SeenEvents
 from processors.routing import (
+    FilterFailed,
     Ignored,
+    Normalized,
     Routed,
-    RoutingTrigger,
     Skipped,
     UnroutableEvent,
     decide,
+    normalize,
 )
+from processors.rules import RoutingTrigger
 from runtime.config_view import TriggerConfigView
 from runtime.logging import log_context
-from runtime.metrics import PROCESSOR_EVENTS, UNDECODABLE_RECORDS
+from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import (
     DEAD_LETTER,
@@ -43,6 +47,7 @@ class RawEventHandler:
     def __init__(
         self,
         view: TriggerConfigView[RoutingTrigger],
+        seen: SeenEvents,
         *,
         routed: Any,
         delivery_log: Any,
@@ -50,6 +55,7 @@ class RawEventHandler:
     ) -> None:
         # The topics are faust topics; typed loosely because faust ships no type information.
         self._view = view
+        self._seen = seen
         self._routed = routed
         self._delivery_log = delivery_log
         self._dead_letters = dead_letters
@@ -59,10 +65,13 @@ class RawEventHandler:
         try:
             raw = RAW_EVENT.decode(message.value, position)
         except RecordDecodeError as exc:
+            PROCESSOR_EVENTS_IN.labels("unknown").inc()
             UNDECODABLE_RECORDS.labels("processor").inc()
+            PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()
             log.error("undecodable raw event", extra={"error": str(exc)})
             await self.dead_letter(message, "undecodable", str(exc), None)
             return
+        PROCESSOR_EVENTS_IN.labels(raw.definition).inc()
         with log_context(raw_id=raw.id, trigger_id=raw.trigger_id):
             await self._handle_raw(message, raw)
 
@@ -73,25 +82,40 @@ class RawEventHandler:
             await self._record(raw, raw.id, None, "ignored", "trigger no longer exists")
             return
         try:
-            decision = decide(raw, trigger)
+            event = normalize(raw, trigger)
         except UnroutableEvent as exc:
             PROCESSOR_EVENTS.labels(raw.definition, "dead_lettered").inc()
             await self.dead_letter(message, "unroutable", str(exc), raw)
             return
+        if isinstance(event, Ignored):
+            await self._record(raw, event.event_id, None, "ignored", event.reason)
+            return
+        # A replay re-drives events on purpose; only live traffic is deduplicated.
+        if not raw.replay and self._seen.seen_before(raw.trigger_id, event.event_id):
+            await self._record_duplicate(raw, event)
+            return
+        decision = decide(raw, trigger, event)
         if isinstance(decision, Routed):
-            event = decision.event
+            routed = decision.event
             await self._routed.send(
-                key=event.subject.encode(),
-                value=ROUTED_EVENT.encode(event),
+                key=routed.subject.encode(),
+                value=ROUTED_EVENT.encode(routed),
                 headers={"content-type": CLOUDEVENTS_CONTENT_TYPE},
             )
-            await self._record(raw, event.id, event.subject, "routed", None)
+            await self._record(raw, routed.id, routed.subject, "routed", None)
         elif isinstance(decision, Skipped):
             await self._record(
                 raw, decision.event_id, decision.correlation_id, "skipped", decision.reason
             )
-        elif isinstance(decision, Ignored):
-            await self._record(raw, decision.event_id, None, "ignored", decision.reason)
+        elif isinstance(decision, FilterFailed):
+            await self._record(
+                raw, decision.event_id, decision.correlation_id, "filter_error", decision.error
+            )
+
+    async def _record_duplicate(self, raw: RawEvent, event: Normalized) -> None:
+        retry = raw.headers.get("x-slack-retry-num")
+        reason = f"already seen (retry {retry})" if retry else "already seen"
+        await self._record(raw, event.event_id, event.correlation_id, "duplicate", reason)
 
     async def _record(
         self,

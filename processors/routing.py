@@ -1,44 +1,48 @@
 """The processors' decision for one raw event: route it, skip it (with a reason), or ignore it.
 
 Pure functions over records and compiled trigger config, so the rules are testable without a
-broker; the faust app only moves the results onto topics.
+broker; the faust app only moves the results onto topics. Two steps, because deduplication sits
+between them: `normalize` (per definition) and `decide` (allow-list, then the CEL filter).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
+from processors.cron import parse_tick, tick_fields
+from processors.rules import RoutingTrigger
 from processors.slack import normalize_slack
+from runtime.cel import CelEvaluationError
+from schemas.codec import RecordDecodeError
 from schemas.records import RawEvent, RoutedEvent
-from schemas.triggers import Target, TriggerConfig
+
+log = logging.getLogger("triggerline.processors")
+
+# Interactivity payloads have no event_callback wrapper but are events all the same.
+ROUTED_SLACK_ENVELOPES = frozenset(
+    {"event_callback", "block_actions", "view_submission", "shortcut"}
+)
 
 
 @dataclass(frozen=True, slots=True)
-class RoutingTrigger:
-    """A trigger's routing rules, compiled once per config revision."""
+class Normalized:
+    """One event in Triggerline's terms, whatever the sender."""
 
-    trigger_id: str
-    project_id: str
-    active: bool
-    target: Target
-    # None routes every event type.
-    event_types: frozenset[str] | None
-
-
-def compile_routing_trigger(config: TriggerConfig) -> RoutingTrigger:
-    event_types = config.config.get("event_types")
-    return RoutingTrigger(
-        trigger_id=config.trigger_id,
-        project_id=config.project_id,
-        active=config.active,
-        target=config.target,
-        event_types=frozenset(event_types) if event_types else None,
-    )
+    # The sender's id for the event (Slack event_id, webhook-id, tick id): retries share it.
+    event_id: str
+    event_type: str
+    correlation_id: str
+    time: datetime
+    # What filters see as `event`: flat, JSON-typed fields.
+    fields: dict[str, Any]
+    # The routed CloudEvent's data.
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,15 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class FilterFailed:
+    """The trigger's filter could not be evaluated on this event; the message is shown to users."""
+
+    event_id: str
+    correlation_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """Not an event at all for routing purposes (paused trigger, non-event envelope)."""
 
@@ -63,48 +76,50 @@ class Ignored:
     reason: str
 
 
-Decision = Routed | Skipped | Ignored
+Decision = Routed | Skipped | FilterFailed | Ignored
 
 
 class UnroutableEvent(ValueError):
     """The raw record is well-formed but its body cannot be routed; it is dead-lettered."""
 
 
-def decide(raw: RawEvent, trigger: RoutingTrigger) -> Decision:
+def normalize(raw: RawEvent, trigger: RoutingTrigger) -> Normalized | Ignored:
     if not trigger.active:
         return Ignored(raw.id, "trigger paused")
     if raw.definition == "slack":
-        return _decide_slack(raw, trigger)
-    raise UnroutableEvent(f"no routing rules for definition {raw.definition!r} yet")
+        return _normalize_slack(raw)
+    if raw.definition == "cron":
+        return _normalize_cron(raw)
+    if raw.definition == "webhook":
+        return _normalize_webhook(raw, trigger)
+    raise UnroutableEvent(f"no routing rules for definition {raw.definition!r}")
 
 
-def _decide_slack(raw: RawEvent, trigger: RoutingTrigger) -> Decision:
-    envelope = _slack_envelope(raw)
-    event = normalize_slack(envelope)
-    event_id = event.event_id or raw.id
-    if event.envelope_type not in (
-        "event_callback",
-        "block_actions",
-        "view_submission",
-        "shortcut",
-    ):
-        return Ignored(event_id, f"envelope type {event.envelope_type!r} is not routed")
-    event_type = event.event_type or event.envelope_type
-    if trigger.event_types is not None and event_type not in trigger.event_types:
+def decide(raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> Decision:
+    if trigger.config_error is not None:
+        return FilterFailed(event.event_id, event.correlation_id, trigger.config_error)
+    if trigger.event_types is not None and event.event_type not in trigger.event_types:
         allowed = ", ".join(sorted(trigger.event_types))
         return Skipped(
-            event_id, event.correlation_id, f"event_type {event_type!r} not in [{allowed}]"
+            event.event_id,
+            event.correlation_id,
+            f"event_type {event.event_type!r} not in [{allowed}]",
         )
+    if trigger.filter is not None:
+        try:
+            matched = trigger.filter.evaluate(event.fields)
+        except CelEvaluationError as exc:
+            return FilterFailed(event.event_id, event.correlation_id, f"filter failed: {exc}")
+        if not matched:
+            return Skipped(event.event_id, event.correlation_id, "filter returned false")
     return Routed(
         RoutedEvent(
-            id=event_id,
+            id=event.event_id,
             source=f"/triggers/{trigger.trigger_id}",
-            type=f"slack.{event_type}",
+            type=f"{raw.definition}.{event.event_type}",
             subject=event.correlation_id,
-            time=datetime.fromtimestamp(event.event_time, UTC)
-            if event.event_time
-            else raw.received_at,
-            data={"slack": _as_dict(event), "envelope": envelope},
+            time=event.time,
+            data=event.data,
             triggerid=trigger.trigger_id,
             projectid=trigger.project_id,
             targetkind=trigger.target.kind,
@@ -115,20 +130,74 @@ def _decide_slack(raw: RawEvent, trigger: RoutingTrigger) -> Decision:
     )
 
 
-def _slack_envelope(raw: RawEvent) -> dict[str, Any]:
+def _normalize_slack(raw: RawEvent) -> Normalized | Ignored:
+    envelope = _json_object(
+        parse_qs(raw.body).get("payload", ["{}"])[0]
+        if raw.content_type == "application/x-www-form-urlencoded"
+        else raw.body
+    )
+    event = normalize_slack(envelope)
+    event_id = event.event_id or raw.id
+    if event.envelope_type not in ROUTED_SLACK_ENVELOPES:
+        return Ignored(event_id, f"envelope type {event.envelope_type!r} is not routed")
+    fields = asdict(event)
+    return Normalized(
+        event_id=event_id,
+        event_type=event.event_type or event.envelope_type,
+        correlation_id=event.correlation_id,
+        time=datetime.fromtimestamp(event.event_time, UTC) if event.event_time else raw.received_at,
+        fields=fields,
+        data={"slack": fields, "envelope": envelope},
+    )
+
+
+def _normalize_cron(raw: RawEvent) -> Normalized:
     try:
-        if raw.content_type == "application/x-www-form-urlencoded":
-            body = parse_qs(raw.body).get("payload", ["{}"])[0]
-        else:
-            body = raw.body
-        envelope = orjson.loads(body)
+        tick = parse_tick(raw.body)
+    except RecordDecodeError as exc:
+        raise UnroutableEvent(f"body is not a cron tick: {exc.problem}") from None
+    fields = tick_fields(tick)
+    return Normalized(
+        event_id=tick.tick_id,
+        event_type="tick",
+        correlation_id=tick.trigger_id,
+        time=tick.scheduled_at,
+        fields=fields,
+        data={"cron": fields},
+    )
+
+
+def _normalize_webhook(raw: RawEvent, trigger: RoutingTrigger) -> Normalized:
+    webhook_id = raw.headers.get("webhook-id") or raw.id
+    # The sender's body, plus its webhook-id; the id wins over a body field of the same name.
+    fields = {**_json_object(raw.body), "webhook_id": webhook_id}
+    return Normalized(
+        event_id=webhook_id,
+        event_type="received",
+        correlation_id=_webhook_correlation(trigger, fields, webhook_id),
+        time=raw.received_at,
+        fields=fields,
+        data=fields,
+    )
+
+
+def _webhook_correlation(trigger: RoutingTrigger, fields: dict[str, Any], fallback: str) -> str:
+    if trigger.correlation is None:
+        return fallback
+    try:
+        value = trigger.correlation.evaluate(fields)
+    except CelEvaluationError as exc:
+        # Ordering by webhook-id still delivers the event; the log says why it is not grouped.
+        log.warning("correlation expression failed; using webhook-id", extra={"error": str(exc)})
+        return fallback
+    return str(value) or fallback
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise UnroutableEvent(f"body is not JSON: {exc}") from None
-    if not isinstance(envelope, dict):
+    if not isinstance(parsed, dict):
         raise UnroutableEvent("body is not a JSON object")
-    return envelope
-
-
-def _as_dict(event: object) -> dict[str, Any]:
-    parsed: dict[str, Any] = orjson.loads(orjson.dumps(event))
     return parsed

@@ -30,6 +30,23 @@ PROCESSOR_EVENTS = Counter(
     "Raw events processed, by definition and outcome.",
     ["definition", "outcome"],
 )
+PROCESSOR_EVENTS_IN = Counter(
+    f"{PREFIX}_processor_events_in_total",
+    "Raw events read by the processors, by definition (unknown when undecodable).",
+    ["definition"],
+)
+PROCESSOR_CEL_EVALUATION = Histogram(
+    f"{PREFIX}_processor_cel_evaluation_seconds",
+    "Time to evaluate one CEL filter or correlation expression, by engine.",
+    ["engine"],
+    buckets=(1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3),
+)
+PROCESSOR_CONSUMER_LAG = Gauge(
+    f"{PREFIX}_processor_consumer_lag",
+    "Raw events not yet committed by the processor group, per raw-events partition this "
+    "worker owns.",
+    ["partition"],
+)
 
 DISPATCH_DELIVERIES = Counter(
     f"{PREFIX}_dispatcher_deliveries_total",

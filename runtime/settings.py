@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,15 @@ class Settings(BaseSettings):
     processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")
     processor_commit_interval_s: float = Field(
         default=0.1, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
+    )
+    # A raw event whose (trigger id, event id) was seen this recently is a duplicate (a sender's
+    # retry); Slack retries within minutes, so an hour leaves a wide margin.
+    processor_dedupe_window_s: float = Field(
+        default=3600.0, gt=0, alias="TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S"
+    )
+    # The CEL engine for filters; the default is the fastest (benchmarks/processor_cel_engines.py).
+    cel_engine: Literal["cel-expr-python", "celpy"] = Field(
+        default="cel-expr-python", alias="TRIGGERLINE_CEL_ENGINE"
     )
     dispatcher_metrics_port: int = Field(default=9102, alias="TRIGGERLINE_DISPATCHER_METRICS_PORT")
 
