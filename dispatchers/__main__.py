@@ -6,11 +6,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+from functools import partial
 
-from dispatchers.consumer import Dispatcher
-from runtime.kafka import durable_producer, group_consumer
+from dispatchers.backoff import Backoff
+from dispatchers.circuit import CircuitBreakers
+from dispatchers.compiled import DispatchTrigger, compile_dispatch_trigger
+from dispatchers.consumer import CommittedOffsets, Dispatcher
+from dispatchers.delivery import Deliverer
+from dispatchers.journal import Journal
+from dispatchers.targets import Targets
+from runtime.config_view import TriggerConfigView
+from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.logging import configure_logging
 from runtime.ops_server import OpsServer
+from runtime.secrets import Keyring
 from runtime.settings import Settings, get_settings
 from schemas.topics import ROUTED_EVENTS
 
@@ -18,20 +27,49 @@ log = logging.getLogger("triggerline.dispatchers")
 
 
 async def serve(settings: Settings) -> None:
-    consumer = group_consumer(
-        settings, ROUTED_EVENTS.name(settings.topic_prefix), group=settings.group("dispatchers")
-    )
+    group = settings.group("dispatchers")
+    keyring = Keyring.from_setting(settings.secret_keys)
+    consumer = group_consumer(settings, group=group)
     producer = durable_producer(settings)
-    dispatcher = Dispatcher(settings, consumer, producer)
-    started = {"consumer": False, "producer": False}
-    ops = OpsServer("127.0.0.1", settings.dispatcher_metrics_port, lambda: dict(started))
+    admin = admin_client(settings)
+    view: TriggerConfigView[DispatchTrigger] = TriggerConfigView(
+        settings, "dispatcher", partial(compile_dispatch_trigger, keyring=keyring)
+    )
+    targets = Targets(
+        producer,
+        allow_private=settings.dispatcher_allow_private_targets,
+        max_connections=settings.dispatcher_max_in_flight,
+    )
+    stopping = asyncio.Event()
+    deliverer = Deliverer(
+        view=view,
+        targets=targets,
+        journal=Journal(settings, producer),
+        breakers=CircuitBreakers(
+            settings.dispatcher_circuit_failures, settings.dispatcher_circuit_cooldown_s
+        ),
+        backoff=Backoff(settings.dispatcher_backoff_base_s, settings.dispatcher_backoff_cap_s),
+        stopping=stopping,
+    )
+    dispatcher = Dispatcher(settings, consumer, deliverer, stopping, CommittedOffsets(admin, group))
+    started = {"consumer": False, "producer": False, "trigger_config": False}
+    ops = OpsServer(
+        "127.0.0.1",
+        settings.dispatcher_metrics_port,
+        lambda: {**started, "trigger_config": view.ready},
+    )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        # Stop fetching, let the current batch finish and commit, then close.
+        # Stop fetching, finish or give back in-flight work within the deadline, commit, close.
         loop.add_signal_handler(signum, dispatcher.stop)
     await ops.start()
     await producer.start()
     started["producer"] = True
+    await admin.start()
+    await targets.start()
+    await view.start()
+    await view.wait_ready(60)
+    consumer.subscribe([ROUTED_EVENTS.name(settings.topic_prefix)], listener=dispatcher)
     await consumer.start()
     started["consumer"] = True
     try:
@@ -39,6 +77,9 @@ async def serve(settings: Settings) -> None:
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()
+        await targets.close()
+        await view.stop()
+        await admin.close()
         await producer.stop()
         await ops.stop()
         log.info("stopped")

@@ -1,160 +1,236 @@
-"""The dispatcher loop: routed events in, deliveries and delivery-log records out.
+"""The dispatcher loop: routed records in, per-key ordered deliveries out, offsets committed after.
 
-Offsets are committed by hand and only after the effect: a record counts as done once its target
-acknowledged it (or it was dead-lettered) and its delivery-log record was acknowledged by Kafka.
+Records of one partition are grouped by key (the correlation id). Each key has one worker that
+delivers its records one after another, so a conversation stays in order, while different keys
+proceed concurrently within per-partition and process-wide bounds. A key that is slow or waiting
+to retry holds back only its own records; the partition's commit point stays at its lowest
+unfinished record. When too many records of a partition are unfinished, the partition is paused
+until they drain: memory stays bounded however slow a target is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import logging
-import time
-from datetime import UTC, datetime
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, KafkaError
 
-from dispatchers.targets import AttemptResult, deliver
-from runtime.logging import log_context
-from runtime.metrics import (
-    DISPATCH_ATTEMPT_LATENCY,
-    DISPATCH_DELIVERIES,
-    DISPATCH_END_TO_END_LATENCY,
-    DISPATCH_IN_FLIGHT,
-    UNDECODABLE_RECORDS,
-)
+from dispatchers.delivery import Deliverer, WorkItem
+from dispatchers.tracker import PartitionTracker, RetryState
+from runtime.metrics import DISPATCH_PAUSED_PARTITIONS, DISPATCH_PENDING
 from runtime.settings import Settings
-from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import (
-    DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
-    ROUTED_EVENT,
-    DeadLetter,
-    DeliveryLogRecord,
-    Outcome,
-    RoutedEvent,
-)
-from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
+from schemas.codec import RecordPosition
 
 log = logging.getLogger("triggerline.dispatchers")
+
+FETCH_TIMEOUT_MS = 100
+
+
+@dataclass
+class PartitionWork:
+    tracker: PartitionTracker
+    slots: asyncio.Semaphore
+    keys: dict[bytes, deque[WorkItem]] = field(default_factory=dict)
+    workers: set[asyncio.Task[None]] = field(default_factory=set)
+    paused: bool = False
+
+
+class CommittedOffsets:
+    """Reads the group's committed offsets with their metadata (the consumer API drops it)."""
+
+    def __init__(self, admin: AIOKafkaAdminClient, group: str) -> None:
+        self._admin = admin
+        self._group = group
+
+    async def fetch(
+        self, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, tuple[int, str]]:
+        if not partitions:
+            return {}
+        found = await self._admin.list_consumer_group_offsets(self._group, partitions=partitions)
+        return {
+            tp: (meta.offset, meta.metadata or "")
+            for tp, meta in found.items()
+            if meta.offset is not None and meta.offset >= 0
+        }
 
 
 class Dispatcher:
     def __init__(
-        self, settings: Settings, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
+        self,
+        settings: Settings,
+        consumer: AIOKafkaConsumer,
+        deliverer: Deliverer,
+        stopping: asyncio.Event,
+        committed: CommittedOffsets,
     ) -> None:
+        self._settings = settings
         self._consumer = consumer
-        self._producer = producer
-        self._delivery_log = DELIVERY_LOG.name(settings.topic_prefix)
-        self._dead_letters = DEAD_LETTERS.name(settings.topic_prefix)
-        self._stopping = asyncio.Event()
+        self._deliverer = deliverer
+        self._stopping = stopping
+        self._committed = committed
+        self._overall = asyncio.Semaphore(settings.dispatcher_max_in_flight)
+        self._partitions: dict[TopicPartition, PartitionWork] = {}
+        self._max_pending = settings.dispatcher_max_pending_per_partition
+        self._failure: BaseException | None = None
 
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def pending(self) -> int:
+        return sum(len(work.tracker) for work in self._partitions.values())
+
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=500)
-            for tp, records in batches.items():
-                for record in records:
-                    await self._dispatch(record)
-                # Everything up to here is delivered or dead-lettered and logged.
-                await self._consumer.commit({tp: records[-1].offset + 1})
-
-    async def _dispatch(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        position = RecordPosition(record.topic, record.partition, record.offset)
+        committer = asyncio.create_task(self._commit_periodically(), name="dispatcher-commit")
         try:
-            event = ROUTED_EVENT.decode(record.value, position)
-        except RecordDecodeError as exc:
-            UNDECODABLE_RECORDS.labels("dispatcher").inc()
-            log.error("undecodable routed event", extra={"error": str(exc)})
-            await self._dead_letter(record, None, "undecodable", str(exc))
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
+                for tp, records in batches.items():
+                    work = self._partitions.get(tp)
+                    if work is None:
+                        continue  # revoked while the fetch was under way
+                    for record in records:
+                        self._accept(tp, work, record)
+                self._apply_backpressure()
+        finally:
+            await self._drain(list(self._partitions), self._settings.dispatcher_shutdown_deadline_s)
+            committer.cancel()
+            await asyncio.gather(committer, return_exceptions=True)
+            await self._commit(list(self._partitions))
+        if self._failure is not None:
+            raise RuntimeError("a delivery worker failed") from self._failure
+
+    # Rebalance callbacks, awaited by aiokafka between fetches.
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        mine = [tp for tp in revoked if tp in self._partitions]
+        await self._drain(mine, deadline_s=0)
+        await self._commit(mine)
+        for tp in mine:
+            self._partitions.pop(tp)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        restored = await self._committed.fetch(assigned)
+        for tp in assigned:
+            offset, metadata = restored.get(tp, (0, ""))
+            self._partitions[tp] = PartitionWork(
+                PartitionTracker(offset, metadata),
+                asyncio.Semaphore(self._settings.dispatcher_max_in_flight_per_partition),
+            )
+
+    def _accept(
+        self, tp: TopicPartition, work: PartitionWork, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
+        tracker = work.tracker
+        tracker.add(record.offset)
+        if tracker.finished_before(record.offset):
+            tracker.finish(record.offset)
             return
-        with log_context(
-            event_id=event.id, correlation_id=event.subject, trigger_id=event.triggerid
-        ):
-            DISPATCH_IN_FLIGHT.inc()
-            started = time.perf_counter()
-            try:
-                result = await deliver(event)
-            finally:
-                DISPATCH_IN_FLIGHT.dec()
-            elapsed = time.perf_counter() - started
-            DISPATCH_ATTEMPT_LATENCY.labels(event.targetkind).observe(elapsed)
-            await self._log_attempt(event, result, elapsed)
-            if result.outcome == "delivered":
-                DISPATCH_END_TO_END_LATENCY.labels(event.targetkind).observe(
-                    (datetime.now(UTC) - event.receivedat).total_seconds()
+        item = WorkItem(
+            RecordPosition(record.topic, record.partition, record.offset),
+            record.key,
+            record.value,
+            tracker.retries.get(record.offset),
+        )
+        # A record without a key is ordered with nothing; its offset makes it a key of its own.
+        key = record.key if record.key is not None else f"@{record.offset}".encode()
+        queue = work.keys.get(key)
+        if queue is not None:
+            queue.append(item)
+            return
+        work.keys[key] = deque([item])
+        worker = asyncio.create_task(self._drain_key(tp, work, key))
+        work.workers.add(worker)
+        worker.add_done_callback(work.workers.discard)
+        DISPATCH_PENDING.set(self.pending)
+
+    async def _drain_key(self, tp: TopicPartition, work: PartitionWork, key: bytes) -> None:
+        queue = work.keys[key]
+        try:
+            while queue and not self._stopping.is_set():
+                item = queue[0]
+
+                def remember(state: RetryState, offset: int = item.position.offset) -> None:
+                    work.tracker.set_retry(offset, state)
+
+                finished = await self._deliverer.deliver_record(
+                    item, lambda: self._slot(work), remember
                 )
-            else:
-                await self._dead_letter(record, event, "delivery_failed", result.error)
-                await self._log(event, "dead_lettered", attempt=1, error=result.error)
+                if not finished:
+                    return
+                queue.popleft()
+                work.tracker.finish(item.position.offset)
+        except Exception as exc:
+            # A bug must not leave a key stuck silently: stop the process, whose records stay
+            # uncommitted and are delivered again after a restart.
+            log.exception("delivery worker failed; stopping")
+            self._failure = exc
+            self._stopping.set()
+        finally:
+            if not queue or self._stopping.is_set():
+                work.keys.pop(key, None)
 
-    async def _log_attempt(
-        self, event: RoutedEvent, result: AttemptResult, elapsed_s: float
-    ) -> None:
-        outcome: Outcome = "delivered" if result.outcome == "delivered" else "failed"
-        DISPATCH_DELIVERIES.labels(event.targetkind, outcome).inc()
-        await self._log(
-            event,
-            outcome,
-            attempt=1,
-            http_status=result.http_status,
-            error=result.error,
-            latency_ms=elapsed_s * 1000,
-        )
+    @contextlib.asynccontextmanager
+    async def _slot(self, work: PartitionWork) -> AsyncIterator[None]:
+        async with work.slots, self._overall:
+            yield
 
-    async def _log(
-        self,
-        event: RoutedEvent,
-        outcome: Outcome,
-        *,
-        attempt: int,
-        http_status: int | None = None,
-        error: str | None = None,
-        latency_ms: float | None = None,
-    ) -> None:
-        entry = DeliveryLogRecord(
-            event_id=event.id,
-            trigger_id=event.triggerid,
-            project_id=event.projectid,
-            stage="dispatcher",
-            outcome=outcome,
-            at=datetime.now(UTC),
-            correlation_id=event.subject,
-            target_kind=event.targetkind,
-            target_ref=event.targetref,
-            attempt=attempt,
-            http_status=http_status,
-            error=error,
-            latency_ms=latency_ms,
-            replay=event.replay,
-        )
-        await self._producer.send_and_wait(
-            self._delivery_log, DELIVERY_LOG_RECORD.encode(entry), key=event.id.encode()
-        )
+    def _apply_backpressure(self) -> None:
+        for tp, work in self._partitions.items():
+            held = len(work.tracker)
+            if not work.paused and held >= self._max_pending:
+                self._consumer.pause(tp)
+                work.paused = True
+                log.warning("partition paused: too much held-back work", extra={"tp": str(tp)})
+            elif work.paused and held <= self._max_pending // 2:
+                self._consumer.resume(tp)
+                work.paused = False
+        DISPATCH_PAUSED_PARTITIONS.set(sum(w.paused for w in self._partitions.values()))
+        DISPATCH_PENDING.set(self.pending)
 
-    async def _dead_letter(
-        self,
-        record: ConsumerRecord[bytes, bytes],
-        event: RoutedEvent | None,
-        reason: str,
-        error: str | None,
-    ) -> None:
-        letter = DeadLetter(
-            stage="dispatcher",
-            reason=reason,
-            failed_at=datetime.now(UTC),
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            key_b64=None if record.key is None else base64.b64encode(record.key).decode(),
-            value_b64=None if record.value is None else base64.b64encode(record.value).decode(),
-            event_id=event.id if event else None,
-            trigger_id=event.triggerid if event else None,
-            error=error,
-        )
-        key = event.id if event else f"{record.topic}/{record.partition}/{record.offset}"
-        await self._producer.send_and_wait(
-            self._dead_letters, DEAD_LETTER.encode(letter), key=key.encode()
-        )
+    async def _commit_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.dispatcher_commit_interval_s)
+            self._apply_backpressure()
+            await self._commit([tp for tp, w in self._partitions.items() if w.tracker.dirty])
+
+    async def _commit(self, partitions: list[TopicPartition]) -> None:
+        offsets = {}
+        for tp in partitions:
+            work = self._partitions.get(tp)
+            if work is not None and work.tracker.dirty:
+                offsets[tp] = work.tracker.commit_point()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The group moved on (or Kafka is away); whoever owns these partitions now resumes
+            # from the last successful commit, repeating at most the work since then.
+            log.warning("offset commit failed", extra={"error": str(exc)})
+            for tp in offsets:
+                if tp in self._partitions:
+                    self._partitions[tp].tracker.dirty = True
+
+    async def _drain(self, partitions: list[TopicPartition], deadline_s: float) -> None:
+        """Let in-flight attempts finish within the deadline; give back whatever is left."""
+        workers = [t for tp in partitions for t in self._partitions[tp].workers]
+        if not workers:
+            return
+        unfinished = set(workers)
+        if deadline_s > 0:
+            _, unfinished = await asyncio.wait(workers, timeout=deadline_s)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+
+
+# aiokafka checks listeners with isinstance; registering keeps the Dispatcher a plain class.
+ConsumerRebalanceListener.register(Dispatcher)

@@ -1,16 +1,33 @@
-"""Delivery targets. Each returns an `AttemptResult`; failures are outcomes, not exceptions."""
+"""Delivery targets. Each attempt returns an `AttemptResult`; failures are outcomes, not exceptions.
+
+The request body is the routed record's value unchanged (the CloudEvent in structured mode), so
+every retry sends the same bytes under the same `webhook-id`.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
+import aiohttp
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from dispatchers.backoff import parse_retry_after
+from dispatchers.compiled import SIGNING_ENTRY, DispatchTrigger
+from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
+from dispatchers.signing import webhook_headers
 from schemas.records import RoutedEvent
 
 log = logging.getLogger("triggerline.dispatchers")
 
 AttemptOutcome = Literal["delivered", "retryable", "permanent"]
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+# Enough of a response body to keep the connection reusable; the rest is not needed.
+RESPONSE_READ_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,16 +35,110 @@ class AttemptResult:
     outcome: AttemptOutcome
     http_status: int | None = None
     error: str | None = None
+    retry_after_s: float | None = None
 
 
-async def deliver_noop(event: RoutedEvent) -> AttemptResult:
-    log.info("delivered to noop target", extra={"type": event.type})
-    return AttemptResult("delivered")
+def endpoint_of(event: RoutedEvent) -> str:
+    """What a circuit breaker is keyed by: scheme, host and port for http, the topic for kafka."""
+    if event.targetkind == "http":
+        parts = urlsplit(event.targetref)
+        return f"{parts.scheme}://{parts.netloc}"
+    return event.targetref
 
 
-async def deliver(event: RoutedEvent) -> AttemptResult:
-    if event.targetkind == "noop":
-        return await deliver_noop(event)
-    return AttemptResult(
-        "permanent", error=f"target kind {event.targetkind!r} is not supported by this dispatcher"
-    )
+def classify_status(status: int, retry_after: str | None) -> AttemptResult:
+    if 200 <= status < 300:
+        return AttemptResult("delivered", status)
+    if status in (408, 429) or status >= 500:
+        return AttemptResult(
+            "retryable", status, f"target answered {status}", parse_retry_after(retry_after)
+        )
+    if 300 <= status < 400:
+        return AttemptResult(
+            "permanent", status, f"target answered {status}; redirects are not followed"
+        )
+    return AttemptResult("permanent", status, f"target answered {status}")
+
+
+class Targets:
+    def __init__(self, producer: AIOKafkaProducer, *, allow_private: bool, max_connections: int):
+        self._producer = producer
+        self._allow_private = allow_private
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        resolver = None if self._allow_private else GuardedResolver()
+        connector = aiohttp.TCPConnector(limit=self._max_connections, resolver=resolver)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+
+    async def close(self) -> None:
+        if self._session:
+            await self._session.close()
+
+    async def attempt(
+        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+    ) -> AttemptResult:
+        if event.targetkind == "http":
+            return await self._http(event, body, trigger)
+        if event.targetkind == "kafka":
+            return await self._kafka(event, body)
+        log.info("delivered to noop target", extra={"type": event.type})
+        return AttemptResult("delivered")
+
+    async def _http(
+        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+    ) -> AttemptResult:
+        if self._session is None:
+            raise RuntimeError("Targets.start() was not called")
+        refusal = self._refusal(event.targetref, trigger)
+        if refusal is not None or trigger.signing_key is None:
+            return AttemptResult("permanent", error=refusal)
+        headers = webhook_headers(trigger.signing_key, event.id, int(time.time()), body)
+        headers["content-type"] = CLOUDEVENTS_JSON
+        try:
+            async with self._session.post(
+                event.targetref,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=trigger.timeout_s),
+            ) as response:
+                await response.content.read(RESPONSE_READ_LIMIT)
+                return classify_status(response.status, response.headers.get("retry-after"))
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ForbiddenAddress):
+                return AttemptResult("permanent", error=str(exc.os_error))
+            return AttemptResult("retryable", error=f"connection failed: {exc.os_error}")
+        except TimeoutError:
+            return AttemptResult("retryable", error=f"timed out after {trigger.timeout_s:g} s")
+        except aiohttp.ClientError as exc:
+            return AttemptResult("retryable", error=f"{type(exc).__name__}: {exc}")
+
+    def _refusal(self, target_url: str, trigger: DispatchTrigger) -> str | None:
+        """Why a request to this URL must not be sent at all, if it must not."""
+        url = urlsplit(target_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            return "http target URL must be http(s)://host/..."
+        if trigger.signing_key is None:
+            return f"http target has no {SIGNING_ENTRY} secret"
+        literal = literal_address(url.hostname)
+        if literal and not self._allow_private and is_forbidden(literal):
+            return f"target address {literal} is not public"
+        return None
+
+    async def _kafka(self, event: RoutedEvent, body: bytes) -> AttemptResult:
+        if not event.targetref:
+            return AttemptResult("permanent", error="kafka target has no topic")
+        try:
+            await self._producer.send_and_wait(
+                event.targetref,
+                body,
+                key=event.subject.encode(),
+                headers=[("content-type", CLOUDEVENTS_JSON.encode())],
+            )
+        except KafkaError as exc:
+            return AttemptResult("retryable", error=f"kafka: {type(exc).__name__}: {exc}")
+        except TimeoutError:
+            return AttemptResult("retryable", error="kafka: produce timed out")
+        return AttemptResult("delivered")

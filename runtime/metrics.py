@@ -66,6 +66,23 @@ DISPATCH_END_TO_END_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 DISPATCH_IN_FLIGHT = Gauge(f"{PREFIX}_dispatcher_in_flight", "Deliveries in progress.")
+DISPATCH_CIRCUITS = Gauge(
+    f"{PREFIX}_dispatcher_circuits",
+    "Circuit breakers per target endpoint, by target kind and state (closed, open, half_open).",
+    ["target_kind", "state"],
+)
+DISPATCH_PENDING = Gauge(
+    f"{PREFIX}_dispatcher_pending",
+    "Routed records fetched and not yet finished (waiting, retrying or in flight).",
+)
+DISPATCH_PAUSED_PARTITIONS = Gauge(
+    f"{PREFIX}_dispatcher_paused_partitions",
+    "Routed-events partitions paused because too much work is held back.",
+)
+SINK_ROWS = Counter(
+    f"{PREFIX}_delivery_log_sink_rows_total",
+    "Delivery-log records written to PostgreSQL (duplicates from re-reads are not counted).",
+)
 
 UNDECODABLE_RECORDS = Counter(
     f"{PREFIX}_undecodable_records_total",

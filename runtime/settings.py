@@ -72,6 +72,39 @@ class Settings(BaseSettings):
         default="cel-expr-python", alias="TRIGGERLINE_CEL_ENGINE"
     )
     dispatcher_metrics_port: int = Field(default=9102, alias="TRIGGERLINE_DISPATCHER_METRICS_PORT")
+    # Deliveries in progress at once: per routed-events partition and in the whole process.
+    dispatcher_max_in_flight: int = Field(default=512, alias="TRIGGERLINE_DISPATCHER_MAX_IN_FLIGHT")
+    dispatcher_max_in_flight_per_partition: int = Field(
+        default=128, alias="TRIGGERLINE_DISPATCHER_MAX_IN_FLIGHT_PER_PARTITION"
+    )
+    # Records fetched but not finished on one partition before it is paused (backpressure).
+    dispatcher_max_pending_per_partition: int = Field(
+        default=2000, alias="TRIGGERLINE_DISPATCHER_MAX_PENDING_PER_PARTITION"
+    )
+    dispatcher_backoff_base_s: float = Field(
+        default=1.0, alias="TRIGGERLINE_DISPATCHER_BACKOFF_BASE_S"
+    )
+    dispatcher_backoff_cap_s: float = Field(
+        default=300.0, alias="TRIGGERLINE_DISPATCHER_BACKOFF_CAP_S"
+    )
+    dispatcher_circuit_failures: int = Field(
+        default=5, alias="TRIGGERLINE_DISPATCHER_CIRCUIT_FAILURES"
+    )
+    dispatcher_circuit_cooldown_s: float = Field(
+        default=30.0, alias="TRIGGERLINE_DISPATCHER_CIRCUIT_COOLDOWN_S"
+    )
+    dispatcher_commit_interval_s: float = Field(
+        default=0.05, alias="TRIGGERLINE_DISPATCHER_COMMIT_INTERVAL_S"
+    )
+    # How long SIGTERM waits for in-flight attempts before giving them back uncommitted.
+    dispatcher_shutdown_deadline_s: float = Field(
+        default=10.0, alias="TRIGGERLINE_DISPATCHER_SHUTDOWN_DEADLINE_S"
+    )
+    # HTTP targets on loopback, link-local or private addresses are refused unless this is set
+    # (server-side request forgery guard); local development and tests set it.
+    dispatcher_allow_private_targets: bool = Field(
+        default=False, alias="TRIGGERLINE_DISPATCHER_ALLOW_PRIVATE_TARGETS"
+    )
 
     topic_replication_factor: int = Field(default=1, alias="TRIGGERLINE_TOPIC_REPLICATION_FACTOR")
 

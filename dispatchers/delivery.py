@@ -1,0 +1,257 @@
+"""One routed record's way through the dispatcher: attempts, waits, and its final outcome.
+
+`deliver_record` returns when the record is finished (delivered, dead-lettered or skipped) and
+its delivery-log records are acknowledged. It returns early, unfinished, when the dispatcher is
+stopping: the record is then given back, and its retry state lives on in the partition tracker
+(and the commit metadata) for whoever consumes the partition next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dispatchers.backoff import Backoff, next_due
+from dispatchers.circuit import CircuitBreakers
+from dispatchers.compiled import DispatchTrigger
+from dispatchers.journal import Journal
+from dispatchers.targets import AttemptResult, Targets, endpoint_of
+from dispatchers.tracker import RetryState
+from runtime.config_view import TriggerConfigView
+from runtime.logging import log_context
+from runtime.metrics import (
+    DISPATCH_ATTEMPT_LATENCY,
+    DISPATCH_DELIVERIES,
+    DISPATCH_END_TO_END_LATENCY,
+    DISPATCH_IN_FLIGHT,
+    UNDECODABLE_RECORDS,
+)
+from schemas.codec import RecordDecodeError, RecordPosition
+from schemas.records import ROUTED_EVENT, RoutedEvent
+
+log = logging.getLogger("triggerline.dispatchers")
+
+
+@dataclass(slots=True)
+class WorkItem:
+    position: RecordPosition
+    key: bytes | None
+    value: bytes | None
+    # Restored from the commit metadata when an earlier dispatcher already tried this record.
+    retry: RetryState | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        view: TriggerConfigView[DispatchTrigger],
+        targets: Targets,
+        journal: Journal,
+        breakers: CircuitBreakers,
+        backoff: Backoff,
+        stopping: asyncio.Event,
+    ) -> None:
+        self._view = view
+        self._targets = targets
+        self._journal = journal
+        self._breakers = breakers
+        self._backoff = backoff
+        self._stopping = stopping
+
+    async def deliver_record(
+        self,
+        item: WorkItem,
+        slot: Callable[[], AbstractAsyncContextManager[object]],
+        on_retry: Callable[[RetryState], None],
+    ) -> bool:
+        """True once the record is finished; False if it was given back because of shutdown."""
+        try:
+            event = ROUTED_EVENT.decode(item.value, item.position)
+        except RecordDecodeError as exc:
+            UNDECODABLE_RECORDS.labels("dispatcher").inc()
+            log.error("undecodable routed event", extra={"error": str(exc)})
+            await self._dead_letter(item, None, "undecodable", str(exc))
+            return True
+        with log_context(
+            event_id=event.id, correlation_id=event.subject, trigger_id=event.triggerid
+        ):
+            return await self._deliver_event(item, event, slot, on_retry)
+
+    async def _deliver_event(
+        self,
+        item: WorkItem,
+        event: RoutedEvent,
+        slot: Callable[[], AbstractAsyncContextManager[object]],
+        on_retry: Callable[[RetryState], None],
+    ) -> bool:
+        trigger = await self._view.lookup(event.triggerid)
+        if trigger is None:
+            DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
+            await self._journal.record(
+                event, "skipped", attempt=0, reason="trigger no longer exists"
+            )
+            return True
+        body = item.value or b""
+        breaker = self._breakers.for_endpoint(event.targetkind, endpoint_of(event))
+        state = item.retry
+        while True:
+            if state is not None and not await self._wait_until(state.due_at):
+                return False
+            # While the circuit is open the record waits here without spending an attempt.
+            if breaker.state != "closed" and not await self._unless_stopping(
+                asyncio.ensure_future(breaker.admit())
+            ):
+                return False
+            async with slot():
+                DISPATCH_IN_FLIGHT.inc()
+                started = time.perf_counter()
+                try:
+                    result = await self._targets.attempt(event, body, trigger)
+                except BaseException:
+                    await breaker.release_probe()
+                    raise
+                finally:
+                    DISPATCH_IN_FLIGHT.dec()
+                latency_s = time.perf_counter() - started
+            await breaker.record(result.outcome != "retryable")
+            attempt = (state.attempts if state else 0) + 1
+            first_at = state.first_attempt_at if state else time.time()
+            DISPATCH_ATTEMPT_LATENCY.labels(event.targetkind).observe(latency_s)
+            item.history.append(_history_entry(attempt, result, latency_s))
+            if result.outcome == "delivered":
+                await self._delivered(event, result, attempt, latency_s)
+                return True
+            if result.outcome == "permanent":
+                await self._give_up(
+                    item=item,
+                    event=event,
+                    result=result,
+                    attempt=attempt,
+                    latency_s=latency_s,
+                    reason="rejected by target",
+                )
+                return True
+            now = time.time()
+            due, reason = next_due(
+                trigger.retry,
+                self._backoff,
+                attempts=attempt,
+                first_attempt_at=first_at,
+                now=now,
+                retry_after_s=result.retry_after_s,
+            )
+            if due is None:
+                await self._give_up(
+                    item=item,
+                    event=event,
+                    result=result,
+                    attempt=attempt,
+                    latency_s=latency_s,
+                    reason=reason,
+                )
+                return True
+            DISPATCH_DELIVERIES.labels(event.targetkind, "retrying").inc()
+            await self._journal.record(
+                event,
+                "retrying",
+                attempt=attempt,
+                reason=f"next attempt in {due - now:.1f} s",
+                http_status=result.http_status,
+                error=result.error,
+                latency_ms=latency_s * 1000,
+            )
+            state = RetryState(attempt, first_at, due)
+            on_retry(state)
+
+    async def _delivered(
+        self, event: RoutedEvent, result: AttemptResult, attempt: int, latency_s: float
+    ) -> None:
+        DISPATCH_DELIVERIES.labels(event.targetkind, "delivered").inc()
+        await self._journal.record(
+            event,
+            "delivered",
+            attempt=attempt,
+            http_status=result.http_status,
+            latency_ms=latency_s * 1000,
+        )
+        DISPATCH_END_TO_END_LATENCY.labels(event.targetkind).observe(
+            (datetime.now(UTC) - event.receivedat).total_seconds()
+        )
+
+    async def _give_up(
+        self,
+        *,
+        item: WorkItem,
+        event: RoutedEvent,
+        result: AttemptResult,
+        attempt: int,
+        latency_s: float,
+        reason: str,
+    ) -> None:
+        DISPATCH_DELIVERIES.labels(event.targetkind, "failed").inc()
+        await self._journal.record(
+            event,
+            "failed",
+            attempt=attempt,
+            http_status=result.http_status,
+            error=result.error,
+            latency_ms=latency_s * 1000,
+        )
+        await self._dead_letter(item, event, reason, result.error)
+        DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
+        await self._journal.record(
+            event, "dead_lettered", attempt=attempt, reason=reason, error=result.error
+        )
+
+    async def _dead_letter(
+        self, item: WorkItem, event: RoutedEvent | None, reason: str, error: str | None
+    ) -> None:
+        await self._journal.dead_letter(
+            topic=item.position.topic,
+            partition=item.position.partition,
+            offset=item.position.offset,
+            key=item.key,
+            value=item.value,
+            event=event,
+            reason=reason,
+            error=error,
+            attempts=item.history,
+        )
+
+    async def _wait_until(self, due_at: float) -> bool:
+        delay = due_at - time.time()
+        if delay <= 0:
+            return not self._stopping.is_set()
+        return await self._unless_stopping(asyncio.ensure_future(asyncio.sleep(delay)))
+
+    async def _unless_stopping(self, waiting: asyncio.Future[Any]) -> bool:
+        """Await `waiting` unless shutdown starts first (then cancel it and return False)."""
+        if self._stopping.is_set():
+            waiting.cancel()
+            return False
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((waiting, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if waiting.done():
+            return True
+        waiting.cancel()
+        return False
+
+
+def _history_entry(attempt: int, result: AttemptResult, latency_s: float) -> dict[str, Any]:
+    return {
+        "attempt": attempt,
+        "at": datetime.now(UTC).isoformat(),
+        "outcome": result.outcome,
+        "http_status": result.http_status,
+        "error": result.error,
+        "latency_ms": round(latency_s * 1000, 3),
+    }

@@ -1,0 +1,109 @@
+"""Writes the dispatcher's side of an event's journey: delivery-log records and dead letters.
+
+Every write waits for Kafka's acknowledgement and is retried until it gets one, because an offset
+may only be committed after its delivery-log record is safely on the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from runtime.settings import Settings
+from schemas.records import (
+    DEAD_LETTER,
+    DELIVERY_LOG_RECORD,
+    DeadLetter,
+    DeliveryLogRecord,
+    Outcome,
+    RoutedEvent,
+)
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
+
+log = logging.getLogger("triggerline.dispatchers")
+
+WRITE_RETRY_S = 1.0
+
+
+class Journal:
+    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._delivery_log = DELIVERY_LOG.name(settings.topic_prefix)
+        self._dead_letters = DEAD_LETTERS.name(settings.topic_prefix)
+
+    async def record(
+        self,
+        event: RoutedEvent,
+        outcome: Outcome,
+        *,
+        attempt: int,
+        reason: str | None = None,
+        http_status: int | None = None,
+        error: str | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
+        entry = DeliveryLogRecord(
+            event_id=event.id,
+            trigger_id=event.triggerid,
+            project_id=event.projectid,
+            stage="dispatcher",
+            outcome=outcome,
+            at=datetime.now(UTC),
+            correlation_id=event.subject,
+            target_kind=event.targetkind,
+            target_ref=event.targetref,
+            attempt=attempt,
+            reason=reason,
+            http_status=http_status,
+            error=error,
+            latency_ms=latency_ms,
+            replay=event.replay,
+        )
+        await self._send(self._delivery_log, event.id, DELIVERY_LOG_RECORD.encode(entry))
+
+    async def dead_letter(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        event: RoutedEvent | None,
+        reason: str,
+        error: str | None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> None:
+        letter = DeadLetter(
+            stage="dispatcher",
+            reason=reason,
+            failed_at=datetime.now(UTC),
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            key_b64=None if key is None else base64.b64encode(key).decode(),
+            value_b64=None if value is None else base64.b64encode(value).decode(),
+            event_id=event.id if event else None,
+            trigger_id=event.triggerid if event else None,
+            error=error,
+            attempts=attempts or [],
+        )
+        letter_key = event.id if event else f"{topic}/{partition}/{offset}"
+        await self._send(self._dead_letters, letter_key, DEAD_LETTER.encode(letter))
+
+    async def _send(self, topic: str, key: str, value: bytes) -> None:
+        while True:
+            try:
+                await self._producer.send_and_wait(topic, value, key=key.encode())
+            except KafkaError as exc:
+                # Holding the record back (and its offset uncommitted) is the only safe choice.
+                log.error("cannot write to %s; retrying", topic, extra={"error": str(exc)})
+                await asyncio.sleep(WRITE_RETRY_S)
+            else:
+                return
