@@ -1,0 +1,218 @@
+"""A real HTTP target for dispatcher tests, and helpers that feed the dispatchers directly.
+
+The target listens on 127.0.0.1, verifies every request's Standard Webhooks signature with the
+`standardwebhooks` package, and behaves per path: `/ok`, `/slow` (random delay), `/flaky`
+(fails a share of requests with 503), `/fail-twice` (503 twice per event, then 200), `/busy`
+(429 with Retry-After once per event), `/gone` (410), `/down` (always 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from aiohttp import web
+from standardwebhooks import Webhook
+
+from runtime.kafka import durable_producer
+from runtime.secrets import Keyring
+from runtime.settings import Settings
+from schemas.records import (
+    DELIVERY_LOG_RECORD,
+    ROUTED_EVENT,
+    TRIGGER_CONFIG,
+    DeliveryLogRecord,
+    RoutedEvent,
+)
+from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
+from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.triggers import Target, TargetKind, TriggerConfig
+from tests.integration.stages import free_port, stage_env
+from tests.integration.topic_reader import read_all
+
+_rng = secrets.SystemRandom()
+SIGNING_SECRET = "whsec_" + base64.b64encode(b"dispatch-test-signing-key-32byte").decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    path: str
+    webhook_id: str
+    subject: str
+    seq: int
+    body: bytes
+    at: float
+
+
+@dataclass
+class TargetServer:
+    port: int
+    received: list[Received] = field(default_factory=list)
+    bad_signatures: int = 0
+    flaky_share: float = 0.3
+    _calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ids(self, path: str | None = None) -> set[str]:
+        return {r.webhook_id for r in self.received if path is None or r.path == path}
+
+    def calls(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            Webhook(SIGNING_SECRET).verify(body, dict(request.headers))
+        except Exception:
+            self.bad_signatures += 1
+            return web.Response(status=401, text="bad signature")
+        event = orjson.loads(body)
+        received = Received(
+            request.path,
+            request.headers["webhook-id"],
+            event["subject"],
+            int(event["data"]["seq"]),
+            body,
+            time.monotonic(),
+        )
+        self.received.append(received)
+        self._calls[(request.path, received.webhook_id)] += 1
+        calls = self._calls[(request.path, received.webhook_id)]
+        status, headers = 204, {}
+        match request.path:
+            case "/slow":
+                await asyncio.sleep(_rng.uniform(0, 0.03))
+            case "/flaky" if _rng.random() < self.flaky_share:
+                await asyncio.sleep(_rng.uniform(0, 0.02))
+                status = 503
+            case "/fail-twice" if calls <= 2:
+                status = 503
+            case "/busy" if calls == 1:
+                status, headers = 429, {"Retry-After": "1"}
+            case "/gone":
+                status = 410
+            case "/down":
+                status = 503
+        return web.Response(status=status, headers=headers)
+
+
+@asynccontextmanager
+async def target_server() -> AsyncIterator[TargetServer]:
+    server = TargetServer(free_port())
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", server.port).start()
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+async def publish_trigger(
+    settings: Settings,
+    *,
+    kind: TargetKind = "http",
+    ref: str = "",
+    max_attempts: int = 8,
+    max_age_s: float = 3600.0,
+    timeout_s: float = 5.0,
+) -> TriggerConfig:
+    """Put a trigger straight onto the trigger-config topic, as the outbox relay would."""
+    keyring = Keyring.from_setting(settings.secret_keys)
+    config = TriggerConfig(
+        trigger_id=str(uuid.uuid4()),
+        project_id=str(uuid.uuid4()),
+        definition="webhook",
+        name=f"t-{uuid.uuid4().hex[:6]}",
+        status="active",
+        target=Target(
+            kind, ref, timeout_s=timeout_s, max_attempts=max_attempts, max_age_s=max_age_s
+        ),
+        updated_at=datetime.now(UTC),
+        revision=1,
+        secrets={"TARGET_SIGNING_SECRET": keyring.encrypt(SIGNING_SECRET)},
+    )
+    producer = durable_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix),
+            TRIGGER_CONFIG.encode(config),
+            key=config.trigger_id.encode(),
+        )
+    finally:
+        await producer.stop()
+    return config
+
+
+def routed_event(trigger: TriggerConfig, subject: str, seq: int, ref: str) -> RoutedEvent:
+    now = datetime.now(UTC)
+    return RoutedEvent(
+        id=f"ev-{uuid.uuid4().hex}",
+        source="test",
+        type="test.event",
+        subject=subject,
+        time=now,
+        data={"seq": seq},
+        triggerid=trigger.trigger_id,
+        projectid=trigger.project_id,
+        targetkind=trigger.target.kind,
+        targetref=ref,
+        receivedat=now,
+    )
+
+
+async def produce_routed(settings: Settings, events: list[RoutedEvent]) -> None:
+    producer = durable_producer(settings)
+    await producer.start()
+    try:
+        topic = ROUTED_EVENTS.name(settings.topic_prefix)
+        sent = [
+            await producer.send(topic, ROUTED_EVENT.encode(e), key=e.subject.encode())
+            for e in events
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+def dispatcher_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **stage_env(settings),
+        "TRIGGERLINE_DISPATCHER_ALLOW_PRIVATE_TARGETS": "true",
+        "TRIGGERLINE_DISPATCHER_BACKOFF_BASE_S": "0.05",
+        "TRIGGERLINE_DISPATCHER_BACKOFF_CAP_S": "0.5",
+        "TRIGGERLINE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+async def journeys(settings: Settings) -> dict[str, list[DeliveryLogRecord]]:
+    """Delivery-log records by event id, in the order they were written."""
+    by_event: dict[str, list[DeliveryLogRecord]] = {}
+    for _, value in await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix)):
+        entry = DELIVERY_LOG_RECORD.decode(value)
+        by_event.setdefault(entry.event_id, []).append(entry)
+    for entries in by_event.values():
+        entries.sort(key=lambda e: e.at)
+    return by_event
+
+
+FINAL = ("delivered", "dead_lettered", "skipped")
+
+
+def finished(journey: list[DeliveryLogRecord]) -> bool:
+    return any(e.stage == "dispatcher" and e.outcome in FINAL for e in journey)
