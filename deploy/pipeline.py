@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-STAGES = ("ingest", "processors", "dispatchers")
+# `dispatchers.sink` copies the delivery log into PostgreSQL for the control-plane API.
+STAGES = ("ingest", "processors", "dispatchers", "dispatchers.sink")
 GRACEFUL_STOP_S = 15.0
 
 

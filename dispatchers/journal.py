@@ -64,6 +64,7 @@ class Journal:
             error=error,
             latency_ms=latency_ms,
             replay=event.replay,
+            received_at=event.receivedat,
         )
         await self._send(self._delivery_log, event.id, DELIVERY_LOG_RECORD.encode(entry))
 

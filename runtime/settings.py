@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     dispatcher_allow_private_targets: bool = Field(
         default=False, alias="TRIGGERLINE_DISPATCHER_ALLOW_PRIVATE_TARGETS"
     )
+    sink_metrics_port: int = Field(default=9104, alias="TRIGGERLINE_SINK_METRICS_PORT")
 
     topic_replication_factor: int = Field(default=1, alias="TRIGGERLINE_TOPIC_REPLICATION_FACTOR")
 

@@ -90,6 +90,8 @@ class DeliveryLogRecord:
     error: str | None = None
     latency_ms: float | None = None
     replay: bool = False
+    # When ingest accepted the event, so that the journey can start at "received".
+    received_at: datetime | None = None
     v: int = 1
 
 
