@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,17 +17,13 @@ from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
+from ingest.registry.validation import FieldError, path_of
+
 log = logging.getLogger("triggerline.api")
 
-# Pydantic error types that mean the request could not be read at all, rather than that a
-# field holds a value we refuse.
-MALFORMED = frozenset({"json_invalid", "model_attributes_type", "dict_type", "missing_body"})
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    path: str
-    message: str
+# Pydantic error types that, for the body as a whole, mean the request could not be read at all,
+# rather than that a field holds a value we refuse.
+MALFORMED_BODY = frozenset({"model_attributes_type", "dict_type", "missing"})
 
 
 class ApiError(Exception):
@@ -54,27 +49,19 @@ def invalid(errors: Iterable[FieldError]) -> ApiError:
     return ApiError(422, "invalid request", list(errors))
 
 
-def path_of(loc: Sequence[int | str]) -> str:
-    """`("body", "config", "event_types", 2)` -> `config.event_types[2]`."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part not in ("body", "query", "path"):
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def field_errors(raw: Iterable[Any], prefix: Sequence[int | str] = ()) -> list[FieldError]:
-    return [FieldError(path_of([*prefix, *error["loc"]]), error["msg"]) for error in raw]
-
-
 def error_response(error: ApiError) -> JSONResponse:
     body: dict[str, Any] = {"error": error.message}
     if error.errors:
         body["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+def _malformed(error: Any) -> bool:
+    return bool(
+        error["type"] == "json_invalid"
+        or (error["type"] in MALFORMED_BODY and tuple(error["loc"]) == ("body",))
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -85,9 +72,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        if any(error["type"] in MALFORMED for error in errors):
+        if any(_malformed(error) for error in errors):
             return error_response(ApiError(400, "malformed request: send a JSON object"))
-        located = field_errors(errors)
+        located = [FieldError(path_of(e["loc"]), e["msg"]) for e in errors]
         if any(error["loc"][0] != "body" for error in errors):
             return error_response(ApiError(400, "malformed request", located))
         return error_response(invalid(located))

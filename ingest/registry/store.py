@@ -1,24 +1,35 @@
 """The trigger registry in PostgreSQL.
 
 Every write that changes what the data plane sees also appends the trigger's new state to the
-outbox in the same transaction; the relay carries it to the trigger-config topic.
+outbox in the same transaction; the relay carries it to the trigger-config topic. Every query
+is scoped to a project and to live rows (`deleted_at IS NULL`): a deleted trigger is gone from
+reads, from name uniqueness, and (through a tombstone) from the topic.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
+from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from runtime.secrets import Keyring
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig, TriggerStatus
+
+# The entry of `TriggerConfig.secrets` that carries an http target's signing secret.
+TARGET_SIGNING_ENTRY = "TARGET_SIGNING_SECRET"
+
+_COLUMNS = sql.SQL(
+    "id, project_id, definition, name, status, target, config, secrets, target_secret,"
+    " environment_id, revision, created_at, updated_at"
+)
 
 
 class NameConflict(Exception):
@@ -27,6 +38,10 @@ class NameConflict(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class UnknownEnvironment(Exception):
+    """The environment does not exist in this project (or was deleted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +54,27 @@ class NewTrigger:
     # Plaintext secret values; encrypted before they reach the database.
     secrets: dict[str, str] = field(default_factory=dict)
     status: TriggerStatus = "active"
+    environment_id: str | None = None
+    target_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerRow:
+    """A live trigger as stored; secret values are ciphertexts."""
+
+    id: str
+    project_id: str
+    definition: DefinitionSlug
+    name: str
+    status: TriggerStatus
+    target: Target
+    config: dict[str, Any]
+    secrets: dict[str, str]
+    target_secret: str | None
+    environment_id: str | None
+    revision: int
+    created_at: datetime
+    updated_at: datetime
 
 
 async def create_project(conn: AsyncConnection[Any], name: str) -> str:
@@ -56,40 +92,236 @@ async def create_project(conn: AsyncConnection[Any], name: str) -> str:
 async def create_trigger(
     conn: AsyncConnection[Any], keyring: Keyring, new: NewTrigger
 ) -> TriggerConfig:
-    trigger_id = str(uuid.uuid4())
-    encrypted = {name: keyring.encrypt(value) for name, value in new.secrets.items()}
+    """Store a trigger (encrypting its secrets) and enqueue its first config record."""
     async with conn.transaction():
-        exists = await conn.execute(
-            "SELECT 1 FROM triggers WHERE project_id = %s AND name = %s AND deleted_at IS NULL",
-            (new.project_id, new.name),
-        )
-        if await exists.fetchone():
-            raise NameConflict(f"a live trigger named {new.name!r} already exists in this project")
-        cursor = conn.cursor(row_factory=dict_row)
-        await cursor.execute(
-            """
-            INSERT INTO triggers (id, project_id, definition, name, status, target, config, secrets)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-            RETURNING id, project_id, definition, name, status, target, config, secrets,
-                      revision, updated_at
-            """,
-            (
-                trigger_id,
-                new.project_id,
-                new.definition,
-                new.name,
-                new.status,
-                Jsonb(_target_json(new.target)),
-                Jsonb(new.config),
-                Jsonb(encrypted),
+        row = await insert_trigger(
+            conn,
+            replace(
+                new,
+                secrets={name: keyring.encrypt(value) for name, value in new.secrets.items()},
+                target_secret=None
+                if new.target_secret is None
+                else keyring.encrypt(new.target_secret),
             ),
         )
-        row = await cursor.fetchone()
-        if row is None:
-            raise RuntimeError("INSERT ... RETURNING yielded no row")
-        record = _record_from_row(row)
-        await enqueue_change(conn, trigger_id, record)
-    return record
+        return await config_record(conn, row)
+
+
+async def insert_trigger(conn: AsyncConnection[Any], new: NewTrigger) -> TriggerRow:
+    """Insert a trigger whose secrets are already encrypted, and publish it."""
+    async with conn.transaction():
+        if new.environment_id is not None:
+            await lock_environment(conn, new.project_id, new.environment_id)
+        cursor = conn.cursor(row_factory=dict_row)
+        try:
+            await cursor.execute(
+                sql.SQL(
+                    """
+                INSERT INTO triggers (id, project_id, definition, name, status, target, config,
+                                      secrets, target_secret, environment_id)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                RETURNING {columns}
+                """
+                ).format(columns=_COLUMNS),
+                (
+                    str(uuid.uuid4()),
+                    new.project_id,
+                    new.definition,
+                    new.name,
+                    new.status,
+                    Jsonb(_target_json(new.target)),
+                    Jsonb(new.config),
+                    Jsonb(new.secrets),
+                    new.target_secret,
+                    new.environment_id,
+                ),
+            )
+        except UniqueViolation:
+            raise _name_conflict(new.name) from None
+        row = _trigger_row(await cursor.fetchone())
+        await publish(conn, row)
+    return row
+
+
+async def find_trigger(
+    conn: AsyncConnection[Any], project_id: str, trigger_id: str, *, lock: bool = False
+) -> TriggerRow:
+    """A live trigger of this project; NotFound otherwise (also for another project's)."""
+    if not _is_uuid(trigger_id):
+        raise NotFound(trigger_id)
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        sql.SQL(
+            """
+        SELECT {columns} FROM triggers
+        WHERE id = %s AND project_id = %s AND deleted_at IS NULL
+        {lock}
+        """
+        ).format(columns=_COLUMNS, lock=sql.SQL("FOR UPDATE" if lock else "")),
+        (trigger_id, project_id),
+    )
+    found = await cursor.fetchone()
+    if found is None:
+        raise NotFound(trigger_id)
+    return _trigger_row(found)
+
+
+async def list_triggers(
+    conn: AsyncConnection[Any],
+    project_id: str,
+    *,
+    definition: DefinitionSlug | None,
+    status: TriggerStatus | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[TriggerRow]:
+    """One page of live triggers, oldest first, after the (created_at, id) of the last seen."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        sql.SQL(
+            """
+        SELECT {columns} FROM triggers
+        WHERE project_id = %(project)s AND deleted_at IS NULL
+          AND (%(definition)s::text IS NULL OR definition = %(definition)s)
+          AND (%(status)s::text IS NULL OR status = %(status)s)
+          AND (%(after_at)s::timestamptz IS NULL
+               OR (created_at, id) > (%(after_at)s, %(after_id)s::uuid))
+        ORDER BY created_at, id
+        LIMIT %(limit)s
+        """
+        ).format(columns=_COLUMNS),
+        {
+            "project": project_id,
+            "definition": definition,
+            "status": status,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return [_trigger_row(found) for found in await cursor.fetchall()]
+
+
+async def save_trigger(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerRow:
+    """Write a changed live trigger (found with `lock=True` in this transaction) and publish it."""
+    async with conn.transaction():
+        if row.environment_id is not None:
+            await lock_environment(conn, row.project_id, row.environment_id)
+        cursor = conn.cursor(row_factory=dict_row)
+        try:
+            await cursor.execute(
+                sql.SQL(
+                    """
+                UPDATE triggers SET name = %s, status = %s, target = %s, config = %s,
+                    secrets = %s, target_secret = %s, environment_id = %s,
+                    revision = revision + 1, updated_at = now()
+                WHERE id = %s AND project_id = %s AND deleted_at IS NULL
+                RETURNING {columns}
+                """
+                ).format(columns=_COLUMNS),
+                (
+                    row.name,
+                    row.status,
+                    Jsonb(_target_json(row.target)),
+                    Jsonb(row.config),
+                    Jsonb(row.secrets),
+                    row.target_secret,
+                    row.environment_id,
+                    row.id,
+                    row.project_id,
+                ),
+            )
+        except UniqueViolation:
+            raise _name_conflict(row.name) from None
+        found = await cursor.fetchone()
+        if found is None:
+            raise NotFound(row.id)
+        saved = _trigger_row(found)
+        await publish(conn, saved)
+    return saved
+
+
+async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id: str) -> None:
+    """Soft-delete a live trigger and publish its tombstone; NotFound if there is none."""
+    if not _is_uuid(trigger_id):
+        raise NotFound(trigger_id)
+    async with conn.transaction():
+        cursor = await conn.execute(
+            """
+            UPDATE triggers SET deleted_at = now(), updated_at = now(), revision = revision + 1
+            WHERE id = %s AND project_id = %s AND deleted_at IS NULL
+            """,
+            (trigger_id, project_id),
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(trigger_id)
+        await enqueue_change(conn, trigger_id, None)
+
+
+async def lock_environment(
+    conn: AsyncConnection[Any], project_id: str, environment_id: str
+) -> dict[str, str]:
+    """A live environment's secrets, share-locked so it cannot be deleted under a referrer."""
+    if not _is_uuid(environment_id):
+        raise UnknownEnvironment(environment_id)
+    cursor = await conn.execute(
+        """
+        SELECT secrets FROM environments
+        WHERE id = %s AND project_id = %s AND deleted_at IS NULL FOR SHARE
+        """,
+        (environment_id, project_id),
+    )
+    found = await cursor.fetchone()
+    if found is None:
+        raise UnknownEnvironment(environment_id)
+    secrets: dict[str, str] = found[0]
+    return secrets
+
+
+async def republish_environment_triggers(conn: AsyncConnection[Any], environment_id: str) -> int:
+    """Bump and publish every live trigger that uses an environment whose secrets changed."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        sql.SQL(
+            """
+        UPDATE triggers SET revision = revision + 1, updated_at = now()
+        WHERE environment_id = %s AND deleted_at IS NULL
+        RETURNING {columns}
+        """
+        ).format(columns=_COLUMNS),
+        (environment_id,),
+    )
+    rows = [_trigger_row(found) for found in await cursor.fetchall()]
+    for row in sorted(rows, key=lambda r: r.id):
+        await publish(conn, row)
+    return len(rows)
+
+
+async def config_record(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerConfig:
+    """What the data plane sees: the trigger, its environment's secrets under its own, and the
+    target's signing secret; values stay encrypted."""
+    secrets: dict[str, str] = {}
+    if row.environment_id is not None:
+        secrets.update(await lock_environment(conn, row.project_id, row.environment_id))
+    secrets.update(row.secrets)
+    if row.target_secret is not None:
+        secrets[TARGET_SIGNING_ENTRY] = row.target_secret
+    return TriggerConfig(
+        trigger_id=row.id,
+        project_id=row.project_id,
+        definition=row.definition,
+        name=row.name,
+        status=row.status,
+        target=row.target,
+        updated_at=row.updated_at,
+        revision=row.revision,
+        config=row.config,
+        secrets=secrets,
+    )
+
+
+async def publish(conn: AsyncConnection[Any], row: TriggerRow) -> None:
+    await enqueue_change(conn, row.id, await config_record(conn, row))
 
 
 async def enqueue_change(
@@ -103,22 +335,38 @@ async def enqueue_change(
     )
 
 
+def _name_conflict(name: str) -> NameConflict:
+    return NameConflict(f"a live trigger named {name!r} already exists in this project")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _target_json(target: Target) -> dict[str, Any]:
     parsed: dict[str, Any] = orjson.loads(orjson.dumps(target))
     return parsed
 
 
-def _record_from_row(row: dict[str, Any]) -> TriggerConfig:
-    updated_at: datetime = row["updated_at"]
-    return TriggerConfig(
-        trigger_id=str(row["id"]),
-        project_id=str(row["project_id"]),
-        definition=row["definition"],
-        name=row["name"],
-        status=row["status"],
-        target=Target(**row["target"]),
-        updated_at=updated_at,
-        revision=row["revision"],
-        config=row["config"],
-        secrets=row["secrets"],
+def _trigger_row(found: dict[str, Any] | None) -> TriggerRow:
+    if found is None:
+        raise RuntimeError("a RETURNING clause yielded no row")
+    return TriggerRow(
+        id=str(found["id"]),
+        project_id=str(found["project_id"]),
+        definition=found["definition"],
+        name=found["name"],
+        status=found["status"],
+        target=Target(**found["target"]),
+        config=found["config"],
+        secrets=found["secrets"],
+        target_secret=found["target_secret"],
+        environment_id=None if found["environment_id"] is None else str(found["environment_id"]),
+        revision=found["revision"],
+        created_at=found["created_at"],
+        updated_at=found["updated_at"],
     )

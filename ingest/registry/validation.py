@@ -1,0 +1,115 @@
+"""Checks a trigger's parts for meaning before they are stored; errors name the field path.
+
+Messages never include a submitted secret value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from ingest.registry.store import TARGET_SIGNING_ENTRY
+from schemas.definitions import Definition
+from schemas.triggers import Target
+
+KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+# Secrets that Standard Webhooks signing decodes; a malformed one would fail every delivery.
+WHSEC_SECRETS = frozenset({"WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"})
+WHSEC_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str
+    message: str
+
+
+class Invalid(Exception):
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
+
+
+def path_of(loc: Iterable[int | str]) -> str:
+    """`("body", "config", "event_types", 2)` -> `config.event_types[2]`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("body", "query", "path"):
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def pydantic_errors(error: ValidationError, prefix: str) -> list[FieldError]:
+    return [FieldError(path_of([prefix, *e["loc"]]), e["msg"]) for e in error.errors()]
+
+
+def validated_config(definition: Definition, raw: Any) -> dict[str, Any]:
+    """The normalized config, or Invalid with `config.`-prefixed paths."""
+    try:
+        return definition.validate_config(raw)
+    except ValidationError as error:
+        raise Invalid(pydantic_errors(error, "config")) from None
+
+
+def target_errors(target: Target, has_signing_secret: bool) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if target.kind == "http":
+        url = urlsplit(target.ref)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            errors.append(FieldError("target.ref", "an http target's ref is an http(s) URL"))
+        if not has_signing_secret:
+            errors.append(
+                FieldError(
+                    "target.signing_secret",
+                    "an http target needs a signing secret (whsec_<base64>)",
+                )
+            )
+    elif has_signing_secret:
+        errors.append(FieldError("target.signing_secret", "only http targets are signed"))
+    if target.kind == "kafka" and not KAFKA_TOPIC.match(target.ref):
+        errors.append(
+            FieldError("target.ref", "a kafka target's ref is a topic name ([A-Za-z0-9._-])")
+        )
+    if target.kind == "noop" and target.ref:
+        errors.append(FieldError("target.ref", "a noop target has no ref"))
+    return errors
+
+
+def secret_errors(prefix: str, secrets: Mapping[str, str | None]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for name, value in secrets.items():
+        path = f"{prefix}.{name}"
+        if name == TARGET_SIGNING_ENTRY:
+            errors.append(FieldError(path, "set this through target.signing_secret"))
+        elif value is not None and name in WHSEC_SECRETS and not is_whsec(value):
+            errors.append(FieldError(path, "this secret looks like whsec_<base64>"))
+    return errors
+
+
+def is_whsec(value: str) -> bool:
+    if not value.startswith(WHSEC_PREFIX):
+        return False
+    try:
+        return bool(base64.b64decode(value.removeprefix(WHSEC_PREFIX), validate=True))
+    except binascii.Error:
+        return False
+
+
+def missing_secret_errors(definition: Definition, available: Iterable[str]) -> list[FieldError]:
+    missing = sorted(set(definition.required_secrets) - set(available))
+    return [
+        FieldError(
+            f"secrets.{name}",
+            f"a {definition.slug} trigger needs this secret, from the trigger or its environment",
+        )
+        for name in missing
+    ]
