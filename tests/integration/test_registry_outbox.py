@@ -1,0 +1,196 @@
+"""The outbox relay killed mid-stream loses nothing and never publishes stale over newer state.
+
+Ingest runs as a real process; registry changes are committed while its relay drains the
+outbox; the process is SIGKILLed while rows are both published and pending, more changes
+commit while it is down, and a restarted ingest finishes the job. Afterwards the compacted
+topic's last value per trigger equals the table (a tombstone for each deleted trigger), and each
+trigger's revisions on the topic never go down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from psycopg import AsyncConnection
+
+from ingest.registry.relay import OutboxRelay
+from ingest.registry.store import (
+    NewTrigger,
+    NotFound,
+    create_project,
+    create_trigger,
+    delete_trigger,
+    find_trigger,
+    save_trigger,
+)
+from runtime.kafka import durable_producer
+from runtime.secrets import Keyring
+from runtime.settings import Settings
+from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.triggers import Target, TriggerStatus
+from tests.integration.polling import eventually
+from tests.integration.stages import free_port, stage_env, wait_until_ready
+from tests.integration.topic_reader import read_all
+
+pytestmark = pytest.mark.integration
+
+TRIGGERS = 40
+CHANGES = 400
+
+
+def start_ingest(settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "ingest"], env=stage_env(settings))
+
+
+async def outbox_counts(conn: AsyncConnection[Any]) -> tuple[int, int]:
+    cursor = await conn.execute(
+        "SELECT count(published_at), count(*) - count(published_at) FROM trigger_config_outbox"
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+async def change_many(url: str, project_id: str, ids: list[str]) -> None:
+    """Pause/resume/reconfigure and now and then delete triggers, in a scattered order."""
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        for step in range(CHANGES):
+            await change_one(conn, project_id, ids[(step * 7919) % len(ids)], step)
+            await asyncio.sleep(0.005)
+
+
+async def change_one(
+    conn: AsyncConnection[Any], project_id: str, trigger_id: str, step: int
+) -> None:
+    try:
+        if step % 37 == 36:
+            await delete_trigger(conn, project_id, trigger_id)
+            return
+        async with conn.transaction():
+            row = await find_trigger(conn, project_id, trigger_id, lock=True)
+            status: TriggerStatus = "paused" if row.status == "active" else "active"
+            config = {"event_types": ["message"], "step": step}
+            await save_trigger(conn, replace(row, status=status, config=config))
+    except NotFound:
+        return
+
+
+async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"ingest_port": free_port()})
+    url = settings.database_url.get_secret_value()
+    keyring = Keyring.from_setting(settings.secret_keys)
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        project_id = await create_project(conn, "outbox")
+        ids = [
+            (
+                await create_trigger(
+                    conn,
+                    keyring,
+                    NewTrigger(
+                        project_id, "slack", f"t{index}", Target("noop"), secrets={"S": "v"}
+                    ),
+                )
+            ).trigger_id
+            for index in range(TRIGGERS)
+        ]
+        changes = asyncio.create_task(change_many(url, project_id, ids))
+
+        ingest = start_ingest(settings)
+        try:
+
+            async def mid_stream() -> bool | None:
+                published, pending = await outbox_counts(conn)
+                return True if published > 0 and pending > 0 else None
+
+            await eventually(mid_stream, timeout_s=60, interval_s=0.02)
+            ingest.send_signal(signal.SIGKILL)
+            ingest.wait(10)
+            published_at_kill, _ = await outbox_counts(conn)
+            # Changes keep committing while no relay runs; they wait in the outbox.
+            await asyncio.sleep(1)
+            ingest = start_ingest(settings)
+            await wait_until_ready(f"http://127.0.0.1:{settings.ingest_port}/readyz")
+            await changes
+
+            async def drained() -> bool | None:
+                return True if (await outbox_counts(conn))[1] == 0 else None
+
+            await eventually(drained, timeout_s=60)
+        finally:
+            ingest.send_signal(signal.SIGTERM)
+            ingest.wait(20)
+
+        cursor = await conn.execute("SELECT id, deleted_at IS NOT NULL, revision FROM triggers")
+        table = {str(i): (deleted, revision) for i, deleted, revision in await cursor.fetchall()}
+        cursor = await conn.execute("SELECT count(*) FROM trigger_config_outbox")
+        total = await cursor.fetchone()
+
+    assert published_at_kill < (total[0] if total else 0)
+    records = await read_all(settings, TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix))
+    last: dict[str, int | None] = {}
+    for key, value in records:
+        assert key is not None
+        trigger_id = key.decode()
+        revision = None if value is None else TRIGGER_CONFIG.decode(value).revision
+        previous = last.get(trigger_id)
+        if revision is not None and previous is not None:
+            assert revision >= previous, f"{trigger_id}: revision {revision} after {previous}"
+        assert trigger_id not in last or previous is not None, "a record after a tombstone"
+        last[trigger_id] = revision
+    expected = {tid: None if deleted else revision for tid, (deleted, revision) in table.items()}
+    assert last == expected
+    assert any(revision is None for revision in last.values())
+    assert sum(1 for _ in records) >= CHANGES // 2
+
+
+class RelayDyingBeforeMarking(OutboxRelay):
+    """A relay whose process dies after Kafka acknowledged a batch and before it was marked."""
+
+    async def _mark_published(self, conn: AsyncConnection[Any], seqs: list[int]) -> None:
+        raise RelayDied
+
+
+class RelayDied(Exception):
+    pass
+
+
+async def test_a_successor_does_not_republish_what_its_predecessor_sent(
+    settings: Settings,
+) -> None:
+    url = settings.database_url.get_secret_value()
+    keyring = Keyring.from_setting(settings.secret_keys)
+    topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        project_id = await create_project(conn, "outbox")
+        trigger = await create_trigger(
+            conn, keyring, NewTrigger(project_id, "slack", "t", Target("noop"))
+        )
+        await change_one(conn, project_id, trigger.trigger_id, step=1)
+        producer = durable_producer(settings)
+        await producer.start()
+        try:
+            with pytest.raises(RelayDied):
+                await RelayDyingBeforeMarking(settings, producer).publish_pending(conn)
+            # Committed while no relay runs.
+            await change_one(conn, project_id, trigger.trigger_id, step=2)
+            successor = OutboxRelay(settings, producer)
+            await successor.recover()
+            assert await successor.publish_pending(conn) == 3
+            assert await successor.publish_pending(conn) == 0
+        finally:
+            await producer.stop()
+        assert await outbox_counts(conn) == (3, 0)
+
+    records = await read_all(settings, topic)
+    revisions = [TRIGGER_CONFIG.decode(value).revision for _, value in records if value]
+    # Each change exactly once, in commit order: not 1, 2, 1, 2, 3.
+    assert revisions == [1, 2, 3]
