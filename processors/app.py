@@ -14,15 +14,17 @@ from typing import Any
 
 import faust
 
+from processors.commit_guard import CommitGuard
 from processors.dedupe import WindowedSeenEvents
 from processors.handler import RawEventHandler
+from processors.outputs import PlainOutputs, SourceTransactionOutputs
 from processors.rules import RoutingTrigger, compile_routing_trigger
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG, PROCESSOR_EVENTS
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings
-from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
+from schemas.topics import RAW_EVENTS
 
 log = logging.getLogger("triggerline.processors")
 
@@ -38,7 +40,7 @@ def build_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.group("processors"),
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-        processing_guarantee="exactly_once",
+        processing_guarantee="exactly_once" if settings.processor_exactly_once else "at_least_once",
         # Triggerline's tables are rebuilt from their changelogs; no local database is needed.
         store="memory://",
         web_enabled=False,
@@ -48,26 +50,25 @@ def build_app(settings: Settings) -> faust.App:
         # read_committed dispatchers: lower means less latency, higher means fewer commits
         # (see README, "Performance").
         broker_commit_interval=settings.processor_commit_interval_s,
+        broker_session_timeout=settings.processor_session_timeout_s,
     )
-
-    def topic(name: str) -> Any:
-        return app.topic(name, key_serializer="raw", value_serializer="raw", internal=False)
 
     raw_topic = RAW_EVENTS.name(prefix)
     view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
         settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
     )
     seen = WindowedSeenEvents(app, settings.processor_dedupe_window_s, RAW_EVENTS.partitions)
-    handler = RawEventHandler(
-        view,
-        seen,
-        routed=topic(ROUTED_EVENTS.name(prefix)),
-        delivery_log=topic(DELIVERY_LOG.name(prefix)),
-        dead_letters=topic(DEAD_LETTERS.name(prefix)),
+    outputs = (
+        SourceTransactionOutputs(app) if settings.processor_exactly_once else PlainOutputs(app)
     )
+    handler = RawEventHandler(view, seen, outputs, prefix)
     ops = OpsServer("127.0.0.1", settings.processor_metrics_port, lambda: {"config": view.ready})
 
+    guard = CommitGuard()
+
     async def start_side_services() -> None:
+        if settings.processor_exactly_once:
+            guard.install(app)
         await view.start()
         await ops.start()
 
@@ -87,17 +88,20 @@ def build_app(settings: Settings) -> faust.App:
 
     app.task(report_consumer_lag)
 
-    @app.agent(topic(raw_topic))
+    @app.agent(app.topic(raw_topic, key_serializer="raw", value_serializer="raw"))
     async def process_raw_events(stream: Any) -> None:
         async for event in stream.events():
-            # faust acks an event whose agent raised, which would silently lose it; so every
-            # failure becomes a dead letter and the agent moves on.
-            try:
-                await handler.handle(event.message)
-            except Exception as exc:
-                log.exception("processing failed", extra={"error": str(exc)})
-                PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()
-                await handler.dead_letter(event.message, "processing_error", repr(exc), None)
+            # Handled and acknowledged as one step with respect to commits (CommitGuard).
+            async with guard.lock:
+                # faust acks an event whose agent raised, which would silently lose it; so
+                # every failure becomes a dead letter and the agent moves on.
+                try:
+                    await handler.handle(event.message)
+                except Exception as exc:
+                    log.exception("processing failed", extra={"error": str(exc)})
+                    PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()
+                    await handler.dead_letter(event.message, "processing_error", repr(exc), None)
+                event.ack()
 
     return app
 
@@ -111,6 +115,8 @@ async def _report_lag(app: faust.App, admin: Any, group: str, raw_topic: str) ->
     except Exception as exc:
         log.warning("consumer lag not measured", extra={"error": str(exc)})
         return
+    # Partitions this worker no longer owns must not keep reporting their old lag.
+    PROCESSOR_CONSUMER_LAG.clear()
     for tp in owned:
         offset = committed.get(tp)
         if offset is not None and offset.offset >= 0:

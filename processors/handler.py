@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from processors.dedupe import SeenEvents
+from processors.outputs import Outputs
 from processors.routing import (
     FilterFailed,
     Ignored,
@@ -37,6 +38,7 @@ from schemas.records import (
     Outcome,
     RawEvent,
 )
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.processors")
 
@@ -48,17 +50,15 @@ class RawEventHandler:
         self,
         view: TriggerConfigView[RoutingTrigger],
         seen: SeenEvents,
-        *,
-        routed: Any,
-        delivery_log: Any,
-        dead_letters: Any,
+        outputs: Outputs,
+        prefix: str,
     ) -> None:
-        # The topics are faust topics; typed loosely because faust ships no type information.
         self._view = view
         self._seen = seen
-        self._routed = routed
-        self._delivery_log = delivery_log
-        self._dead_letters = dead_letters
+        self._outputs = outputs
+        self._routed = ROUTED_EVENTS.name(prefix)
+        self._delivery_log = DELIVERY_LOG.name(prefix)
+        self._dead_letters = DEAD_LETTERS.name(prefix)
 
     async def handle(self, message: Any) -> None:
         position = RecordPosition(message.topic, message.partition, message.offset)
@@ -79,7 +79,7 @@ class RawEventHandler:
         trigger = await self._view.lookup(raw.trigger_id)
         if trigger is None:
             # Deleted after ingest accepted the event: there is no target left to deliver to.
-            await self._record(raw, raw.id, None, "ignored", "trigger no longer exists")
+            await self._record(message, raw, raw.id, "ignored", reason="trigger no longer exists")
             return
         try:
             event = normalize(raw, trigger)
@@ -88,42 +88,63 @@ class RawEventHandler:
             await self.dead_letter(message, "unroutable", str(exc), raw)
             return
         if isinstance(event, Ignored):
-            await self._record(raw, event.event_id, None, "ignored", event.reason)
+            await self._record(message, raw, event.event_id, "ignored", reason=event.reason)
             return
         # A replay re-drives events on purpose; only live traffic is deduplicated.
         if not raw.replay and self._seen.seen_before(raw.trigger_id, event.event_id):
-            await self._record_duplicate(raw, event)
+            await self._record_duplicate(message, raw, event)
             return
         decision = decide(raw, trigger, event)
         if isinstance(decision, Routed):
             routed = decision.event
-            await self._routed.send(
-                key=routed.subject.encode(),
-                value=ROUTED_EVENT.encode(routed),
-                headers={"content-type": CLOUDEVENTS_CONTENT_TYPE},
+            await self._outputs.send(
+                self._routed,
+                routed.subject.encode(),
+                ROUTED_EVENT.encode(routed),
+                message,
+                {"content-type": CLOUDEVENTS_CONTENT_TYPE},
             )
-            await self._record(raw, routed.id, routed.subject, "routed", None)
+            await self._record(message, raw, routed.id, "routed", correlation_id=routed.subject)
         elif isinstance(decision, Skipped):
             await self._record(
-                raw, decision.event_id, decision.correlation_id, "skipped", decision.reason
+                message,
+                raw,
+                decision.event_id,
+                "skipped",
+                correlation_id=decision.correlation_id,
+                reason=decision.reason,
             )
         elif isinstance(decision, FilterFailed):
             await self._record(
-                raw, decision.event_id, decision.correlation_id, "filter_error", decision.error
+                message,
+                raw,
+                decision.event_id,
+                "filter_error",
+                correlation_id=decision.correlation_id,
+                reason=decision.error,
             )
 
-    async def _record_duplicate(self, raw: RawEvent, event: Normalized) -> None:
+    async def _record_duplicate(self, message: Any, raw: RawEvent, event: Normalized) -> None:
         retry = raw.headers.get("x-slack-retry-num")
         reason = f"already seen (retry {retry})" if retry else "already seen"
-        await self._record(raw, event.event_id, event.correlation_id, "duplicate", reason)
+        await self._record(
+            message,
+            raw,
+            event.event_id,
+            "duplicate",
+            correlation_id=event.correlation_id,
+            reason=reason,
+        )
 
     async def _record(
         self,
+        message: Any,
         raw: RawEvent,
         event_id: str,
-        correlation_id: str | None,
         outcome: Outcome,
-        reason: str | None,
+        *,
+        correlation_id: str | None = None,
+        reason: str | None = None,
     ) -> None:
         PROCESSOR_EVENTS.labels(raw.definition, outcome).inc()
         with log_context(event_id=event_id, correlation_id=correlation_id):
@@ -139,8 +160,8 @@ class RawEventHandler:
             reason=reason,
             replay=raw.replay,
         )
-        await self._delivery_log.send(
-            key=event_id.encode(), value=DELIVERY_LOG_RECORD.encode(entry)
+        await self._outputs.send(
+            self._delivery_log, event_id.encode(), DELIVERY_LOG_RECORD.encode(entry), message
         )
 
     async def dead_letter(
@@ -160,7 +181,9 @@ class RawEventHandler:
             error=error,
         )
         key = raw.id if raw else f"{message.topic}/{message.partition}/{message.offset}"
-        await self._dead_letters.send(key=key.encode(), value=DEAD_LETTER.encode(letter))
+        await self._outputs.send(
+            self._dead_letters, key.encode(), DEAD_LETTER.encode(letter), message
+        )
 
 
 def _b64(value: bytes | None) -> str | None:

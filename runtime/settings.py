@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,23 @@ class Settings(BaseSettings):
     processor_commit_interval_s: float = Field(
         default=0.1, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
     )
+    # A raw event whose (trigger id, event id) was seen this recently is a duplicate (a sender's
+    # retry); Slack retries within minutes, so an hour leaves a wide margin.
+    processor_dedupe_window_s: float = Field(
+        default=3600.0, gt=0, alias="TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S"
+    )
+    # The CEL engine for filters; the default is the fastest (benchmarks/processor_cel_engines.py).
+    cel_engine: Literal["cel-expr-python", "celpy"] = Field(
+        default="cel-expr-python", alias="TRIGGERLINE_CEL_ENGINE"
+    )
+    # How long a silent processor worker keeps its partitions before the group reassigns them:
+    # shorter means a crashed worker's partitions resume sooner, too short means rebalances on
+    # a slow heartbeat.
+    processor_session_timeout_s: float = Field(
+        default=10.0, gt=0, alias="TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S"
+    )
+    # Off only to measure what exactly-once costs (benchmarks/processor_throughput.py).
+    processor_exactly_once: bool = Field(default=True, alias="TRIGGERLINE_PROCESSOR_EXACTLY_ONCE")
     # A raw event whose (trigger id, event id) was seen this recently is a duplicate (a sender's
     # retry); Slack retries within minutes, so an hour leaves a wide margin.
     processor_dedupe_window_s: float = Field(
