@@ -80,15 +80,6 @@ class Settings(BaseSettings):
     )
     # Off only to measure what exactly-once costs (benchmarks/processor_throughput.py).
     processor_exactly_once: bool = Field(default=True, alias="TRIGGERLINE_PROCESSOR_EXACTLY_ONCE")
-    # A raw event whose (trigger id, event id) was seen this recently is a duplicate (a sender's
-    # retry); Slack retries within minutes, so an hour leaves a wide margin.
-    processor_dedupe_window_s: float = Field(
-        default=3600.0, gt=0, alias="TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S"
-    )
-    # The CEL engine for filters; the default is the fastest (benchmarks/processor_cel_engines.py).
-    cel_engine: Literal["cel-expr-python", "celpy"] = Field(
-        default="cel-expr-python", alias="TRIGGERLINE_CEL_ENGINE"
-    )
     dispatcher_metrics_port: int = Field(default=9102, alias="TRIGGERLINE_DISPATCHER_METRICS_PORT")
     # Deliveries in progress at once: per routed-events partition and in the whole process.
     dispatcher_max_in_flight: int = Field(default=512, alias="TRIGGERLINE_DISPATCHER_MAX_IN_FLIGHT")
