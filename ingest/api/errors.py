@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from ingest.registry.validation import FieldError, path_of
 
@@ -68,6 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # Framework-raised errors (unreadable body, unknown path, wrong method) in our shape.
+        response = error_response(ApiError(exc.status_code, str(exc.detail)))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
