@@ -12,8 +12,17 @@ from psycopg import AsyncConnection
 from deploy.local_secrets import with_secret_keys
 from ingest.registry.api_keys import create_api_key
 from ingest.registry.store import NameConflict, NewTrigger, create_project, create_trigger
+from ingest.registry.validation import (
+    FieldError,
+    Invalid,
+    missing_secret_errors,
+    secret_errors,
+    target_errors,
+    validated_config,
+)
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
+from schemas.definitions import DEFINITIONS
 from schemas.triggers import DefinitionSlug, Target, TargetKind
 
 projects_app = typer.Typer(help="Projects own triggers and API keys.", no_args_is_help=True)
@@ -56,14 +65,36 @@ def triggers_create(
     secret: Annotated[
         list[str] | None, typer.Option(help="NAME=VALUE, e.g. SLACK_SIGNING_SECRET=...")
     ] = None,
+    config_json: Annotated[
+        str, typer.Option("--config", help='Config as JSON, e.g. \'{"schedule": "@hourly"}\'.')
+    ] = "{}",
+    target_signing_secret: Annotated[
+        str | None, typer.Option(help="http targets: whsec_<base64> that signs deliveries.")
+    ] = None,
 ) -> None:
-    """Create a trigger and print it as JSON (secret values are not printed)."""
+    """Create a trigger and print it as JSON (secret values are not printed).
+
+    The config is checked exactly as the API checks it.
+    """
     if definition not in get_args(DefinitionSlug):
         raise typer.BadParameter(f"definition must be one of {', '.join(get_args(DefinitionSlug))}")
     if target not in get_args(TargetKind):
         raise typer.BadParameter(f"target must be one of {', '.join(get_args(TargetKind))}")
     secrets = dict(_pair(entry) for entry in secret or [])
-    config: dict[str, Any] = {"event_types": event_type} if event_type else {}
+    try:
+        config: dict[str, Any] = orjson.loads(config_json)
+    except orjson.JSONDecodeError:
+        raise typer.BadParameter("--config is not valid JSON") from None
+    if event_type:
+        config["event_types"] = event_type
+    checked = cast(DefinitionSlug, definition)
+    config = _checked_config(
+        checked,
+        config,
+        Target(cast(TargetKind, target), ref=target_ref),
+        secrets,
+        target_signing_secret,
+    )
     settings = with_secret_keys(get_settings())
     keyring = Keyring.from_setting(settings.secret_keys)
 
@@ -75,22 +106,45 @@ def triggers_create(
                 keyring,
                 NewTrigger(
                     project_id=project_id,
-                    definition=cast(DefinitionSlug, definition),
+                    definition=checked,
                     name=name,
                     target=Target(cast(TargetKind, target), ref=target_ref),
                     config=config,
                     secrets=secrets,
+                    target_secret=target_signing_secret,
                 ),
             )
         shown: dict[str, Any] = orjson.loads(orjson.dumps(record))
         shown["secrets"] = sorted(record.secrets)
-        shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"
+        if DEFINITIONS[checked].kind == "webhook":
+            shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"
         return shown
 
     try:
         typer.echo(orjson.dumps(asyncio.run(create()), option=orjson.OPT_INDENT_2).decode())
     except NameConflict as conflict:
         raise typer.BadParameter(str(conflict)) from None
+
+
+def _checked_config(
+    slug: DefinitionSlug,
+    config: dict[str, Any],
+    target: Target,
+    secrets: dict[str, str],
+    target_signing_secret: str | None,
+) -> dict[str, Any]:
+    definition = DEFINITIONS[slug]
+    errors: list[FieldError] = []
+    try:
+        config = validated_config(definition, config)
+    except Invalid as invalid:
+        errors += invalid.errors
+    errors += target_errors(target, target_signing_secret is not None)
+    errors += secret_errors("secret", secrets)
+    errors += missing_secret_errors(definition, secrets)
+    if errors:
+        raise typer.BadParameter("; ".join(f"{e.path}: {e.message}" for e in errors))
+    return config
 
 
 async def _connect() -> AsyncConnection[Any]:
