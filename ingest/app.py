@@ -13,12 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.api import mount_control_plane
 from ingest.api.database import registry_pool
-from ingest.handoff import RawEventWriter
+from ingest.handoff import RAW_PRODUCER_OPTIONS, RawEventWriter
 from ingest.rate_limit import RateLimit
 from ingest.recent_ids import RecentIds
 from ingest.registry.relay import OutboxRelay
 from ingest.triggers import compile_ingress_trigger
-from ingest.webhooks import router as webhook_router
+from ingest.webhook_route import WebhookRoute
+from ingest.webhooks import WebhookIngress
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
@@ -33,7 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = durable_producer(settings)
+        producer = durable_producer(settings, **RAW_PRODUCER_OPTIONS)
         view = TriggerConfigView(
             settings,
             "ingest",
@@ -48,7 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.trigger_view = view
         app.state.raw_writer = RawEventWriter(settings, producer)
-        app.state.recent_ids = RecentIds()
+        app.state.webhooks = WebhookIngress(
+            view, app.state.raw_writer, settings.ingest_max_body_bytes, RecentIds()
+        )
         app.state.producer_started = False
         await producer.start()
         app.state.producer_started = True
@@ -66,7 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
             await producer.stop()
 
     app = FastAPI(title="Triggerline", version="0.1.0", lifespan=lifespan)
-    app.include_router(webhook_router)
+    # POST /webhooks/{trigger_id}, answered before FastAPI's routing (see the module).
+    app.add_middleware(WebhookRoute)
     mount_control_plane(app)
 
     @app.get("/healthz", include_in_schema=False)

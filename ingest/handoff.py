@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 
 from runtime.metrics import INGEST_PRODUCE_LATENCY
 from runtime.settings import Settings
@@ -15,10 +16,24 @@ from schemas.topics import RAW_EVENTS
 
 # A readiness probe must answer quickly even when the broker does not.
 CONNECT_PROBE_S = 0.5
+# How ingest's producer departs from the durable defaults (benchmarks/ingest_throughput.py):
+# - All of one trigger's events share a partition, and aiokafka keeps one open batch per
+#   partition: a full batch blocks the next send until the broker answered. Batches far larger
+#   than the 16 KiB default let one busy trigger go past ~25 events per round trip.
+# - No linger: aiokafka has one request in flight per broker, so events arriving meanwhile
+#   batch up anyway; lingering only added its 2 ms to every answer, and cost throughput.
+RAW_PRODUCER_OPTIONS: dict[str, Any] = {"max_batch_size": 1024 * 1024, "linger_ms": 0}
 
 
 class KafkaUnavailable(Exception):
     """Kafka did not acknowledge within the budget; the sender must retry."""
+
+
+class RecordTooLarge(Exception):
+    """The raw record (body, JSON-escaped, plus what ingest adds) exceeds what Kafka accepts.
+
+    Retrying cannot help, so this is a 413, not a 503.
+    """
 
 
 class RawEventWriter:
@@ -33,12 +48,13 @@ class RawEventWriter:
             # Keyed by trigger so one trigger's events keep their arrival order. A send cut off
             # by the budget may still land later; the sender's retry is then a duplicate, which
             # the processors drop. The reverse, 2xx for a record that is not stored, never happens.
-            await asyncio.wait_for(
-                self._producer.send_and_wait(
+            # A timeout scope rather than wait_for: no extra task per request.
+            async with asyncio.timeout(self._budget_s):
+                await self._producer.send_and_wait(
                     self._topic, RAW_EVENT.encode(event), key=event.trigger_id.encode()
-                ),
-                timeout=self._budget_s,
-            )
+                )
+        except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            raise RecordTooLarge(type(exc).__name__) from exc
         except (TimeoutError, KafkaError) as exc:
             raise KafkaUnavailable(type(exc).__name__) from exc
         INGEST_PRODUCE_LATENCY.observe(time.perf_counter() - started)

@@ -1,4 +1,7 @@
-"""`POST /webhooks/{trigger_id}`: verify, bound, and hand off to Kafka before answering 2xx.
+"""Webhook ingress: verify, bound, and hand off to Kafka before answering 2xx.
+
+Framework-free: `WebhookIngress.receive` takes a trigger id, the headers and the body as it
+arrives, and returns an `Answer`; ingest/webhook_route.py adapts it to ASGI.
 
 The order of checks is deliberate: find the trigger (404), read at most the size limit (413),
 verify the signature before looking at the content (401), then parse (415, 400). Only a request
@@ -10,22 +13,21 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from ingest.handoff import KafkaUnavailable, RawEventWriter
+from ingest.handoff import KafkaUnavailable, RawEventWriter, RecordTooLarge
 from ingest.rate_limit import retry_after_header
 from ingest.recent_ids import RecentIds
 from ingest.slack_signature import SignatureRejected, verify_slack_signature
 from ingest.standard_signature import verify_standard_signature
 from ingest.triggers import IngressTrigger
 from runtime.config_view import TriggerConfigView
-from runtime.logging import log_context
 from runtime.metrics import INGEST_IN_FLIGHT, INGEST_REQUESTS
 from schemas.records import RawEvent
 
@@ -33,6 +35,7 @@ log = logging.getLogger("triggerline.ingest")
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
+TEXT = "text/plain; charset=utf-8"
 # Headers replay and audit need; everything else (cookies, auth, signatures) stays behind.
 # The retry headers and webhook-id are what the processors deduplicate on.
 KEPT_HEADERS = (
@@ -42,132 +45,161 @@ KEPT_HEADERS = (
     "x-slack-retry-reason",
     "webhook-id",
 )
+PAUSED = orjson.dumps({"ok": True, "forwarded": False, "reason": "trigger paused"})
 
-router = APIRouter()
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    # The metrics outcome: accepted, duplicate, unauthorized, not_found, paused, too_large,
+    # rate_limited, unavailable or bad_request.
+    outcome: str
+    media_type: str = JSON
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class Rejection(Exception):
+    """Control flow inside `receive`: every rejection becomes an `Answer`, never escapes."""
+
     def __init__(
-        self, status: int, outcome: str, message: str, headers: dict[str, str] | None = None
+        self, status: int, outcome: str, message: str, headers: tuple[tuple[str, str], ...] = ()
     ) -> None:
         super().__init__(message)
-        self.status = status
-        self.outcome = outcome
-        self.message = message
-        self.headers = headers
+        self.answer = Answer(status, orjson.dumps({"error": message}), outcome, headers=headers)
 
 
-@router.post("/webhooks/{trigger_id}")
-async def receive_webhook(trigger_id: str, request: Request) -> Response:
-    view: TriggerConfigView[IngressTrigger] = request.app.state.trigger_view
-    trigger = view.get(trigger_id)
-    definition = trigger.definition if trigger else "unknown"
-    INGEST_IN_FLIGHT.inc()
-    try:
-        with log_context(trigger_id=trigger_id):
-            response, outcome = await _handle(trigger, request)
-    except Rejection as rejection:
-        response = JSONResponse(
-            {"error": rejection.message}, status_code=rejection.status, headers=rejection.headers
-        )
-        outcome = rejection.outcome
-    finally:
-        INGEST_IN_FLIGHT.dec()
-    INGEST_REQUESTS.labels(definition, outcome).inc()
-    return response
+class WebhookIngress:
+    def __init__(
+        self,
+        view: TriggerConfigView[IngressTrigger],
+        writer: RawEventWriter,
+        max_body_bytes: int,
+        recent_ids: RecentIds | None = None,
+    ) -> None:
+        self._view = view
+        self._writer = writer
+        self._max_body_bytes = max_body_bytes
+        self._recent_ids = recent_ids if recent_ids is not None else RecentIds()
 
-
-async def _handle(trigger: IngressTrigger | None, request: Request) -> tuple[Response, str]:
-    if trigger is None or not trigger.receives_webhooks:
-        raise Rejection(404, "not_found", "no webhook trigger with this id")
-    max_bytes: int = request.app.state.settings.ingest_max_body_bytes
-    body = await _read_bounded(request, max_bytes)
-    headers = dict(request.headers.items())
-    verify = verify_slack_signature if trigger.definition == "slack" else verify_standard_signature
-    try:
-        verify(headers, body, trigger.signing_secrets)
-    except SignatureRejected as exc:
-        # The reason is logged for operators; the caller learns nothing it could use.
-        log.info("signature rejected", extra={"reason": str(exc)})
-        raise Rejection(401, "unauthorized", "invalid request signature") from None
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        raise Rejection(400, "bad_request", "body is not valid UTF-8") from None
-
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if trigger.definition == "slack":
-        envelope = _parse_slack_body(content_type, body)
-        if envelope.get("type") == "url_verification":
-            return PlainTextResponse(str(envelope.get("challenge", ""))), "accepted"
-        sender_event_id = envelope.get("event_id")
-    elif content_type != JSON:
-        raise Rejection(415, "bad_request", f"unsupported content type; send {JSON}")
-    else:
-        _parse_json_object(body)
-        sender_event_id = headers.get("webhook-id")
-    if not trigger.active:
-        return JSONResponse({"ok": True, "forwarded": False, "reason": "trigger paused"}), "paused"
-    wait_s = trigger.inbound.take()
-    if wait_s > 0:
-        raise Rejection(
-            429,
-            "rate_limited",
-            f"over this trigger's limit of {trigger.inbound.limit.per_second:g} requests/s",
-            headers={"Retry-After": retry_after_header(wait_s)},
-        )
-
-    event = RawEvent(
-        id=uuid.uuid4().hex,
-        trigger_id=trigger.trigger_id,
-        project_id=trigger.project_id,
-        definition=trigger.definition,
-        received_at=datetime.now(UTC),
-        content_type=content_type,
-        body=text,
-        headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
-    )
-    writer: RawEventWriter = request.app.state.raw_writer
-    # The sender's id is what later stages call the event id; the record id ties retries apart.
-    event_id = sender_event_id if isinstance(sender_event_id, str) else None
-    with log_context(raw_id=event.id, event_id=event_id):
+    async def receive(
+        self, trigger_id: str, headers: Mapping[str, str], body: AsyncIterator[bytes]
+    ) -> Answer:
+        trigger = self._view.get(trigger_id)
+        INGEST_IN_FLIGHT.inc()
         try:
-            await writer.write(event)
+            answer = await self._handle(trigger_id, trigger, headers, body)
+        except Rejection as rejection:
+            answer = rejection.answer
+        finally:
+            INGEST_IN_FLIGHT.dec()
+        INGEST_REQUESTS.labels(trigger.definition if trigger else "unknown", answer.outcome).inc()
+        return answer
+
+    async def _handle(
+        self,
+        trigger_id: str,
+        trigger: IngressTrigger | None,
+        headers: Mapping[str, str],
+        body_chunks: AsyncIterator[bytes],
+    ) -> Answer:
+        if trigger is None or not trigger.receives_webhooks:
+            raise Rejection(404, "not_found", "no webhook trigger with this id")
+        body = await self._read_bounded(headers, body_chunks)
+        verify = (
+            verify_slack_signature if trigger.definition == "slack" else verify_standard_signature
+        )
+        try:
+            verify(headers, body, trigger.signing_secrets)
+        except SignatureRejected as exc:
+            # The reason is logged for operators; the caller learns nothing it could use.
+            log.info("signature rejected", extra={"trigger_id": trigger_id, "reason": str(exc)})
+            raise Rejection(401, "unauthorized", "invalid request signature") from None
+        try:
+            text = body.decode()
+        except UnicodeDecodeError:
+            raise Rejection(400, "bad_request", "body is not valid UTF-8") from None
+
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if trigger.definition == "slack":
+            envelope = _parse_slack_body(content_type, body)
+            if envelope.get("type") == "url_verification":
+                challenge = str(envelope.get("challenge", "")).encode()
+                return Answer(200, challenge, "accepted", media_type=TEXT)
+            sender_event_id = envelope.get("event_id")
+        elif content_type != JSON:
+            raise Rejection(415, "bad_request", f"unsupported content type; send {JSON}")
+        else:
+            _parse_json_object(body)
+            sender_event_id = headers.get("webhook-id")
+        if not trigger.active:
+            return Answer(200, PAUSED, "paused")
+        wait_s = trigger.inbound.take()
+        if wait_s > 0:
+            raise Rejection(
+                429,
+                "rate_limited",
+                f"over this trigger's limit of {trigger.inbound.limit.per_second:g} requests/s",
+                headers=(("retry-after", retry_after_header(wait_s)),),
+            )
+
+        event = RawEvent(
+            id=uuid.uuid4().hex,
+            trigger_id=trigger.trigger_id,
+            project_id=trigger.project_id,
+            definition=trigger.definition,
+            received_at=datetime.now(UTC),
+            content_type=content_type,
+            body=text,
+            headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
+        )
+        # The sender's id is what later stages call the event id; the record id tells retries
+        # apart.
+        event_id = sender_event_id if isinstance(sender_event_id, str) else None
+        ids = {"trigger_id": trigger_id, "raw_id": event.id, "event_id": event_id}
+        try:
+            await self._writer.write(event)
         except KafkaUnavailable as exc:
             log.warning(
-                "raw event not stored; asking the sender to retry", extra={"error": str(exc)}
+                "raw event not stored; asking the sender to retry",
+                extra={**ids, "error": str(exc)},
             )
             raise Rejection(503, "unavailable", "event not stored; retry later") from None
-        log.info("accepted")
-    return JSONResponse({"ok": True, "id": event.id}), _acceptance(request, trigger, event_id)
+        except RecordTooLarge:
+            raise Rejection(
+                413, "too_large", "event too large to store once JSON-escaped; send less"
+            ) from None
+        log.info("accepted", extra=ids)
+        accepted = orjson.dumps({"ok": True, "id": event.id})
+        return Answer(200, accepted, self._acceptance(trigger_id, event_id))
 
-
-def _acceptance(request: Request, trigger: IngressTrigger, event_id: str | None) -> str:
-    """`duplicate` when this process already stored the same sender id for this trigger."""
-    if event_id is None:
+    def _acceptance(self, trigger_id: str, event_id: str | None) -> str:
+        """`duplicate` when this process already stored the same sender id for this trigger."""
+        if event_id is None:
+            return "accepted"
+        key = (trigger_id, event_id)
+        if key in self._recent_ids:
+            return "duplicate"
+        self._recent_ids.remember(key)
         return "accepted"
-    recent: RecentIds = request.app.state.recent_ids
-    key = (trigger.trigger_id, event_id)
-    if key in recent:
-        return "duplicate"
-    recent.remember(key)
-    return "accepted"
 
-
-async def _read_bounded(request: Request, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise Rejection(413, "too_large", f"body exceeds {max_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    # Stream so that a sender lying about (or omitting) Content-Length cannot make us buffer
-    # more than the limit.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise Rejection(413, "too_large", f"body exceeds {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    async def _read_bounded(
+        self, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+    ) -> bytes:
+        limit = self._max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise Rejection(413, "too_large", f"body exceeds {limit} bytes")
+        received: list[bytes] = []
+        size = 0
+        # Count what arrives, so that a sender lying about (or omitting) Content-Length cannot
+        # make us buffer more than the limit.
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise Rejection(413, "too_large", f"body exceeds {limit} bytes")
+            received.append(chunk)
+        return b"".join(received)
 
 
 def _parse_slack_body(content_type: str, body: bytes) -> dict[str, Any]:

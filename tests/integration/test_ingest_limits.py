@@ -222,3 +222,26 @@ async def test_readiness_checks_the_producer_connection_and_the_config(
         "status": "ready",
         "checks": {"kafka_producer": True, "trigger_config": True},
     }
+
+
+async def test_a_body_too_large_once_stored_is_413_not_503(ingest: RunningIngest) -> None:
+    # Within the 1 MiB body limit, but every `\"` doubles when the body is JSON-escaped into
+    # the raw record, which Kafka then would not take. A 503 would have Slack retry forever.
+    trigger_id = await new_slack_trigger(ingest)
+    body = orjson.dumps({"type": "event_callback", "text": '"' * 300_000})
+    assert len(body) < ingest.settings.ingest_max_body_bytes
+
+    answer = await post_slack(ingest, trigger_id, body)
+
+    assert answer.status_code == 413
+    assert "too large to store" in answer.json()["error"]
+    assert await ingest.raw_events_of(trigger_id) == []
+
+
+async def test_webhooks_are_only_posted(ingest: RunningIngest) -> None:
+    trigger_id = await new_slack_trigger(ingest)
+
+    answer = await ingest.client.get(ingest.url(trigger_id))
+
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
