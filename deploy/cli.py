@@ -20,7 +20,7 @@ from deploy.local_secrets import with_secret_keys
 from deploy.migrate import MigrationError, apply_migrations
 from deploy.pipeline import Pipeline, child_env
 from deploy.registry_commands import projects_app, triggers_app
-from deploy.topics import TopicCreationError, TopicReport, ensure_topics, read_topic
+from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
 from runtime.settings import Settings, get_settings
 from schemas.topics import CATALOGUE
 
@@ -43,7 +43,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     LocalKafkaError,
     LocalPostgresError,
     MigrationError,
-    TopicCreationError,
+    TopicCatalogueError,
 )
 
 

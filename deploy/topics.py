@@ -6,21 +6,34 @@ partitions and would break per-conversation order, so an operator decides.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    LeaderNotAvailableError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 
 from runtime.kafka import admin_client, reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.topics import CATALOGUE, TopicSpec
 
+# For a moment after a topic is created, the broker may answer "unknown topic" although it already
+# lists the topic. Read as "no partitions, no configs", that would be reported as drift.
+_NOT_YET_DESCRIBABLE = frozenset(
+    {UnknownTopicOrPartitionError.errno, LeaderNotAvailableError.errno}
+)
+DESCRIBE_TIMEOUT_S = 10.0
 
-class TopicCreationError(RuntimeError):
-    """The broker refused to create a catalogue topic; the message names it and says why."""
+
+class TopicCatalogueError(RuntimeError):
+    """The broker refused to create or describe a catalogue topic; the message says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,29 +91,40 @@ def _created(topic_errors: list[tuple[Any, ...]]) -> set[str]:
             # "Already exists" means a concurrent ensure won the race; its drift is checked.
             refused.append(f"{name}: {(message and message[0]) or f'error code {code}'}")
     if refused:
-        raise TopicCreationError("cannot create topics: " + "; ".join(refused))
+        raise TopicCatalogueError("cannot create topics: " + "; ".join(refused))
     return created
 
 
 async def _drift(admin: AIOKafkaAdminClient, spec: TopicSpec, name: str) -> tuple[str, ...]:
     problems: list[str] = []
-    described = await admin.describe_topics([name])
-    partitions = len(described[0]["partitions"])
+    partitions, actual = await _describe(admin, name, tuple(spec.configs()))
     if partitions != spec.partitions:
         problems.append(f"partitions: catalogue {spec.partitions}, cluster {partitions}")
-    responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, name, dict(spec.configs()))]
-    )
-    actual = {
-        entry[0]: entry[1]
-        for response in responses
-        for resource in response.resources
-        for entry in resource[4]
-    }
     for key, wanted in spec.configs().items():
         if actual.get(key) != wanted:
             problems.append(f"{key}: catalogue {wanted}, cluster {actual.get(key)}")
     return tuple(problems)
+
+
+async def _describe(
+    admin: AIOKafkaAdminClient, name: str, config_names: tuple[str, ...]
+) -> tuple[int, dict[str, str]]:
+    """The topic's partition count and the named configs, once the broker can describe it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DESCRIBE_TIMEOUT_S
+    while True:
+        [topic] = await admin.describe_topics([name])
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(config_names))]
+        )
+        [resource] = [resource for response in responses for resource in response.resources]
+        codes = (topic["error_code"], resource[0])
+        if codes == (0, 0):
+            return len(topic["partitions"]), {entry[0]: entry[1] for entry in resource[4]}
+        failed = next(code for code in codes if code != 0)
+        if failed not in _NOT_YET_DESCRIBABLE or loop.time() > deadline:
+            raise TopicCatalogueError(f"cannot describe topic {name}: {for_code(failed).__name__}")
+        await asyncio.sleep(0.1)
 
 
 async def read_topic(settings: Settings, spec: TopicSpec, limit: int) -> list[str]:

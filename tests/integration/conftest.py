@@ -9,18 +9,14 @@ never see each other's records or triggers.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from pydantic import SecretStr
 
 from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
-from deploy.topics import ensure_topics
-from runtime.secrets import new_key_setting
 from runtime.settings import Settings
+from tests.integration.isolation import isolated_settings, scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -36,27 +32,12 @@ def base_settings() -> Settings:
 @pytest.fixture
 def database_url(base_settings: Settings) -> Iterator[str]:
     """A fresh, migrated database for one test, dropped afterwards."""
-    admin_url = base_settings.database_url.get_secret_value()
-    name = f"tl_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    apply_migrations(url)
-    yield url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database(base_settings.database_url.get_secret_value()) as url:
+        apply_migrations(url)
+        yield url
 
 
 @pytest.fixture
 async def settings(base_settings: Settings, database_url: str) -> Settings:
     """Settings for one test: its own topics (created from the catalogue) and database."""
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    test_settings = base_settings.model_copy(
-        update={
-            "topic_prefix": prefix,
-            "database_url": SecretStr(database_url),
-            "secret_keys": SecretStr(new_key_setting()),
-        }
-    )
-    await ensure_topics(test_settings)
-    return test_settings
+    return await isolated_settings(base_settings, database_url)

@@ -32,6 +32,7 @@ def stage_env(settings: Settings) -> dict[str, str]:
         "TRIGGERLINE_SECRET_KEYS": settings.secret_keys.get_secret_value(),
         "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
         "TRIGGERLINE_INGEST_PORT": str(settings.ingest_port),
+        "TRIGGERLINE_MAX_BODY_BYTES": str(settings.ingest_max_body_bytes),
         "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor_metrics_port),
         "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher_metrics_port),
     }
