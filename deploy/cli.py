@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from deploy import local_kafka, local_postgres
+from deploy.host import HostCommandError
 from deploy.local_kafka import LocalKafka, LocalKafkaError
 from deploy.local_postgres import LocalPostgres, LocalPostgresError
 from deploy.local_secrets import with_secret_keys
@@ -44,6 +45,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     LocalPostgresError,
     MigrationError,
     TopicCatalogueError,
+    HostCommandError,
 )
 
 
