@@ -25,7 +25,7 @@ class CronTick:
 
 @dataclass(frozen=True, slots=True)
 class CronProgress:
-    """The last scheduled time fired for a trigger, committed in the same transaction as its tick."""
+    """The last scheduled time fired for a trigger, committed in one transaction with its tick."""
 
     trigger_id: str
     last_scheduled_at: datetime
