@@ -8,6 +8,8 @@ import logging
 import signal
 from functools import partial
 
+import uvloop
+
 from dispatchers.backoff import Backoff
 from dispatchers.circuit import CircuitBreakers
 from dispatchers.compiled import DispatchTrigger, compile_dispatch_trigger
@@ -30,7 +32,9 @@ async def serve(settings: Settings) -> None:
     group = settings.group("dispatchers")
     keyring = Keyring.from_setting(settings.secret_keys)
     consumer = group_consumer(settings, group=group)
-    producer = durable_producer(settings)
+    # Every delivery writes a delivery-log record; at thousands per second the default 16 KB
+    # batches fill faster than they drain and senders queue up on the accumulator.
+    producer = durable_producer(settings, max_batch_size=512 * 1024)
     admin = admin_client(settings)
     view: TriggerConfigView[DispatchTrigger] = TriggerConfigView(
         settings, "dispatcher", partial(compile_dispatch_trigger, keyring=keyring)
@@ -88,7 +92,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     configure_logging("dispatchers", settings.log_level)
-    asyncio.run(serve(settings))
+    uvloop.run(serve(settings))
 
 
 if __name__ == "__main__":

@@ -122,8 +122,10 @@ class Targets:
             return "http target URL must be http(s)://host/..."
         if trigger.signing_key is None:
             return f"http target has no {SIGNING_ENTRY} secret"
+        if self._allow_private:
+            return None
         literal = literal_address(url.hostname)
-        if literal and not self._allow_private and is_forbidden(literal):
+        if literal and is_forbidden(literal):
             return f"target address {literal} is not public"
         return None
 

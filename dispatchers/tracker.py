@@ -9,12 +9,14 @@ retry state (attempts made, first attempt time, next due time) of records waitin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 
 import orjson
 
 # Kafka's default offset.metadata.max.bytes is 4096; stay below it. What does not fit is
 # dropped, which costs a repeated delivery (finished ranges) or a reset attempt count (retries).
 METADATA_BUDGET = 3800
+MAX_RANGES = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,9 @@ class RetryState:
 
 class PartitionTracker:
     def __init__(self, committed: int, metadata: str = "") -> None:
-        self._pending: set[int] = set()
+        # Offsets arrive in increasing order per partition, so this dict's insertion order is
+        # offset order: the lowest unfinished offset is its first key, found in O(1).
+        self._pending: dict[int, None] = {}
         # Highest offset seen + 1; the commit position when nothing is pending.
         self._end = committed
         self._done_above: list[int] = []
@@ -43,11 +47,11 @@ class PartitionTracker:
         return any(start <= offset <= end for start, end in self._restored_done)
 
     def add(self, offset: int) -> None:
-        self._pending.add(offset)
+        self._pending[offset] = None
         self._end = max(self._end, offset + 1)
 
     def finish(self, offset: int) -> None:
-        self._pending.discard(offset)
+        self._pending.pop(offset, None)
         self.retries.pop(offset, None)
         self.dirty = True
 
@@ -58,12 +62,14 @@ class PartitionTracker:
     def commit_point(self) -> tuple[int, str]:
         """(offset to commit, metadata) reflecting everything finished so far."""
         self.dirty = False
-        low = min(self._pending) if self._pending else self._end
+        low = next(iter(self._pending)) if self._pending else self._end
         if not self._pending:
             return low, ""
         # Finished offsets above the lowest pending one are the gaps between pending offsets.
-        pending = sorted(self._pending)
-        done = [[a + 1, b - 1] for a, b in zip(pending, [*pending[1:], self._end], strict=True)]
+        # Only the first gaps fit in the metadata anyway, so only the first offsets are read.
+        pending = list(islice(self._pending, MAX_RANGES))
+        upper = [*pending[1:], self._end if len(pending) == len(self._pending) else pending[-1]]
+        done = [[a + 1, b - 1] for a, b in zip(pending, upper, strict=True)]
         done = [pair for pair in done if pair[0] <= pair[1]]
         retries = {
             str(offset): [s.attempts, round(s.first_attempt_at, 3), round(s.due_at, 3)]

@@ -1,0 +1,69 @@
+"""A webhook target for the dispatch benchmarks: answers 204 at once and keeps statistics.
+
+Run as its own process (`python benchmarks/dispatch_target.py PORT`) so that it does not share
+an event loop with the client being measured. GET /stats returns the request count, the time of
+the first and last request, and end-to-end latencies (receipt minus the CloudEvent's
+`receivedat`, i.e. since ingest accepted the event) when requests carry one.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+
+import orjson
+import uvloop
+from aiohttp import web
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = 0.0
+        self.last = 0.0
+        self.latencies_ms: list[float] = []
+
+    async def receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        now = time.time()
+        if self.count == 0:
+            self.first = now
+        self.count += 1
+        self.last = now
+        if b'"receivedat"' in body:
+            received = datetime.fromisoformat(orjson.loads(body)["receivedat"]).timestamp()
+            self.latencies_ms.append((now - received) * 1000)
+        return web.Response(status=204)
+
+    async def report(self, _: web.Request) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(
+                {
+                    "count": self.count,
+                    "first": self.first,
+                    "last": self.last,
+                    "latencies_ms": self.latencies_ms,
+                }
+            ),
+            content_type="application/json",
+        )
+
+    async def reset(self, _: web.Request) -> web.Response:
+        self.count, self.first, self.last = 0, 0.0, 0.0
+        self.latencies_ms.clear()
+        return web.Response(status=204)
+
+
+def main() -> None:
+    stats = Stats()
+    app = web.Application()
+    app.router.add_get("/stats", stats.report)
+    app.router.add_post("/reset", stats.reset)
+    app.router.add_post("/{tail:.*}", stats.receive)
+    uvloop.install()
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
