@@ -20,6 +20,7 @@ from deploy.local_postgres import LocalPostgres, LocalPostgresError
 from deploy.local_secrets import with_secret_keys
 from deploy.migrate import MigrationError, apply_migrations
 from deploy.pipeline import Pipeline, child_env
+from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
 from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
 from runtime.settings import Settings, get_settings
@@ -38,6 +39,7 @@ app.add_typer(postgres_app, name="postgres")
 app.add_typer(topics_app, name="topics")
 app.add_typer(projects_app, name="projects")
 app.add_typer(triggers_app, name="triggers")
+app.add_typer(dead_letters_app, name="dead-letters")
 
 # Failures whose message is written for the user: printed without a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
