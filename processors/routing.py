@@ -8,7 +8,7 @@ between them: `normalize` (per definition) and `decide` (allow-list, then the CE
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -140,7 +140,7 @@ def _normalize_slack(raw: RawEvent) -> Normalized | Ignored:
     event_id = event.event_id or raw.id
     if event.envelope_type not in ROUTED_SLACK_ENVELOPES:
         return Ignored(event_id, f"envelope type {event.envelope_type!r} is not routed")
-    fields = asdict(event)
+    fields = event.fields()
     return Normalized(
         event_id=event_id,
         event_type=event.event_type or event.envelope_type,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ingest.api import definitions, environments, triggers
+from ingest.api import definitions, deliveries, environments, triggers
 from ingest.api.errors import install_error_handlers
 
 
@@ -15,5 +15,5 @@ def mount_control_plane(app: FastAPI) -> None:
     `app.state.keyring`.
     """
     install_error_handlers(app)
-    for module in (definitions, triggers, environments):
+    for module in (definitions, triggers, environments, deliveries):
         app.include_router(module.router)

@@ -14,7 +14,7 @@ import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, function_size
 
 from runtime.cel.interface import CelCompileError, CelEvaluationError, CelType, check_result
 
@@ -52,7 +52,17 @@ def compile_reference(
         ast = env.compile(expression)
     except CELParseError as exc:
         raise _parse_error(expression, exc) from None
-    return ReferenceProgram(expression, env.program(ast), result_type)
+    return ReferenceProgram(expression, env.program(ast, functions=_SPEC_FIXES), result_type)
+
+
+def _size(value: Any) -> Any:
+    # celpy answers size(null) with 0; the CEL spec (and the fast engine) have no such overload.
+    if value is None:
+        raise TypeError("no matching overload for size(null)")
+    return function_size(value)
+
+
+_SPEC_FIXES = {"size": _size}
 
 
 def _parse_error(expression: str, exc: Exception) -> CelCompileError:

@@ -87,6 +87,8 @@ CASES: list[tuple[str, Any]] = [
     ('event.count + "1"', REJECTED),
     ('1 == "a"', REJECTED),
     ("size(1)", REJECTED),
+    ("size(event.missing_value)", REJECTED),
+    ("size(event.missing_value) < 5", REJECTED),
     # undeclared names
     ("message.text", REJECTED),
     ('event.text.noSuchFunction("x")', REJECTED),

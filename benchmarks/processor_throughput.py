@@ -1,0 +1,248 @@
+"""Processor events/s per worker against the limit: a plain aiokafka consume -> json -> produce
+loop, on the same broker, in the same run.
+
+Setup: 20 active Slack triggers, each with a realistic CEL filter, and a realistic mix of
+events (benchmarks/processor_workload.py) already on the raw topic. One `python -m processors`
+worker drains it per configuration (both CEL engines, with and without exactly-once); the rate
+is measured from the group's committed offsets, so worker start-up is not counted. Each run
+has its own topic prefix on the local broker.
+
+    .venv/bin/python -m benchmarks.processor_throughput [--events 20000] [--latency]
+
+`--latency` instead measures what the transaction commit interval costs end to end: events
+written at a steady rate, the time from ingest acceptance to the routed record being readable
+by a read_committed consumer, per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from benchmarks.processor_workload import raw_events, triggers
+from deploy.topics import ensure_topics
+from runtime.kafka import admin_client, durable_producer, group_consumer
+from runtime.settings import Settings
+from schemas.records import RAW_EVENT, ROUTED_EVENT, TRIGGER_CONFIG, RawEvent
+from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
+from schemas.topics import TRIGGER_CONFIG as CONFIG_TOPIC
+from schemas.triggers import TriggerConfig
+from tests.integration.stages import free_port
+
+
+async def fresh_settings(base: Settings) -> Settings:
+    settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:10]}"})
+    await ensure_topics(settings)
+    return settings
+
+
+async def load(settings: Settings, configs: list[TriggerConfig], events: list[RawEvent]) -> None:
+    producer = durable_producer(settings, linger_ms=20)
+    await producer.start()
+    try:
+        for config in configs:
+            await producer.send_and_wait(
+                CONFIG_TOPIC.name(settings.topic_prefix),
+                TRIGGER_CONFIG.encode(config),
+                key=config.trigger_id.encode(),
+            )
+        topic = RAW_EVENTS.name(settings.topic_prefix)
+        futures = [
+            await producer.send(topic, RAW_EVENT.encode(e), key=e.trigger_id.encode())
+            for e in events
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+CONFIGS = triggers()
+# For the latency runs: a trigger that routes every event, so that only the pipeline is timed.
+ROUTE_ALL = replace(CONFIGS[0], trigger_id=f"bench-all-{uuid.uuid4().hex[:8]}", config={})
+
+
+async def committed_total(admin: Any, group: str) -> int:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return sum(max(0, o.offset) for o in offsets.values())
+
+
+async def start_worker(settings: Settings, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "processors",
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "TRIGGERLINE_TOPIC_PREFIX": settings.topic_prefix,
+            "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
+            "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(free_port()),
+            "TRIGGERLINE_LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
+
+
+async def stop_worker(worker: asyncio.subprocess.Process) -> None:
+    worker.terminate()
+    await asyncio.wait_for(worker.wait(), 30)
+
+
+async def worker_rate(settings: Settings, total: int, env: dict[str, str]) -> float:
+    worker = await start_worker(settings, env)
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        group = settings.group("processors")
+        first: tuple[float, int] | None = None
+        while True:
+            done = await committed_total(admin, group)
+            now = time.perf_counter()
+            if first is None and done > 0:
+                first = (now, done)
+            if done >= total and first is not None:
+                return (done - first[1]) / (now - first[0])
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+        await stop_worker(worker)
+
+
+async def plain_loop_rate(settings: Settings, total: int) -> float:
+    """The limit: consume, parse and re-serialize the JSON, produce, commit. Nothing else."""
+    consumer = group_consumer(
+        settings, RAW_EVENTS.name(settings.topic_prefix), group=settings.group("plain")
+    )
+    producer = durable_producer(settings)
+    sink = ROUTED_EVENTS.name(settings.topic_prefix)
+    await consumer.start()
+    await producer.start()
+    try:
+        seen, started = 0, 0.0
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            if not started and batches:
+                started = time.perf_counter()
+            futures = []
+            for records in batches.values():
+                for record in records:
+                    value = orjson.dumps(orjson.loads(record.value))
+                    futures.append(await producer.send(sink, value, key=record.key))
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            seen += len(futures)
+        return total / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def throughput(base: Settings, count: int) -> None:
+    events = raw_events(CONFIGS, count)
+    print(f"{len(CONFIGS)} slack triggers with CEL filters, {count} raw events per run")
+    settings = await fresh_settings(base)
+    await load(settings, CONFIGS, events)
+    limit = await plain_loop_rate(settings, count)
+    print(f"plain aiokafka consume -> json -> produce loop: {limit:8.0f} events/s")
+    for engine in ("cel-expr-python", "celpy"):
+        for exactly_once in (True, False):
+            settings = await fresh_settings(base)
+            await load(settings, CONFIGS, events)
+            env = {
+                "TRIGGERLINE_CEL_ENGINE": engine,
+                "TRIGGERLINE_PROCESSOR_EXACTLY_ONCE": str(exactly_once).lower(),
+            }
+            rate = await worker_rate(settings, count, env)
+            mode = "exactly-once " if exactly_once else "at-least-once"
+            print(
+                f"processor, {engine:15s} {mode}: {rate:8.0f} events/s "
+                f"({rate / limit:.2f} of the plain loop)"
+            )
+
+
+async def latency(base: Settings, per_s: int, seconds: float) -> None:
+    print(f"end-to-end latency (raw accepted -> routed readable), {per_s} events/s for {seconds}s")
+    for interval in ("0.02", "0.1", "0.5", "1.0"):
+        settings = await fresh_settings(base)
+        await load(settings, [ROUTE_ALL], [])
+        env = {"TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S": interval}
+        samples = await measure_latency(settings, env, per_s, seconds)
+        q = statistics.quantiles(samples, n=100)
+        print(
+            f"commit interval {interval:>4s} s: p50 {q[49] * 1000:7.1f} ms  "
+            f"p99 {q[98] * 1000:7.1f} ms  ({len(samples)} routed)"
+        )
+
+
+async def measure_latency(
+    settings: Settings, env: dict[str, str], per_s: int, seconds: float
+) -> list[float]:
+    worker = await start_worker(settings, env)
+    consumer = group_consumer(
+        settings, ROUTED_EVENTS.name(settings.topic_prefix), group=settings.group("latency")
+    )
+    producer = durable_producer(settings)
+    await consumer.start()
+    await producer.start()
+    total = int(per_s * seconds)
+    events = raw_events([ROUTE_ALL], total)
+    samples: list[float] = []
+    try:
+        raw_topic = RAW_EVENTS.name(settings.topic_prefix)
+        # A warm-up event: the worker has started and owns the partition once it is routed.
+        await producer.send_and_wait(raw_topic, RAW_EVENT.encode(events[0]), key=b"warm-up")
+        while not await consumer.getmany(timeout_ms=500):
+            pass
+        for n, event in enumerate(events):
+            stamped = replace(event, received_at=datetime.now(UTC))
+            await producer.send(raw_topic, RAW_EVENT.encode(stamped), key=event.trigger_id.encode())
+            if n % 10 == 9:
+                await asyncio.sleep(10 / per_s)
+            samples.extend(await arrivals(consumer, timeout_ms=0))
+        deadline = time.monotonic() + 30
+        while len(samples) < total * 0.9 and time.monotonic() < deadline:
+            samples.extend(await arrivals(consumer, timeout_ms=200))
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        await stop_worker(worker)
+    return samples
+
+
+async def arrivals(consumer: Any, timeout_ms: int) -> list[float]:
+    """Seconds from ingest acceptance to now, for each routed record readable now."""
+    batches = await consumer.getmany(timeout_ms=timeout_ms)
+    now = datetime.now(UTC)
+    return [
+        (now - ROUTED_EVENT.decode(record.value).receivedat).total_seconds()
+        for records in batches.values()
+        for record in records
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--rate", type=int, default=200, help="events/s for --latency")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration for --latency")
+    args = parser.parse_args()
+    base = Settings()
+    if args.latency:
+        asyncio.run(latency(base, args.rate, args.seconds))
+    else:
+        asyncio.run(throughput(base, args.events))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""`GET /triggers/{id}/deliveries` and `GET /events/{event_id}`: the delivery log, per project.
+
+Both read what the delivery-log sink wrote to PostgreSQL. An event's journey lists, in order:
+received (when ingest accepted it); the processors' decision (routed, or skipped with the
+reason); each delivery attempt; and the final outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from ingest.api.auth import ProjectId
+from ingest.api.database import Connection
+from ingest.api.dependencies import documented_errors
+from ingest.api.errors import ApiError, not_found
+from ingest.registry.deliveries import (
+    DeliveryFilter,
+    DeliveryRow,
+    PageAfter,
+    event_journey,
+    list_deliveries,
+)
+from ingest.registry.store import NotFound, find_trigger
+from schemas.records import Outcome
+
+router = APIRouter(tags=["deliveries"])
+
+# Outcomes after which nothing more happens to an event.
+FINAL_OUTCOMES = frozenset(
+    {"delivered", "dead_lettered", "skipped", "filter_error", "ignored", "duplicate"}
+)
+IdParam = Annotated[str | None, Query(max_length=200)]
+
+
+class DeliveryStep(BaseModel):
+    stage: str
+    outcome: str
+    at: datetime | None
+    event_id: str
+    correlation_id: str | None = None
+    target_kind: str | None = None
+    target_ref: str | None = None
+    attempt: int = 0
+    reason: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    replay: bool = False
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryStep]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class EventJourney(BaseModel):
+    event_id: str
+    trigger_id: str
+    correlation_id: str | None
+    final_outcome: str = Field(description="The last final outcome, or `in_progress`.")
+    steps: list[DeliveryStep]
+
+
+@router.get("/triggers/{trigger_id}/deliveries", responses=documented_errors(404))
+async def trigger_deliveries(
+    *,
+    trigger_id: str,
+    project_id: ProjectId,
+    conn: Connection,
+    outcome: Outcome | None = None,
+    since: Annotated[datetime | None, Query(description="At or after (UTC if no zone).")] = None,
+    until: Annotated[datetime | None, Query(description="Before (UTC if no zone).")] = None,
+    event_id: IdParam = None,
+    correlation_id: IdParam = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DeliveryPage:
+    """A trigger's delivery-log entries, newest first."""
+    try:
+        await find_trigger(conn, project_id, trigger_id)
+    except NotFound:
+        raise not_found("trigger") from None
+    rows = await list_deliveries(
+        conn,
+        project_id,
+        trigger_id,
+        DeliveryFilter(outcome, _utc(since), _utc(until), event_id, correlation_id),
+        limit=limit + 1,
+        after=None if cursor is None else _decode_cursor(cursor),
+    )
+    page, more = rows[:limit], len(rows) > limit
+    return DeliveryPage(
+        items=[_step(row) for row in page],
+        next_cursor=_encode_cursor(page[-1]) if more else None,
+    )
+
+
+@router.get("/events/{event_id}", responses=documented_errors(404))
+async def event(event_id: str, project_id: ProjectId, conn: Connection) -> EventJourney:
+    """One event's whole journey, in order."""
+    rows = await event_journey(conn, project_id, event_id)
+    if not rows:
+        raise not_found("event")
+    steps = [_step(row) for row in rows]
+    received_at = next((r.received_at for r in rows if r.received_at is not None), None)
+    if received_at is not None:
+        steps.insert(
+            0, DeliveryStep(stage="ingest", outcome="received", at=received_at, event_id=event_id)
+        )
+    finals = [row.outcome for row in rows if row.outcome in FINAL_OUTCOMES]
+    return EventJourney(
+        event_id=event_id,
+        trigger_id=rows[0].trigger_id,
+        correlation_id=next((r.correlation_id for r in rows if r.correlation_id), None),
+        final_outcome=finals[-1] if finals else "in_progress",
+        steps=steps,
+    )
+
+
+def _step(row: DeliveryRow) -> DeliveryStep:
+    return DeliveryStep(
+        stage=row.stage,
+        outcome=row.outcome,
+        at=row.at,
+        event_id=row.event_id,
+        correlation_id=row.correlation_id,
+        target_kind=row.target_kind,
+        target_ref=row.target_ref,
+        attempt=row.attempt,
+        reason=row.reason,
+        http_status=row.http_status,
+        error=row.error,
+        latency_ms=row.latency_ms,
+        replay=row.replay,
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _encode_cursor(row: DeliveryRow) -> str:
+    position = f"{row.at.isoformat()}|{row.log_partition}|{row.log_offset}"
+    return base64.urlsafe_b64encode(position.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> PageAfter:
+    try:
+        at, partition, offset = base64.urlsafe_b64decode(cursor).decode().split("|")
+        parsed = (datetime.fromisoformat(at), int(partition), int(offset))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parsed = None
+    if parsed is None or parsed[0].tzinfo is None:
+        raise ApiError(400, "malformed request: `cursor` is not one this API issued")
+    return parsed
