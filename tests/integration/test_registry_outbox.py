@@ -13,29 +13,26 @@ import asyncio
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from psycopg import AsyncConnection
 
 from ingest.registry.relay import OutboxRelay
-from ingest.registry.store import (
-    NewTrigger,
-    NotFound,
-    create_project,
-    create_trigger,
-    delete_trigger,
-    find_trigger,
-    save_trigger,
-)
+from ingest.registry.store import NewTrigger, create_project, create_trigger
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
-from schemas.triggers import Target, TriggerStatus
+from schemas.triggers import Target
 from tests.integration.polling import eventually
+from tests.integration.registry_support import (
+    assert_topic_equals_table,
+    change_many,
+    change_one,
+    outbox_counts,
+)
 from tests.integration.stages import free_port, stage_env, wait_until_ready
 from tests.integration.topic_reader import read_all
 
@@ -47,39 +44,6 @@ CHANGES = 400
 
 def start_ingest(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "ingest"], env=stage_env(settings))
-
-
-async def outbox_counts(conn: AsyncConnection[Any]) -> tuple[int, int]:
-    cursor = await conn.execute(
-        "SELECT count(published_at), count(*) - count(published_at) FROM trigger_config_outbox"
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row[0], row[1]
-
-
-async def change_many(url: str, project_id: str, ids: list[str]) -> None:
-    """Pause/resume/reconfigure and now and then delete triggers, in a scattered order."""
-    async with await AsyncConnection.connect(url, autocommit=True) as conn:
-        for step in range(CHANGES):
-            await change_one(conn, project_id, ids[(step * 7919) % len(ids)], step)
-            await asyncio.sleep(0.005)
-
-
-async def change_one(
-    conn: AsyncConnection[Any], project_id: str, trigger_id: str, step: int
-) -> None:
-    try:
-        if step % 37 == 36:
-            await delete_trigger(conn, project_id, trigger_id)
-            return
-        async with conn.transaction():
-            row = await find_trigger(conn, project_id, trigger_id, lock=True)
-            status: TriggerStatus = "paused" if row.status == "active" else "active"
-            config = {"event_types": ["message"], "step": step}
-            await save_trigger(conn, replace(row, status=status, config=config))
-    except NotFound:
-        return
 
 
 async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
@@ -102,7 +66,7 @@ async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
             ).trigger_id
             for index in range(TRIGGERS)
         ]
-        changes = asyncio.create_task(change_many(url, project_id, ids))
+        changes = asyncio.create_task(change_many(url, project_id, ids, CHANGES))
 
         ingest = start_ingest(settings)
         try:
@@ -114,9 +78,14 @@ async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
             await eventually(mid_stream, timeout_s=60, interval_s=0.02)
             ingest.send_signal(signal.SIGKILL)
             ingest.wait(10)
-            published_at_kill, _ = await outbox_counts(conn)
-            # Changes keep committing while no relay runs; they wait in the outbox.
-            await asyncio.sleep(1)
+            published_at_kill, pending_at_kill = await outbox_counts(conn)
+
+            async def waiting() -> bool | None:
+                # Changes keep committing while no relay runs; they wait in the outbox.
+                _, pending = await outbox_counts(conn)
+                return True if pending >= pending_at_kill + 20 else None
+
+            await eventually(waiting, timeout_s=30)
             ingest = start_ingest(settings)
             await wait_until_ready(f"http://127.0.0.1:{settings.ingest_port}/readyz")
             await changes
@@ -129,27 +98,13 @@ async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
             ingest.send_signal(signal.SIGTERM)
             ingest.wait(20)
 
-        cursor = await conn.execute("SELECT id, deleted_at IS NOT NULL, revision FROM triggers")
-        table = {str(i): (deleted, revision) for i, deleted, revision in await cursor.fetchall()}
         cursor = await conn.execute("SELECT count(*) FROM trigger_config_outbox")
         total = await cursor.fetchone()
-
-    assert published_at_kill < (total[0] if total else 0)
-    records = await read_all(settings, TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix))
-    last: dict[str, int | None] = {}
-    for key, value in records:
-        assert key is not None
-        trigger_id = key.decode()
-        revision = None if value is None else TRIGGER_CONFIG.decode(value).revision
-        previous = last.get(trigger_id)
-        if revision is not None and previous is not None:
-            assert revision >= previous, f"{trigger_id}: revision {revision} after {previous}"
-        assert trigger_id not in last or previous is not None, "a record after a tombstone"
-        last[trigger_id] = revision
-    expected = {tid: None if deleted else revision for tid, (deleted, revision) in table.items()}
-    assert last == expected
-    assert any(revision is None for revision in last.values())
-    assert sum(1 for _ in records) >= CHANGES // 2
+        assert total is not None
+        assert published_at_kill < total[0]
+        deleted = await conn.execute("SELECT count(*) FROM triggers WHERE deleted_at IS NOT NULL")
+        assert (await deleted.fetchone()) != (0,)
+        assert await assert_topic_equals_table(settings, conn) >= CHANGES // 2
 
 
 class RelayDyingBeforeMarking(OutboxRelay):
