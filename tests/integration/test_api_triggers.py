@@ -275,3 +275,30 @@ async def test_list_pages_and_filters(settings: Settings) -> None:
         assert [t["id"] for t in paused.json()["items"]] == [ids[0], ids[3], ids[6]]
         crons = await client.get("/triggers", params={"definition": "cron"}, headers=auth)
         assert crons.json()["items"] == []
+
+
+async def test_definitions_list_their_schemas_secrets_and_verification(
+    settings: Settings,
+) -> None:
+    _, auth = await project_with_key(settings, "acme")
+    async with control_plane(settings) as client:
+        assert (await client.get("/definitions")).status_code == 401
+        listed = {d["slug"]: d for d in (await client.get("/definitions", headers=auth)).json()}
+    assert set(listed) == {"slack", "webhook", "cron"}
+    slack, webhook, cron = listed["slack"], listed["webhook"], listed["cron"]
+    assert (slack["kind"], slack["verification"]) == ("webhook", "slack_v0")
+    assert slack["required_secrets"] == ["SLACK_SIGNING_SECRET"]
+    event_types = slack["config_schema"]["properties"]["event_types"]
+    assert {"message", "app_mention", "reaction_added"} <= set(event_types["items"]["enum"])
+    assert (webhook["verification"], webhook["required_secrets"]) == (
+        "standard_webhooks",
+        ["WEBHOOK_SECRET"],
+    )
+    assert set(webhook["config_schema"]["properties"]) >= {"filter", "correlation"}
+    assert (cron["kind"], cron["verification"], cron["required_secrets"]) == ("schedule", None, [])
+    assert cron["config_schema"]["required"] == ["schedule"]
+    assert cron["config_schema"]["properties"]["misfire"]["enum"] == [
+        "skip",
+        "fire_once",
+        "backfill",
+    ]
