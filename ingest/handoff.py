@@ -41,6 +41,10 @@ class RawEventWriter:
         self._producer = producer
         self._topic = RAW_EVENTS.name(settings.topic_prefix)
         self._budget_s = settings.ingest_produce_timeout_s
+        # Trigger id -> the partition its key hashed to the first time. The default
+        # partitioner's murmur2 runs in pure Python, per send; a trigger's partition only
+        # changes if an operator adds partitions, and keeping the old one keeps its order.
+        self._partitions: dict[str, int] = {}
 
     async def write(self, event: RawEvent) -> None:
         started = time.perf_counter()
@@ -50,14 +54,18 @@ class RawEventWriter:
             # the processors drop. The reverse, 2xx for a record that is not stored, never happens.
             # A timeout scope rather than wait_for: no extra task per request.
             async with asyncio.timeout(self._budget_s):
-                await self._producer.send_and_wait(
-                    self._topic, RAW_EVENT.encode(event), key=event.trigger_id.encode()
+                stored = await self._producer.send_and_wait(
+                    self._topic,
+                    RAW_EVENT.encode(event),
+                    key=event.trigger_id.encode(),
+                    partition=self._partitions.get(event.trigger_id),
                 )
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
             raise RecordTooLarge(type(exc).__name__) from exc
         except (TimeoutError, KafkaError) as exc:
             raise KafkaUnavailable(type(exc).__name__) from exc
         INGEST_PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        self._partitions[event.trigger_id] = stored.partition
 
     async def connected(self) -> bool:
         """Whether the producer holds (or can open at once) a connection to some broker."""

@@ -1,15 +1,17 @@
-"""`POST /webhooks/{trigger_id}` as plain ASGI, in front of the FastAPI app.
+"""`POST /webhooks/{trigger_id}` as plain ASGI, answered before FastAPI does any work.
 
-The webhook path is the hot one. Answering it here, before FastAPI's routing, dependency
-solving and middleware, roughly halves the server's work per request (benchmarks/
-ingest_throughput.py); every other path goes on to FastAPI unchanged.
+The webhook path is the hot one. FastAPI's per-request layers (telemetry checks, error and
+body-limit middleware, routing, dependency solving) cost about as much as everything ingest
+does itself (benchmarks/ingest_throughput.py), so `IngestApp` answers webhooks first and hands
+every other request to FastAPI unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from ingest.webhooks import Answer, WebhookIngress
 
@@ -21,36 +23,41 @@ class ClientDisconnected(Exception):
     """The sender went away before its body arrived; there is no one left to answer."""
 
 
-class WebhookRoute:
-    """ASGI middleware; finds the ingress core on the app's state (set in its lifespan)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
+class IngestApp(FastAPI):
+    """FastAPI, with the webhook route in front; its lifespan puts a `WebhookIngress` on
+    `state.webhooks`."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        trigger_id = path[len(PREFIX) :]
-        if (
-            scope["type"] != "http"
-            or not path.startswith(PREFIX)
-            or not trigger_id
-            or "/" in trigger_id
-        ):
-            await self._app(scope, receive, send)
-            return
-        if scope["method"] != "POST":
-            await _send_answer(send, NOT_POST, (b"allow", b"POST"))
-            return
-        ingress: WebhookIngress = scope["app"].state.webhooks
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            # The first of repeated headers counts, as in Starlette's `Headers.get`.
-            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        try:
-            answer = await ingress.receive(trigger_id, headers, _body(receive))
-        except ClientDisconnected:
-            return
-        await _send_answer(send, answer)
+        trigger_id = webhook_trigger_id(scope)
+        if trigger_id is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await serve_webhook(self.state.webhooks, trigger_id, scope, receive, send)
+
+
+def webhook_trigger_id(scope: Scope) -> str | None:
+    path: str = scope.get("path", "")
+    if scope["type"] != "http" or not path.startswith(PREFIX):
+        return None
+    trigger_id = path[len(PREFIX) :]
+    return trigger_id if trigger_id and "/" not in trigger_id else None
+
+
+async def serve_webhook(
+    ingress: WebhookIngress, trigger_id: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    if scope["method"] != "POST":
+        await _send_answer(send, NOT_POST, (b"allow", b"POST"))
+        return
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        # The first of repeated headers counts, as in Starlette's `Headers.get`.
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    try:
+        answer = await ingress.receive(trigger_id, headers, _body(receive))
+    except ClientDisconnected:
+        return
+    await _send_answer(send, answer)
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
