@@ -115,7 +115,10 @@ async def test_two_workers_share_the_partitions_and_route_each_event_once(
                 async with httpx.AsyncClient() as client:
                     for worker in group.workers:
                         url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
-                        text = (await client.get(url)).text
+                        try:
+                            text = (await client.get(url)).text
+                        except httpx.HTTPError:
+                            return None  # the ops server is not up yet
                         owned.append(owned_partitions(text))
                 return owned if all(owned) and sum(map(len, owned)) == len(triggers) else None
 
