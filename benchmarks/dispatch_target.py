@@ -23,6 +23,8 @@ class Stats:
         self.first = 0.0
         self.last = 0.0
         self.latencies_ms: list[float] = []
+        # Event id -> receipt time, so a benchmark can split the latency by stage.
+        self.received: dict[str, float] = {}
 
     async def receive(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -32,8 +34,10 @@ class Stats:
         self.count += 1
         self.last = now
         if b'"receivedat"' in body:
-            received = datetime.fromisoformat(orjson.loads(body)["receivedat"]).timestamp()
+            event = orjson.loads(body)
+            received = datetime.fromisoformat(event["receivedat"]).timestamp()
             self.latencies_ms.append((now - received) * 1000)
+            self.received.setdefault(event["id"], now)
         return web.Response(status=204)
 
     async def report(self, _: web.Request) -> web.Response:
@@ -44,6 +48,7 @@ class Stats:
                     "first": self.first,
                     "last": self.last,
                     "latencies_ms": self.latencies_ms,
+                    "received": self.received,
                 }
             ),
             content_type="application/json",
@@ -52,6 +57,7 @@ class Stats:
     async def reset(self, _: web.Request) -> web.Response:
         self.count, self.first, self.last = 0, 0.0, 0.0
         self.latencies_ms.clear()
+        self.received.clear()
         return web.Response(status=204)
 
 

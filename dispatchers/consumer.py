@@ -30,6 +30,8 @@ from schemas.codec import RecordPosition
 log = logging.getLogger("triggerline.dispatchers")
 
 FETCH_TIMEOUT_MS = 100
+# Bounds what one fetch adds on top of the pause threshold.
+FETCH_MAX_RECORDS = 500
 
 
 @dataclass
@@ -91,7 +93,9 @@ class Dispatcher:
         committer = asyncio.create_task(self._commit_periodically(), name="dispatcher-commit")
         try:
             while not self._stopping.is_set():
-                batches = await self._consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
+                batches = await self._consumer.getmany(
+                    timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS
+                )
                 for tp, records in batches.items():
                     work = self._partitions.get(tp)
                     if work is None:

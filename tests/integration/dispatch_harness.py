@@ -1,9 +1,10 @@
 """A real HTTP target for dispatcher tests, and helpers that feed the dispatchers directly.
 
 The target listens on 127.0.0.1, verifies every request's Standard Webhooks signature with the
-`standardwebhooks` package, and behaves per path: `/ok`, `/slow` (random delay), `/flaky`
-(fails a share of requests with 503), `/fail-twice` (503 twice per event, then 200), `/busy`
-(429 with Retry-After once per event), `/gone` (410), `/down` (always 503).
+`standardwebhooks` package, and behaves per path: `/ok`, `/slow` (random delay), `/hold`
+(answers after 1.5 s), `/flaky` (fails a share of requests with 503), `/fail-twice` (503 twice
+per event, then 200), `/busy` (429 with Retry-After once per event), `/gone` (410), `/down`
+(always 503).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -93,6 +95,8 @@ class TargetServer:
         match request.path:
             case "/slow":
                 await asyncio.sleep(_rng.uniform(0, 0.03))
+            case "/hold":
+                await asyncio.sleep(1.5)
             case "/flaky" if _rng.random() < self.flaky_share:
                 await asyncio.sleep(_rng.uniform(0, 0.02))
                 status = 503
@@ -129,10 +133,15 @@ async def publish_trigger(
     max_attempts: int = 8,
     max_age_s: float = 3600.0,
     timeout_s: float = 5.0,
+    config: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> TriggerConfig:
-    """Put a trigger straight onto the trigger-config topic, as the outbox relay would."""
+    """Put a trigger straight onto the trigger-config topic, as the outbox relay would.
+
+    `secrets` are plaintext extras (the target signing secret is always set).
+    """
     keyring = Keyring.from_setting(settings.secret_keys)
-    config = TriggerConfig(
+    trigger = TriggerConfig(
         trigger_id=str(uuid.uuid4()),
         project_id=str(uuid.uuid4()),
         definition="webhook",
@@ -143,19 +152,23 @@ async def publish_trigger(
         ),
         updated_at=datetime.now(UTC),
         revision=1,
-        secrets={"TARGET_SIGNING_SECRET": keyring.encrypt(SIGNING_SECRET)},
+        config=config or {},
+        secrets={
+            name: keyring.encrypt(value)
+            for name, value in {"TARGET_SIGNING_SECRET": SIGNING_SECRET, **(secrets or {})}.items()
+        },
     )
     producer = durable_producer(settings)
     await producer.start()
     try:
         await producer.send_and_wait(
             TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix),
-            TRIGGER_CONFIG.encode(config),
-            key=config.trigger_id.encode(),
+            TRIGGER_CONFIG.encode(trigger),
+            key=trigger.trigger_id.encode(),
         )
     finally:
         await producer.stop()
-    return config
+    return trigger
 
 
 def routed_event(trigger: TriggerConfig, subject: str, seq: int, ref: str) -> RoutedEvent:

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.integration
 
 
 def start_dispatcher(settings: Settings, **extra: str) -> subprocess.Popen[bytes]:
-    env = dispatcher_env(settings, TRIGGERLINE_DISPATCHER_METRICS_PORT=str(free_port()), **extra)
+    env = dispatcher_env(
+        settings, **{"TRIGGERLINE_DISPATCHER_METRICS_PORT": str(free_port()), **extra}
+    )
     return subprocess.Popen([sys.executable, "-m", "dispatchers"], env=env)
 
 
