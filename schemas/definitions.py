@@ -9,16 +9,13 @@ parses and fires, the time zone exists. The data plane reads config that passed 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, available_timezones
 
-from croniter import croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from runtime.cel import CelCompileError, CelType, compile
+from schemas.schedule import ScheduleError, parse_expression, parse_timezone
 from schemas.slack_event_types import SLACK_EVENT_TYPES
 from schemas.triggers import DefinitionSlug
 
@@ -29,7 +26,6 @@ Verification = Literal["slack_v0", "standard_webhooks"]
 # JSON body) as a map.
 CEL_DECLARATIONS = {"event": CelType.MAP}
 CEL_MAX_LENGTH = 4096
-CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
 def _fail(kind: str, message: str) -> PydanticCustomError:
@@ -64,31 +60,17 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def _cron_expression(expression: str) -> str:
-    expression = " ".join(expression.split())
-    if expression.startswith("@"):
-        if expression not in CRON_ALIASES:
-            raise _fail("cron_invalid", f"unknown alias; use one of {', '.join(CRON_ALIASES)}")
-    elif len(expression.split(" ")) != 5:
-        raise _fail("cron_invalid", "a cron expression has 5 fields: minute hour day month weekday")
-    if not croniter.is_valid(expression):
-        raise _fail("cron_invalid", "not a valid cron expression")
     try:
-        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except Exception:
-        # Valid syntax that matches no date in years, such as 30 February.
-        raise _fail("cron_invalid", "this schedule never fires") from None
-    return expression
-
-
-@cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+        return parse_expression(expression)
+    except ScheduleError as error:
+        raise _fail("cron_invalid", str(error)) from None
 
 
 def _time_zone(name: str) -> str:
-    if name not in _time_zones():
-        raise _fail("timezone_invalid", "not an IANA time zone name, e.g. Europe/Berlin or UTC")
-    ZoneInfo(name)
+    try:
+        parse_timezone(name)
+    except ScheduleError as error:
+        raise _fail("timezone_invalid", str(error)) from None
     return name
 
 

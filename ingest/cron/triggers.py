@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ingest.cron.schedule import Schedule
+from schemas.schedule import Schedule
 from schemas.triggers import TriggerConfig
 
 MisfirePolicy = Literal["skip", "fire_once", "backfill"]

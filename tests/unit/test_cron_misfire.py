@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.cron.misfire import plan_ticks
-from ingest.cron.schedule import Schedule
 from ingest.cron.triggers import CronTrigger, MisfirePolicy
+from schemas.schedule import Schedule
 
 pytestmark = pytest.mark.unit
 

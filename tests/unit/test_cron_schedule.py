@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.cron.schedule import Schedule, ScheduleError
+from schemas.schedule import Schedule, ScheduleError
 
 pytestmark = pytest.mark.unit
 
@@ -107,10 +107,10 @@ def test_daily_alias_runs_at_local_midnight() -> None:
 @pytest.mark.parametrize(
     ("expression", "timezone", "problem"),
     [
-        ("* * * *", "UTC", "5-field"),
-        ("* * * * * *", "UTC", "5-field"),
+        ("* * * *", "UTC", "5 fields"),
+        ("* * * * * *", "UTC", "5 fields"),
         ("61 * * * *", "UTC", "not a valid cron"),
-        ("@sometimes", "UTC", "5-field"),
+        ("@sometimes", "UTC", "unknown alias"),
         ("* * * * *", "Mars/Olympus_Mons", "IANA"),
         ("* * * * *", "../etc/passwd", "IANA"),
     ],

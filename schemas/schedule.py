@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 ALIASES = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -25,7 +26,37 @@ ALIASES = frozenset(
 
 
 class ScheduleError(ValueError):
-    """The cron expression or the time zone is not usable; the message says which and why."""
+    """The cron expression or the time zone is not usable; the message says why."""
+
+
+def parse_expression(expression: str) -> str:
+    """The expression in canonical spacing, if it is 5-field cron or an alias that fires."""
+    expression = " ".join(expression.split())
+    if expression.startswith("@"):
+        if expression not in ALIASES:
+            raise ScheduleError(f"unknown alias; use one of {', '.join(sorted(ALIASES))}")
+    elif len(expression.split(" ")) != 5:
+        raise ScheduleError("a cron expression has 5 fields: minute hour day month weekday")
+    if not croniter.is_valid(expression):
+        raise ScheduleError("not a valid cron expression")
+    try:
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        # Valid syntax that matches no date, such as 30 February.
+        raise ScheduleError("this schedule never fires") from None
+    return expression
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    # The IANA list, not whatever ZoneInfo would open: it also reads files such as "posixrules".
+    if name not in _iana_names():
+        raise ScheduleError("not an IANA time zone name, e.g. Europe/Berlin or UTC")
+    return ZoneInfo(name)
+
+
+@cache
+def _iana_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +66,7 @@ class Schedule:
 
     @classmethod
     def parse(cls, expression: str, timezone: str = "UTC") -> Schedule:
-        expression = " ".join(expression.split())
-        if expression not in ALIASES and len(expression.split(" ")) != 5:
-            raise ScheduleError(
-                f"{expression!r} is not a 5-field cron expression or an alias such as @hourly"
-            )
-        if not croniter.is_valid(expression):
-            raise ScheduleError(f"{expression!r} is not a valid cron expression")
-        try:
-            zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"{timezone!r} is not an IANA time zone") from None
-        return cls(expression, zone)
+        return cls(parse_expression(expression), parse_timezone(timezone))
 
     def fire_times(self, after: datetime) -> Iterator[datetime]:
         """Fire instants (UTC) strictly after `after`, in order, without end."""
