@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI, Request
@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.api import mount_control_plane
 from ingest.api.database import registry_pool
+from ingest.cron.producer import CronProducer
 from ingest.handoff import RAW_PRODUCER_OPTIONS, RawEventWriter
 from ingest.rate_limit import RateLimit
 from ingest.recent_ids import RecentIds
@@ -61,13 +62,15 @@ def create_app(settings: Settings) -> FastAPI:
         # Everything loaded so far lives as long as the process; frozen, it is left out of
         # full collections, which otherwise stalled every request for ~100 ms now and then.
         gc.freeze()
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        background = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        if settings.cron_enabled:
+            background.append(asyncio.create_task(CronProducer(settings).run(), name="cron"))
         try:
             yield
         finally:
-            relay_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await relay_task
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await registry.close()
             await view.stop()
             await producer.stop()

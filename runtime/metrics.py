@@ -94,3 +94,18 @@ CONFIG_TRIGGERS = Gauge(
     "Triggers in this process's view of the trigger-config topic.",
     ["stage"],
 )
+
+CRON_LEADER = Gauge(f"{PREFIX}_cron_leader", "1 while this cron producer is the active leader.")
+CRON_ACTIVE_SCHEDULES = Gauge(
+    f"{PREFIX}_cron_active_schedules", "Active cron triggers this producer schedules."
+)
+CRON_TICKS = Counter(
+    f"{PREFIX}_cron_ticks_total",
+    "Scheduled times by outcome: fired, or skipped by the misfire policy.",
+    ["outcome"],
+)
+CRON_LATENESS = Histogram(
+    f"{PREFIX}_cron_lateness_seconds",
+    "From a tick's scheduled time until Kafka acknowledged it.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)

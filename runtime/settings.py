@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # Off only to measure what exactly-once costs (benchmarks/processor_throughput.py).
     processor_exactly_once: bool = Field(default=True, alias="TRIGGERLINE_PROCESSOR_EXACTLY_ONCE")
     dispatcher_metrics_port: int = Field(default=9102, alias="TRIGGERLINE_DISPATCHER_METRICS_PORT")
+    # Every ingest replica runs a cron producer; they elect one leader among themselves.
+    cron_enabled: bool = Field(default=True, alias="TRIGGERLINE_CRON_ENABLED")
+    # Only a cron producer run on its own (`python -m ingest.cron`) serves this port.
+    cron_metrics_port: int = Field(default=9103, alias="TRIGGERLINE_CRON_METRICS_PORT")
     # Deliveries in progress at once: per routed-events partition and in the whole process.
     dispatcher_max_in_flight: int = Field(default=512, alias="TRIGGERLINE_DISPATCHER_MAX_IN_FLIGHT")
     dispatcher_max_in_flight_per_partition: int = Field(
