@@ -11,10 +11,8 @@ until they drain: memory stays bounded however slow a target is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -34,10 +32,30 @@ FETCH_TIMEOUT_MS = 100
 FETCH_MAX_RECORDS = 500
 
 
+class InFlightSlots:
+    """One slot of the partition's in-flight bound and one of the process's, held together."""
+
+    def __init__(self, partition: asyncio.Semaphore, overall: asyncio.Semaphore) -> None:
+        self._partition = partition
+        self._overall = overall
+
+    async def __aenter__(self) -> None:
+        await self._partition.acquire()
+        try:
+            await self._overall.acquire()
+        except BaseException:
+            self._partition.release()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._overall.release()
+        self._partition.release()
+
+
 @dataclass
 class PartitionWork:
     tracker: PartitionTracker
-    slots: asyncio.Semaphore
+    slots: InFlightSlots
     keys: dict[bytes, deque[WorkItem]] = field(default_factory=dict)
     workers: set[asyncio.Task[None]] = field(default_factory=set)
     paused: bool = False
@@ -126,7 +144,10 @@ class Dispatcher:
             offset, metadata = restored.get(tp, (0, ""))
             self._partitions[tp] = PartitionWork(
                 PartitionTracker(offset, metadata),
-                asyncio.Semaphore(self._settings.dispatcher_max_in_flight_per_partition),
+                InFlightSlots(
+                    asyncio.Semaphore(self._settings.dispatcher_max_in_flight_per_partition),
+                    self._overall,
+                ),
             )
 
     def _accept(
@@ -164,9 +185,7 @@ class Dispatcher:
                 def remember(state: RetryState, offset: int = item.position.offset) -> None:
                     work.tracker.set_retry(offset, state)
 
-                finished = await self._deliverer.deliver_record(
-                    item, lambda: self._slot(work), remember
-                )
+                finished = await self._deliverer.deliver_record(item, work.slots, remember)
                 if not finished:
                     return
                 queue.popleft()
@@ -180,11 +199,6 @@ class Dispatcher:
         finally:
             if not queue or self._stopping.is_set():
                 work.keys.pop(key, None)
-
-    @contextlib.asynccontextmanager
-    async def _slot(self, work: PartitionWork) -> AsyncIterator[None]:
-        async with work.slots, self._overall:
-            yield
 
     def _apply_backpressure(self) -> None:
         for tp, work in self._partitions.items():

@@ -69,7 +69,7 @@ class Deliverer:
     async def deliver_record(
         self,
         item: WorkItem,
-        slot: Callable[[], AbstractAsyncContextManager[object]],
+        slot: AbstractAsyncContextManager[None],
         on_retry: Callable[[RetryState], None],
     ) -> bool:
         """True once the record is finished; False if it was given back because of shutdown."""
@@ -89,7 +89,7 @@ class Deliverer:
         self,
         item: WorkItem,
         event: RoutedEvent,
-        slot: Callable[[], AbstractAsyncContextManager[object]],
+        slot: AbstractAsyncContextManager[None],
         on_retry: Callable[[RetryState], None],
     ) -> bool:
         trigger = await self._view.lookup(event.triggerid)
@@ -110,7 +110,7 @@ class Deliverer:
                 asyncio.ensure_future(breaker.admit())
             ):
                 return False
-            async with slot():
+            async with slot:
                 DISPATCH_IN_FLIGHT.inc()
                 started = time.perf_counter()
                 try:
