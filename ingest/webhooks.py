@@ -188,7 +188,8 @@ class WebhookIngress:
     ) -> bytes:
         limit = self._max_body_bytes
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        # isascii: str.isdigit() also accepts digits int() refuses, such as "²".
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise Rejection(413, "too_large", f"body exceeds {limit} bytes")
         received: list[bytes] = []
         size = 0
