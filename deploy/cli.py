@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from typing import Annotated
 
@@ -69,6 +70,10 @@ def up() -> None:
 @app.command()
 def run() -> None:
     """Set everything up and run the whole pipeline in the foreground; Ctrl-C stops it."""
+    # Explicit handlers: a shell that starts this in the background hands it SIGINT ignored,
+    # and a service manager stops it with SIGTERM; both must stop the stages cleanly.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     settings = with_secret_keys(get_settings())
     started_postgres = started_kafka = False
     if not _user_configured(settings, "database_url"):
@@ -93,6 +98,9 @@ def run() -> None:
     except KeyboardInterrupt:
         typer.echo("triggerline: stopping")
     finally:
+        # A second Ctrl-C must not cut the orderly stop short; stop() force-kills at its deadline.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         pipeline.stop()
         # Leave services running that were running before; stop what this command started.
         if started_kafka:
@@ -172,6 +180,10 @@ def main() -> None:
     except USER_ERRORS as error:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
         sys.exit(1)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _user_configured(settings: Settings, field: str) -> bool:
