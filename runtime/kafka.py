@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from runtime.settings import Settings
+from schemas.topics import MAX_RECORD_BYTES
 
 
 def durable_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
@@ -19,6 +20,7 @@ def durable_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         # A short linger batches concurrent requests without adding noticeable latency.
         "linger_ms": 2,
         "client_id": f"{settings.topic_prefix}-producer",
+        "max_request_size": MAX_RECORD_BYTES,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)

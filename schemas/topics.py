@@ -13,6 +13,11 @@ DAY_MS = 24 * 60 * 60 * 1000
 
 CleanupPolicy = Literal["delete", "compact"]
 
+# Records that carry a webhook body: the body (up to ingest's 1 MiB limit) is stored as a JSON
+# string, where escaping can double it, and later stages wrap it once more. Producers are built
+# with the same bound (runtime/kafka.py), so one number governs the whole path.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -24,6 +29,7 @@ class TopicSpec:
     key_format: str
     value_format: str
     description: str
+    max_message_bytes: int = MAX_RECORD_BYTES
 
     def name(self, prefix: str) -> str:
         return f"{prefix}.{self.suffix}"
@@ -31,7 +37,11 @@ class TopicSpec:
     def configs(self) -> dict[str, str]:
         """Topic-level configs that `triggerline topics ensure` sets and checks for drift."""
         retention = "-1" if self.retention_ms is None else str(self.retention_ms)
-        return {"cleanup.policy": self.cleanup_policy, "retention.ms": retention}
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": retention,
+            "max.message.bytes": str(self.max_message_bytes),
+        }
 
 
 RAW_EVENTS = TopicSpec(
