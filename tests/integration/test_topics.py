@@ -100,9 +100,9 @@ async def test_a_hand_made_topic_that_differs_is_reported_not_changed(
     unprovisioned: Settings, admin: AIOKafkaAdminClient
 ) -> None:
     raw = RAW_EVENTS.name(unprovisioned.topic_prefix)
-    # Wrong partition count and cleanup policy; retention.ms is left at the broker default.
+    # Wrong partition count and cleanup policy; the rest is left at the broker defaults.
     await admin.create_topics([NewTopic(raw, 2, 1, topic_configs={"cleanup.policy": "compact"})])
-    broker_retention = (await topic_configs(admin, raw))["retention.ms"]
+    defaults = await topic_configs(admin, raw)
 
     reports = by_name(await ensure_topics(unprovisioned))
 
@@ -110,7 +110,9 @@ async def test_a_hand_made_topic_that_differs_is_reported_not_changed(
     assert reports[raw].drift == (
         f"partitions: catalogue {RAW_EVENTS.partitions}, cluster 2",
         "cleanup.policy: catalogue delete, cluster compact",
-        f"retention.ms: catalogue {RAW_EVENTS.retention_ms}, cluster {broker_retention}",
+        f"retention.ms: catalogue {RAW_EVENTS.retention_ms}, cluster {defaults['retention.ms']}",
+        f"max.message.bytes: catalogue {RAW_EVENTS.max_message_bytes}, "
+        f"cluster {defaults['max.message.bytes']}",
     )
     # The rest of the catalogue is still created, and the odd topic is left as it was.
     assert [r.created for n, r in reports.items() if n != raw] == [True] * (len(CATALOGUE) - 1)
