@@ -3,8 +3,8 @@
 The target listens on 127.0.0.1, verifies every request's Standard Webhooks signature with the
 `standardwebhooks` package, and behaves per path: `/ok`, `/slow` (random delay), `/hold`
 (answers after 1.5 s), `/flaky` (fails a share of requests with 503), `/fail-twice` (503 twice
-per event, then 200), `/busy` (429 with Retry-After once per event), `/gone` (410), `/down`
-(always 503).
+per event, then 200), `/busy` (429 with Retry-After: 1 once per event), `/throttled` (always
+429 with Retry-After: 2), `/gone` (410), `/down` (always 503).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from schemas.records import (
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target, TargetKind, TriggerConfig
+from tests.integration.polling import eventually
 from tests.integration.stages import free_port, stage_env
 from tests.integration.topic_reader import read_all
 
@@ -104,11 +105,23 @@ class TargetServer:
                 status = 503
             case "/busy" if calls == 1:
                 status, headers = 429, {"Retry-After": "1"}
+            case "/throttled":
+                status, headers = 429, {"Retry-After": "2"}
             case "/gone":
                 status = 410
             case "/down":
                 status = 503
         return web.Response(status=status, headers=headers)
+
+
+async def requests_reach(server: TargetServer, count: int, path: str | None = None) -> None:
+    """Wait until the target has received `count` requests (on `path`, if given)."""
+
+    async def enough() -> bool | None:
+        seen = server.calls(path) if path else server.received
+        return True if len(seen) >= count else None
+
+    await eventually(enough, 60)
 
 
 @asynccontextmanager

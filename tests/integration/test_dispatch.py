@@ -20,6 +20,7 @@ from tests.integration.dispatch_harness import (
     journeys,
     produce_routed,
     publish_trigger,
+    requests_reach,
     routed_event,
     target_server,
 )
@@ -150,7 +151,7 @@ async def test_an_open_circuit_holds_records_without_spending_attempts(settings:
         )
         try:
             await produce_routed(settings, failing)
-            await eventually(lambda: asyncio.sleep(0, len(broken.received) >= 3 or None))
+            await requests_reach(broken, 3)
             await produce_routed(settings, healthy)
             found = await all_finished(settings, {e.id for e in healthy})
             await asyncio.sleep(1.0)  # several backoff periods (50-500 ms) for the failing ones
@@ -179,7 +180,7 @@ async def test_sigkill_mid_flight_loses_nothing_and_repeats_only_webhook_ids(
         quick_circuit = {"TRIGGERLINE_DISPATCHER_CIRCUIT_COOLDOWN_S": "0.2"}
         first = start_dispatcher(settings, **quick_circuit)
         try:
-            await eventually(lambda: asyncio.sleep(0, len(target.received) >= 80 or None), 60)
+            await requests_reach(target, 80)
         finally:
             first.kill()
             first.wait()

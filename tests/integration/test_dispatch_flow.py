@@ -17,6 +17,7 @@ from tests.integration.dispatch_harness import (
     journeys,
     produce_routed,
     publish_trigger,
+    requests_reach,
     routed_event,
     target_server,
 )
@@ -96,7 +97,7 @@ async def test_sigterm_finishes_in_flight_work_and_commits_it(settings: Settings
         held = [routed_event(trigger, f"held-{n}", 0, target.url("/hold")) for n in range(5)]
         await produce_routed(settings, held)
         process = start_dispatcher(settings)
-        await eventually(lambda: asyncio.sleep(0, len(target.calls("/hold")) >= 5 or None))
+        await requests_reach(target, 5, "/hold")
         # All five are in flight (each answer takes 1.5 s): stop now.
         assert await asyncio.to_thread(stop, process) == 0
         found = await journeys(settings)
