@@ -15,10 +15,10 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from dispatchers.backoff import Backoff, next_due
-from dispatchers.circuit import CircuitBreakers
+from dispatchers.circuit import CircuitBreaker, CircuitBreakers
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.journal import Journal
 from dispatchers.targets import AttemptResult, Targets, endpoint_of
@@ -36,6 +36,8 @@ from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import ROUTED_EVENT, RoutedEvent
 
 log = logging.getLogger("triggerline.dispatchers")
+
+VIEW_RETRY_S = 1.0
 
 
 @dataclass(slots=True)
@@ -92,7 +94,9 @@ class Deliverer:
         slot: AbstractAsyncContextManager[None],
         on_retry: Callable[[RetryState], None],
     ) -> bool:
-        trigger = await self._view.lookup(event.triggerid)
+        trigger = await self._trigger(event.triggerid)
+        if trigger is False:
+            return False
         if trigger is None:
             DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
             await self._journal.record(
@@ -103,12 +107,7 @@ class Deliverer:
         breaker = self._breakers.for_endpoint(event.targetkind, endpoint_of(event))
         state = item.retry
         while True:
-            if state is not None and not await self._wait_until(state.due_at):
-                return False
-            # While the circuit is open the record waits here without spending an attempt.
-            if breaker.state != "closed" and not await self._unless_stopping(
-                asyncio.ensure_future(breaker.admit())
-            ):
+            if not await self._ready(state, breaker):
                 return False
             async with slot:
                 DISPATCH_IN_FLIGHT.inc()
@@ -225,6 +224,29 @@ class Deliverer:
             error=error,
             attempts=item.history,
         )
+
+    async def _ready(self, state: RetryState | None, breaker: CircuitBreaker) -> bool:
+        """Wait until the record is due and its endpoint's circuit admits it; False if stopping."""
+        if state is not None and not await self._wait_until(state.due_at):
+            return False
+        # While the circuit is open the record waits here without spending an attempt.
+        return breaker.state == "closed" or await self._unless_stopping(
+            asyncio.ensure_future(breaker.admit())
+        )
+
+    async def _trigger(self, trigger_id: str) -> DispatchTrigger | Literal[False] | None:
+        """The trigger's compiled config, None if it no longer exists, False if stopping.
+
+        An unknown id makes the view catch up with the topic first; if the topic cannot be read
+        just now, the record waits rather than being skipped for a trigger that may exist.
+        """
+        while True:
+            try:
+                return await self._view.lookup(trigger_id)
+            except TimeoutError:
+                log.warning("trigger config view is not catching up; waiting")
+                if not await self._wait_until(time.time() + VIEW_RETRY_S):
+                    return False
 
     async def _wait_until(self, due_at: float) -> bool:
         delay = due_at - time.time()

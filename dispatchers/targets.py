@@ -60,6 +60,21 @@ def classify_status(status: int, retry_after: str | None) -> AttemptResult:
     return AttemptResult("permanent", status, f"target answered {status}")
 
 
+def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ForbiddenAddress):
+            return AttemptResult("permanent", error=str(exc.os_error))
+        return AttemptResult("retryable", error=f"connection failed: {exc.os_error}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return AttemptResult("permanent", error="http target URL is not a valid URL")
+    if isinstance(exc, TimeoutError):
+        return AttemptResult("retryable", error=f"timed out after {timeout_s:g} s")
+    if isinstance(exc, aiohttp.ClientError):
+        return AttemptResult("retryable", error=f"{type(exc).__name__}: {exc}")
+    # aiohttp refuses some header or URL values outright; sending again cannot help.
+    return AttemptResult("permanent", error=f"request refused before sending: {exc}")
+
+
 class Targets:
     def __init__(self, producer: AIOKafkaProducer, *, allow_private: bool, max_connections: int):
         self._producer = producer
@@ -106,14 +121,8 @@ class Targets:
             ) as response:
                 await response.content.read(RESPONSE_READ_LIMIT)
                 return classify_status(response.status, response.headers.get("retry-after"))
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, ForbiddenAddress):
-                return AttemptResult("permanent", error=str(exc.os_error))
-            return AttemptResult("retryable", error=f"connection failed: {exc.os_error}")
-        except TimeoutError:
-            return AttemptResult("retryable", error=f"timed out after {trigger.timeout_s:g} s")
-        except aiohttp.ClientError as exc:
-            return AttemptResult("retryable", error=f"{type(exc).__name__}: {exc}")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return _failed_request(exc, trigger.timeout_s)
 
     def _refusal(self, target_url: str, trigger: DispatchTrigger) -> str | None:
         """Why a request to this URL must not be sent at all, if it must not."""
