@@ -24,7 +24,7 @@ from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG, PROCESSOR_EVENTS
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings
-from schemas.topics import RAW_EVENTS
+from schemas.topics import MAX_RECORD_BYTES, RAW_EVENTS
 
 log = logging.getLogger("triggerline.processors")
 
@@ -51,6 +51,8 @@ def build_app(settings: Settings) -> faust.App:
         # (see README, "Performance").
         broker_commit_interval=settings.processor_commit_interval_s,
         broker_session_timeout=settings.processor_session_timeout_s,
+        # Routed events carry the webhook body; faust's default cap (1 MB) is below ours.
+        producer_max_request_size=MAX_RECORD_BYTES,
     )
 
     raw_topic = RAW_EVENTS.name(prefix)

@@ -16,7 +16,7 @@ from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, RAW_EVENT, DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
-from schemas.triggers import Target
+from schemas.triggers import Target, TriggerConfig
 from tests.integration.polling import eventually
 from tests.integration.stages import free_port, running_stages, wait_until_ready
 from tests.integration.topic_reader import Record, read_all, read_until
@@ -55,17 +55,20 @@ def log_entries(records: list[Record], event_id: str) -> list[DeliveryLogRecord]
     return [entry for entry in entries if entry.event_id == event_id]
 
 
-async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) -> None:
-    settings = settings.model_copy(
+def with_free_ports(settings: Settings) -> Settings:
+    return settings.model_copy(
         update={
             "ingest_port": free_port(),
             "processor_metrics_port": free_port(),
             "dispatcher_metrics_port": free_port(),
         }
     )
+
+
+async def slack_trigger(settings: Settings) -> TriggerConfig:
     async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
         project_id = await create_project(conn, "acme")
-        trigger = await create_trigger(
+        return await create_trigger(
             conn,
             Keyring.from_setting(settings.secret_keys),
             NewTrigger(
@@ -77,6 +80,12 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
                 secrets={"SLACK_SIGNING_SECRET": SIGNING_SECRET},
             ),
         )
+
+
+async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) -> None:
+    settings = with_free_ports(settings)
+    trigger = await slack_trigger(settings)
+    project_id = trigger.project_id
     base = f"http://127.0.0.1:{settings.ingest_port}"
     url = f"{base}/webhooks/{trigger.trigger_id}"
     event_id = f"Ev{uuid.uuid4().hex[:10]}"
@@ -137,3 +146,36 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
     raw = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
     stored = [RAW_EVENT.decode(value) for _, value in raw]
     assert [event.body.encode() for event in stored] == [body]
+
+
+async def test_an_event_near_the_body_limit_travels_the_whole_pipeline(settings: Settings) -> None:
+    # JSON escaping roughly doubles this body in the raw record, and the routed event carries it
+    # again; every stage must take records that large.
+    settings = with_free_ports(settings)
+    trigger = await slack_trigger(settings)
+    event_id = f"Ev{uuid.uuid4().hex[:10]}"
+    text = '"' * (settings.ingest_max_body_bytes // 2 - 1024)
+    body = orjson.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T1",
+            "event_id": event_id,
+            "event": {"type": "message", "channel": "C1", "text": text, "ts": "1.1"},
+        }
+    )
+    assert len(body) <= settings.ingest_max_body_bytes
+    base = f"http://127.0.0.1:{settings.ingest_port}"
+
+    with running_stages(settings, "ingest", "processors", "dispatchers"):
+        await wait_until_ready(f"{base}/readyz")
+        async with httpx.AsyncClient() as client:
+            url = f"{base}/webhooks/{trigger.trigger_id}"
+            accepted = await post_when_trigger_known(client, url, body)
+            assert accepted.status_code == 200, accepted.text
+        records = await read_until(
+            settings,
+            DELIVERY_LOG.name(settings.topic_prefix),
+            lambda seen: any(e.outcome == "delivered" for e in log_entries(seen, event_id)),
+        )
+
+    assert [e.outcome for e in log_entries(records, event_id)] == ["routed", "delivered"]
