@@ -12,10 +12,8 @@ from typing import Any
 
 from runtime.cel import CelCompileError, CelType, EngineName, Program, compile
 from runtime.metrics import PROCESSOR_CEL_EVALUATION
+from schemas.definitions import CEL_DECLARATIONS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-
-# What a filter or correlation expression sees: the normalized event as a JSON object.
-DECLARATIONS = {"event": CelType.MAP}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ def compile_routing_trigger(config: TriggerConfig, engine: EngineName) -> Routin
             continue
         try:
             programs[key] = Expression(
-                compile(str(source), DECLARATIONS, result_type, engine), engine
+                compile(str(source), CEL_DECLARATIONS, result_type, engine), engine
             )
         except CelCompileError as exc:
             error = f"{key} does not compile: {exc}"
