@@ -17,10 +17,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from dispatchers.backoff import parse_retry_after
-from dispatchers.compiled import SIGNING_ENTRY, DispatchTrigger
+from dispatchers.compiled import DispatchTrigger
 from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
 from dispatchers.signing import webhook_headers
 from schemas.records import RoutedEvent
+from schemas.triggers import TARGET_SIGNING_ENTRY
 
 log = logging.getLogger("triggerline.dispatchers")
 
@@ -130,7 +131,7 @@ class Targets:
         if url.scheme not in ("http", "https") or not url.hostname:
             return "http target URL must be http(s)://host/..."
         if trigger.signing_key is None:
-            return f"http target has no {SIGNING_ENTRY} secret"
+            return f"http target has no {TARGET_SIGNING_ENTRY} secret"
         if self._allow_private:
             return None
         literal = literal_address(url.hostname)

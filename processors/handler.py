@@ -159,6 +159,7 @@ class RawEventHandler:
             correlation_id=correlation_id,
             reason=reason,
             replay=raw.replay,
+            received_at=raw.received_at,
         )
         await self._outputs.send(
             self._delivery_log, event_id.encode(), DELIVERY_LOG_RECORD.encode(entry), message

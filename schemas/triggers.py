@@ -10,6 +10,9 @@ DefinitionSlug = Literal["slack", "cron", "webhook"]
 TriggerStatus = Literal["active", "paused"]
 TargetKind = Literal["http", "kafka", "noop"]
 
+# The secret (whsec_<base64>) that signs deliveries to an http target, among a trigger's secrets.
+TARGET_SIGNING_ENTRY = "TARGET_SIGNING_SECRET"
+
 
 @dataclass(frozen=True, slots=True)
 class Target:

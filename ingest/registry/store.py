@@ -21,10 +21,15 @@ from psycopg.types.json import Jsonb
 
 from runtime.secrets import Keyring
 from schemas.records import TRIGGER_CONFIG
-from schemas.triggers import DefinitionSlug, Target, TriggerConfig, TriggerStatus
+from schemas.triggers import (
+    TARGET_SIGNING_ENTRY,
+    DefinitionSlug,
+    Target,
+    TriggerConfig,
+    TriggerStatus,
+)
 
 # The entry of `TriggerConfig.secrets` that carries an http target's signing secret.
-TARGET_SIGNING_ENTRY = "TARGET_SIGNING_SECRET"
 
 _COLUMNS = sql.SQL(
     "id, project_id, definition, name, status, target, config, secrets, target_secret,"

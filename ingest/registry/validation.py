@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from ingest.registry.store import TARGET_SIGNING_ENTRY
 from schemas.definitions import Definition
-from schemas.triggers import Target
+from schemas.triggers import TARGET_SIGNING_ENTRY, Target
 
 KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # Secrets that Standard Webhooks signing decodes; a malformed one would fail every delivery.
