@@ -9,14 +9,14 @@ never see each other's records or triggers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
-from tests.integration.isolation import isolated_settings, scratch_database
+from tests.integration.isolation import drop_topics, isolated_settings, scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,8 @@ def database_url(base_settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture
-async def settings(base_settings: Settings, database_url: str) -> Settings:
+async def settings(base_settings: Settings, database_url: str) -> AsyncIterator[Settings]:
     """Settings for one test: its own topics (created from the catalogue) and database."""
-    return await isolated_settings(base_settings, database_url)
+    isolated = await isolated_settings(base_settings, database_url)
+    yield isolated
+    await drop_topics(isolated)

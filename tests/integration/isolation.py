@@ -10,6 +10,7 @@ import psycopg
 from pydantic import SecretStr
 
 from deploy.topics import ensure_topics
+from runtime.kafka import admin_client
 from runtime.secrets import new_key_setting
 from runtime.settings import Settings
 
@@ -43,3 +44,19 @@ async def isolated_settings(base: Settings, database_url: str, **overrides: obje
     )
     await ensure_topics(settings)
     return settings
+
+
+async def drop_topics(settings: Settings) -> None:
+    """Delete every topic under the test's prefix (the catalogue's and faust's own).
+
+    A suite creates hundreds of topics; removing each test's keeps the single local broker small,
+    so later tests do not run against a broker slowed by thousands of idle partitions.
+    """
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.topic_prefix}.")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
