@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from benchmarks.processor_workload import raw_events, triggers
 from deploy.topics import ensure_topics
@@ -72,7 +73,11 @@ ROUTE_ALL = replace(CONFIGS[0], trigger_id=f"bench-all-{uuid.uuid4().hex[:8]}", 
 
 
 async def committed_total(admin: Any, group: str) -> int:
-    offsets = await admin.list_consumer_group_offsets(group)
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except GroupCoordinatorNotAvailableError:
+        # A fresh broker creates its offsets topic on the first group's request.
+        return 0
     return sum(max(0, o.offset) for o in offsets.values())
 
 

@@ -38,9 +38,9 @@ class WindowedSeenEvents:
             partitions=partitions,
             help="(trigger id, event id) pairs seen in the deduplication window",
         )
-        # Windows are stamped with the raw record's timestamp (when ingest accepted it), so a
-        # record re-processed after a crash lands in the same window as the first time.
-        self._windows = table.tumbling(window_s, expires=2 * window_s).relative_to_stream()
+        # Windows are stamped with the raw record's own timestamp (when ingest accepted it),
+        # so a record re-processed after a crash lands in the same window as the first time.
+        self._windows = table.tumbling(window_s, expires=2 * window_s)
 
     def seen_before(self, trigger_id: str, event_id: str) -> bool:
         key = f"{trigger_id}/{event_id}"
