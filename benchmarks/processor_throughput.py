@@ -5,7 +5,9 @@ Setup: 20 active Slack triggers, each with a realistic CEL filter, and a realist
 events (benchmarks/processor_workload.py) already on the raw topic. One `python -m processors`
 worker drains it per configuration (both CEL engines, with and without exactly-once); the rate
 is measured from the group's committed offsets, so worker start-up is not counted. Each run
-has its own topic prefix on the local broker.
+has its own topic prefix on the local broker. In the same run, benchmarks/faust_floor.py shows
+what faust itself costs: the same exactly-once app shape doing no work, and doing only the plain
+loop's work.
 
     .venv/bin/python -m benchmarks.processor_throughput [--events 20000] [--latency]
 
@@ -30,6 +32,7 @@ from typing import Any
 import orjson
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from benchmarks.faust_floor import FLOOR_GROUP
 from benchmarks.processor_workload import raw_events, triggers
 from deploy.topics import ensure_topics
 from runtime.kafka import admin_client, durable_producer, group_consumer
@@ -67,6 +70,7 @@ async def load(settings: Settings, configs: list[TriggerConfig], events: list[Ra
         await producer.stop()
 
 
+FLOOR_MODULE = "benchmarks.faust_floor"
 CONFIGS = triggers()
 # For the latency runs: a trigger that routes every event, so that only the pipeline is timed.
 ROUTE_ALL = replace(CONFIGS[0], trigger_id=f"bench-all-{uuid.uuid4().hex[:8]}", config={})
@@ -81,11 +85,13 @@ async def committed_total(admin: Any, group: str) -> int:
     return sum(max(0, o.offset) for o in offsets.values())
 
 
-async def start_worker(settings: Settings, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_worker(
+    settings: Settings, env: dict[str, str], module: str = "processors"
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "processors",
+        module,
         env={
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -103,12 +109,14 @@ async def stop_worker(worker: asyncio.subprocess.Process) -> None:
     await asyncio.wait_for(worker.wait(), 30)
 
 
-async def worker_rate(settings: Settings, total: int, env: dict[str, str]) -> float:
-    worker = await start_worker(settings, env)
+async def worker_rate(
+    settings: Settings, total: int, env: dict[str, str], module: str = "processors"
+) -> float:
+    worker = await start_worker(settings, env, module)
     admin = admin_client(settings)
     await admin.start()
     try:
-        group = settings.group("processors")
+        group = settings.group(FLOOR_GROUP if module == FLOOR_MODULE else "processors")
         first: tuple[float, int] | None = None
         while True:
             done = await committed_total(admin, group)
@@ -159,6 +167,16 @@ async def throughput(base: Settings, count: int) -> None:
     await load(settings, CONFIGS, events)
     limit = await plain_loop_rate(settings, count)
     print(f"plain aiokafka consume -> json -> produce loop: {limit:8.0f} events/s")
+    # What faust itself allows: the same exactly-once app shape doing no work, then doing only
+    # the plain loop's work.
+    for produce, label in (("0", "acknowledge only"), ("1", "consume -> json -> produce")):
+        settings = await fresh_settings(base)
+        await load(settings, CONFIGS, events)
+        rate = await worker_rate(settings, count, {"FAUST_FLOOR_PRODUCE": produce}, FLOOR_MODULE)
+        print(
+            f"faust exactly-once, {label:26s}: {rate:8.0f} events/s "
+            f"({rate / limit:.2f} of the plain loop)"
+        )
     for engine in ("cel-expr-python", "celpy"):
         for exactly_once in (True, False):
             settings = await fresh_settings(base)

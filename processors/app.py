@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from functools import partial
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
 from processors.commit_guard import CommitGuard
 from processors.dedupe import WindowedSeenEvents
@@ -32,10 +30,8 @@ log = logging.getLogger("triggerline.processors")
 
 # How often the consumer-lag gauge is refreshed.
 LAG_INTERVAL_S = 5.0
-# At most this many raw events are handled per batch: a batch holds the commit guard, so this
-# bounds how long a due transaction commit waits (about 50 ms at this size).
-BATCH_MAX_EVENTS = 200
-BATCH_WAIT_S = 0.005
+# Lets one event's outputs and its neighbours' share produce requests; every transaction commit
+# flushes them anyway, so it adds at most this much latency.
 PRODUCER_LINGER_S = 0.005
 
 
@@ -60,7 +56,6 @@ def build_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.processor_session_timeout_s,
         # Routed events carry the webhook body; faust's default cap (1 MB) is below ours.
         producer_max_request_size=MAX_RECORD_BYTES,
-        # A batch's outputs travel in a few produce requests instead of one per record.
         producer_linger=PRODUCER_LINGER_S,
     )
 
@@ -101,20 +96,11 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(app.topic(raw_topic, key_serializer="raw", value_serializer="raw"))
     async def process_raw_events(stream: Any) -> None:
-        # Batches amortize faust's per-event scheduling; under light load a batch closes
-        # after BATCH_WAIT_S, so batching adds at most that much latency.
-        async for events in stream.take_events(BATCH_MAX_EVENTS, within=BATCH_WAIT_S):
-            # A batch is handled and acknowledged as one step with respect to commits
-            # (CommitGuard), so a transaction never holds outputs without their offsets.
+        async for event in stream.events():
+            # Handled and acknowledged as one step with respect to commits (CommitGuard).
             async with guard.lock:
-                for event in events:
-                    # The deduplication table writes its changelog to, and reads its window
-                    # from, faust's current event, which in a batch must be this one. The
-                    # context variable is this task's own; the stream's attribute belongs to
-                    # the task filling the next batch.
-                    _current_event.set(weakref.ref(event))
-                    await handle_one(event.message)
-                    await stream.ack(event)
+                await handle_one(event.message)
+                event.ack()
 
     async def handle_one(message: Any) -> None:
         # faust acks an event whose agent raised, which would silently lose it; so every

@@ -4,8 +4,8 @@ faust commits on a timer: it snapshots the acknowledged offsets, then commits ea
 partition's transaction. An event being processed at that moment may already have sent its
 routed record into the transaction while its offset is not in the snapshot; a crash before the
 next commit then leaves the routed record committed and the event unconsumed, and the restart
-routes it again. So each batch of events is handled and acknowledged under one lock, and the
-commit takes the same lock, after flushing the table changelog writes faust buffers (the
+routes it again. So each event is handled and acknowledged under one lock, and the commit
+takes the same lock, after flushing the table changelog writes faust buffers (the
 deduplication marks), which must land in the same transaction as their event's offset.
 """
 
