@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -17,7 +18,7 @@ import faust
 from processors.commit_guard import CommitGuard
 from processors.dedupe import WindowedSeenEvents
 from processors.handler import RawEventHandler
-from processors.outputs import PlainOutputs, SourceTransactionOutputs
+from processors.outputs import Outputs, PlainOutputs, SourceTransactionOutputs
 from processors.rules import RoutingTrigger, compile_routing_trigger
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
@@ -35,13 +36,12 @@ LAG_INTERVAL_S = 5.0
 PRODUCER_LINGER_S = 0.005
 
 
-def build_app(settings: Settings) -> faust.App:
-    prefix = settings.topic_prefix
-    datadir = settings.local_dir / "faust" / prefix
+def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
+    """A faust app configured as the processors run it."""
     # faust creates only the last path component itself.
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.group("processors"),
+    return faust.App(
+        app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         processing_guarantee="exactly_once" if settings.processor_exactly_once else "at_least_once",
         # Triggerline's tables are rebuilt from their changelogs; no local database is needed.
@@ -59,15 +59,23 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=PRODUCER_LINGER_S,
     )
 
+
+def app_outputs(app: faust.App, settings: Settings) -> Outputs:
+    if settings.processor_exactly_once:
+        return SourceTransactionOutputs(app)
+    return PlainOutputs(app)
+
+
+def build_app(settings: Settings) -> faust.App:
+    prefix = settings.topic_prefix
+    app = faust_app(settings, settings.group("processors"), settings.local_dir / "faust" / prefix)
+
     raw_topic = RAW_EVENTS.name(prefix)
     view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
         settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
     )
     seen = WindowedSeenEvents(app, settings.processor_dedupe_window_s, RAW_EVENTS.partitions)
-    outputs = (
-        SourceTransactionOutputs(app) if settings.processor_exactly_once else PlainOutputs(app)
-    )
-    handler = RawEventHandler(view, seen, outputs, prefix)
+    handler = RawEventHandler(view, seen, app_outputs(app, settings), prefix)
     ops = OpsServer("127.0.0.1", settings.processor_metrics_port, lambda: {"config": view.ready})
 
     guard = CommitGuard()
