@@ -20,6 +20,7 @@ from processors.dedupe import WindowedSeenEvents
 from processors.handler import RawEventHandler
 from processors.outputs import Outputs, PlainOutputs, SourceTransactionOutputs
 from processors.rules import RoutingTrigger, compile_routing_trigger
+from processors.seek_fence import SeekFencedTransport
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG, PROCESSOR_EVENTS
@@ -40,7 +41,7 @@ def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
     """A faust app configured as the processors run it."""
     # faust creates only the last path component itself.
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         processing_guarantee="exactly_once" if settings.processor_exactly_once else "at_least_once",
@@ -58,6 +59,9 @@ def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
         producer_max_request_size=MAX_RECORD_BYTES,
         producer_linger=PRODUCER_LINGER_S,
     )
+    # faust's own consumer can hand the agent records fetched before a seek (seek_fence.py).
+    app.transport = SeekFencedTransport(app.conf.broker_consumer, app)
+    return app
 
 
 def app_outputs(app: faust.App, settings: Settings) -> Outputs:

@@ -1,0 +1,113 @@
+"""The seek fence: records fetched before a seek to committed offsets never reach the agent.
+
+faust's own fetch (`getmany`) and seek are the seams replaced here; the fence's logic is what
+runs. On the real broker the SIGKILL test in tests/integration covers the whole path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from processors.seek_fence import SeekFence, SeekFencedConsumer
+
+RAW = TP("raw-events", 0)
+COMMITTED = 70
+
+
+def consumer_reading(monkeypatch: pytest.MonkeyPatch, batch: list[int]) -> SeekFencedConsumer:
+    """A fenced consumer whose faust fetch returns `batch`."""
+
+    async def fetched(self: Any, wait_s: float) -> AsyncIterator[tuple[TP, Any]]:
+        for offset in batch:
+            yield RAW, SimpleNamespace(offset=offset)
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "getmany", fetched)
+    consumer = SeekFencedConsumer.__new__(SeekFencedConsumer)
+    consumer.seek_fence = SeekFence()
+    consumer._read_offset = defaultdict(lambda: None)
+    return consumer
+
+
+async def drain(
+    consumer: SeekFencedConsumer, delivering: Callable[[int], None] = lambda offset: None
+) -> list[int]:
+    """faust's fetch loop: deliver each record, then store it as the partition's read offset."""
+    handed = []
+    async for tp, message in consumer.getmany(timeout=1.0):
+        handed.append(message.offset)
+        delivering(message.offset)
+        consumer._read_offset[tp] = message.offset
+    return handed
+
+
+async def test_a_whole_batch_is_handed_over_when_no_seek_happens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = consumer_reading(monkeypatch, [200, 201, 202])
+    assert await drain(consumer) == [200, 201, 202]
+    assert consumer._read_offset[RAW] == 202
+
+
+async def test_a_seek_while_a_record_is_delivered_discards_the_rest_of_its_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def seek_during(offset: int) -> None:
+        if offset == 201:
+            consumer._read_offset[RAW] = COMMITTED
+            consumer.seek_fence.sought({RAW: COMMITTED})
+
+    consumer = consumer_reading(monkeypatch, [200, 201, 202, 203])
+    assert await drain(consumer, seek_during) == [200, 201]
+    # The record delivered during the seek stored its own read offset; the seek's wins, so the
+    # records from the committed offset on are read again instead of being dropped as old.
+    assert consumer._read_offset[RAW] == COMMITTED
+
+
+async def test_a_seek_during_a_batch_s_last_record_still_restores_the_read_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def seek_during(offset: int) -> None:
+        consumer._read_offset[RAW] = COMMITTED
+        consumer.seek_fence.sought({RAW: COMMITTED})
+
+    consumer = consumer_reading(monkeypatch, [300])
+    assert await drain(consumer, seek_during) == [300]
+    assert consumer._read_offset[RAW] == COMMITTED
+
+
+async def test_the_next_batch_after_a_seek_is_handed_over_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer = consumer_reading(monkeypatch, [70, 71])
+    consumer.seek_fence.sought({RAW: COMMITTED})
+    assert await drain(consumer) == [70, 71]
+
+
+async def test_a_seek_forgets_acknowledgements_and_skipped_ranges_recorded_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def seek_to_committed(self: Any) -> None:
+        self._read_offset[RAW] = COMMITTED
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", seek_to_committed)
+    monkeypatch.setattr(SeekFencedConsumer, "assignment", lambda self: {RAW})
+    consumer = SeekFencedConsumer.__new__(SeekFencedConsumer)
+    consumer.seek_fence = SeekFence()
+    consumer._read_offset = defaultdict(lambda: None)
+    consumer._acked = defaultdict(list, {RAW: [200, 201]})
+    consumer._acked_index = defaultdict(set, {RAW: {200, 201}})
+    consumer._gap = defaultdict(list, {RAW: ["71..199"]})
+
+    await consumer.perform_seek()
+
+    # A commit past offset 70 now needs offset 70 itself read and acknowledged again.
+    assert (consumer._acked[RAW], consumer._acked_index[RAW], consumer._gap[RAW]) == ([], set(), [])
+    assert consumer.seek_fence.read_offsets == {RAW: COMMITTED}
+    assert consumer.seek_fence.stale(0)
