@@ -1,7 +1,10 @@
 """`triggerline run`: every stage as its own process, supervised in the foreground.
 
 Stages run as separate processes, as they would in production, and never import each other.
-Ctrl-C (or SIGTERM) stops them gracefully, then force-stops any that overrun the deadline.
+Once the pipeline is ready, a stage that exits on its own is restarted, as a service manager
+would: a processor worker stops on purpose when its Kafka transaction is lost, and every stage
+resumes from its committed offsets. Ctrl-C (or SIGTERM) stops them gracefully, then force-stops
+any that overrun the deadline.
 """
 
 from __future__ import annotations
@@ -19,23 +22,43 @@ import httpx
 # `dispatchers.sink` copies the delivery log into PostgreSQL for the control-plane API.
 STAGES = ("ingest", "processors", "dispatchers", "dispatchers.sink")
 GRACEFUL_STOP_S = 15.0
+# Restart pauses double from the first to the last while a stage keeps exiting; one that ran
+# for STABLE_AFTER_S counts as recovered and is next restarted after the first pause again.
+FIRST_RESTART_PAUSE_S = 1.0
+LAST_RESTART_PAUSE_S = 30.0
+STABLE_AFTER_S = 60.0
 
 
 @dataclass
 class StageProcess:
     name: str
     process: subprocess.Popen[bytes]
+    started_at: float
+    # Exits since the stage last ran for STABLE_AFTER_S.
+    exits_in_a_row: int = 0
+    restart_at: float | None = None
+
+
+def restart_pause(exits_in_a_row: int) -> float:
+    return min(LAST_RESTART_PAUSE_S, FIRST_RESTART_PAUSE_S * 2.0 ** max(0, exits_in_a_row - 1))
 
 
 class Pipeline:
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], stages: tuple[str, ...] = STAGES) -> None:
         self._env = dict(env)
+        self._names = stages
         self._stages: list[StageProcess] = []
 
+    @property
+    def stages(self) -> tuple[StageProcess, ...]:
+        return tuple(self._stages)
+
     def start(self) -> None:
-        for name in STAGES:
-            process = subprocess.Popen([sys.executable, "-m", name], env=self._env)
-            self._stages.append(StageProcess(name, process))
+        self._stages = [self._launch(name) for name in self._names]
+
+    def _launch(self, name: str) -> StageProcess:
+        process = subprocess.Popen([sys.executable, "-m", name], env=self._env)
+        return StageProcess(name, process, time.monotonic())
 
     def wait_ready(self, ingest_url: str, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -50,10 +73,31 @@ class Pipeline:
         raise TimeoutError(f"ingest was not ready within {timeout_s:.0f} s")
 
     def wait(self) -> None:
-        """Block until a stage exits on its own (a crash) or the user interrupts."""
+        """Supervise the stages until the user interrupts."""
         while True:
-            self._raise_if_exited()
+            self.supervise(time.monotonic())
             time.sleep(0.5)
+
+    def supervise(self, now: float) -> None:
+        """Schedule a restart for each stage that exited, and restart those that are due."""
+        for index, stage in enumerate(self._stages):
+            if stage.restart_at is None:
+                code = stage.process.poll()
+                if code is None:
+                    continue
+                ran_s = now - stage.started_at
+                stage.exits_in_a_row = stage.exits_in_a_row + 1 if ran_s < STABLE_AFTER_S else 1
+                pause = restart_pause(stage.exits_in_a_row)
+                stage.restart_at = now + pause
+                print(
+                    f"{stage.name} exited with code {code} after {ran_s:.0f} s; "
+                    f"restarting it in {pause:.0f} s",
+                    file=sys.stderr,
+                )
+            if stage.restart_at <= now:
+                restarted = self._launch(stage.name)
+                restarted.exits_in_a_row = stage.exits_in_a_row
+                self._stages[index] = restarted
 
     def stop(self) -> None:
         for stage in self._stages:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalOperation, KafkaError
 
 from processors.commit_guard import CommitGuard
 from processors.dedupe import WindowedSeenEvents
@@ -35,6 +37,8 @@ LAG_INTERVAL_S = 5.0
 # Lets one event's outputs and its neighbours' share produce requests; every transaction commit
 # flushes them anyway, so it adds at most this much latency.
 PRODUCER_LINGER_S = 0.005
+# The exit status of a worker that stopped because its transaction was lost (EX_TEMPFAIL).
+EXIT_TRANSACTION_LOST = 75
 
 
 def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
@@ -119,6 +123,16 @@ def build_app(settings: Settings) -> faust.App:
         # failure becomes a dead letter and the agent moves on.
         try:
             await handler.handle(message)
+        except (KafkaError, IllegalOperation) as exc:
+            # The transaction can no longer be trusted (a newer producer with the same
+            # transactional id fenced this one, or a send failed inside it, or faust let the
+            # transaction end while the event was being handled). Stopping as a
+            # SIGKILL would is safe under exactly-once; a graceful stop is not, since it
+            # commits and faust acks an event whose agent raised. The supervisor restarts the
+            # worker, the open transaction is aborted, and the event is read again.
+            log.critical("transaction lost; stopping the worker", extra={"error": str(exc)})
+            logging.shutdown()
+            os._exit(EXIT_TRANSACTION_LOST)
         except Exception as exc:
             log.exception("processing failed", extra={"error": str(exc)})
             PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()

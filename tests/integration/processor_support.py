@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -119,6 +120,8 @@ class Records:
 class Worker:
     process: subprocess.Popen[bytes]
     metrics_port: int
+    # Set when the test stops the worker, so that supervision does not restart it.
+    stopped: bool = False
 
 
 class WorkerGroup:
@@ -128,6 +131,7 @@ class WorkerGroup:
         self._settings = settings
         self._env = env
         self.workers: list[Worker] = []
+        self._stopping = False
 
     def start(self) -> Worker:
         port = free_port()
@@ -140,7 +144,23 @@ class WorkerGroup:
         self.workers.append(worker)
         return worker
 
+    async def supervise(self) -> None:
+        """Restart each worker that exits on its own, as `triggerline run` does; until cancelled."""
+        while not self._stopping:
+            for worker in list(self.workers):
+                if not worker.stopped and worker.process.poll() is not None:
+                    self.workers.remove(worker)
+                    self.start()
+            await asyncio.sleep(0.5)
+
+    async def stop_worker(self, worker: Worker) -> int:
+        """SIGTERM one worker; its exit status."""
+        worker.stopped = True
+        worker.process.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(worker.process.wait, 30)
+
     def stop(self) -> None:
+        self._stopping = True
         running = [w.process for w in self.workers if w.process.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
@@ -174,8 +194,8 @@ async def processor_decisions(settings: Settings) -> list[DeliveryLogRecord]:
     return [e for e in entries if e.stage == "processor"]
 
 
-async def raw_events_committed(settings: Settings) -> bool:
-    """Whether the processors group has committed every raw event now on the topic."""
+async def uncommitted_raw_events(settings: Settings) -> dict[int, int]:
+    """Per raw-events partition, how many records the processors group has not committed."""
     consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topic_prefix))
     admin = admin_client(settings)
     await admin.start()
@@ -185,8 +205,15 @@ async def raw_events_committed(settings: Settings) -> bool:
     finally:
         await admin.close()
         await consumer.stop()
-    return all(
-        (offset := committed.get(tp)) is not None and offset.offset >= end
-        for tp, end in ends.items()
-        if end > 0
-    )
+    behind = {}
+    for tp, end in ends.items():
+        offset = committed.get(tp)
+        done = offset.offset if offset is not None and offset.offset >= 0 else 0
+        if end > done:
+            behind[tp.partition] = end - done
+    return behind
+
+
+async def raw_events_committed(settings: Settings) -> bool:
+    """Whether the processors group has committed every raw event now on the topic."""
+    return not await uncommitted_raw_events(settings)
