@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from processors.dedupe import WindowedSeenEvents
 from processors.handler import RawEventHandler
 from processors.outputs import Outputs, PlainOutputs, SourceTransactionOutputs
 from processors.rules import RoutingTrigger, compile_routing_trigger
-from processors.seek_fence import SeekFencedTransport
+from processors.transport import SeekFencedTransport, stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG, PROCESSOR_EVENTS
@@ -37,8 +36,6 @@ LAG_INTERVAL_S = 5.0
 # Lets one event's outputs and its neighbours' share produce requests; every transaction commit
 # flushes them anyway, so it adds at most this much latency.
 PRODUCER_LINGER_S = 0.005
-# The exit status of a worker that stopped because its transaction was lost (EX_TEMPFAIL).
-EXIT_TRANSACTION_LOST = 75
 
 
 def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
@@ -63,7 +60,7 @@ def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
         producer_max_request_size=MAX_RECORD_BYTES,
         producer_linger=PRODUCER_LINGER_S,
     )
-    # faust's own consumer can hand the agent records fetched before a seek (seek_fence.py).
+    # faust's own consumer and producer need two corrections for exactly-once (transport.py).
     app.transport = SeekFencedTransport(app.conf.broker_consumer, app)
     return app
 
@@ -124,15 +121,9 @@ def build_app(settings: Settings) -> faust.App:
         try:
             await handler.handle(message)
         except (KafkaError, IllegalOperation) as exc:
-            # The transaction can no longer be trusted (a newer producer with the same
-            # transactional id fenced this one, or a send failed inside it, or faust let the
-            # transaction end while the event was being handled). Stopping as a
-            # SIGKILL would is safe under exactly-once; a graceful stop is not, since it
-            # commits and faust acks an event whose agent raised. The supervisor restarts the
-            # worker, the open transaction is aborted, and the event is read again.
-            log.critical("transaction lost; stopping the worker", extra={"error": str(exc)})
-            logging.shutdown()
-            os._exit(EXIT_TRANSACTION_LOST)
+            # A send failed inside the transaction (or faust let it end underneath): the
+            # event must be read again after a restart, not dead-lettered.
+            stop_worker_now(exc)
         except Exception as exc:
             log.exception("processing failed", extra={"error": str(exc)})
             PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()

@@ -154,7 +154,7 @@ class WorkerGroup:
             await asyncio.sleep(0.5)
 
     async def stop_worker(self, worker: Worker) -> int:
-        """SIGTERM one worker; its exit status."""
+        """SIGTERM one worker and wait for it to exit; its exit status."""
         worker.stopped = True
         worker.process.send_signal(signal.SIGTERM)
         return await asyncio.to_thread(worker.process.wait, 30)

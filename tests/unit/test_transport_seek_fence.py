@@ -15,7 +15,7 @@ import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from processors.seek_fence import SeekFence, SeekFencedConsumer
+from processors.transport import SeekFence, SeekFencedConsumer
 
 RAW = TP("raw-events", 0)
 COMMITTED = 70

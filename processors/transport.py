@@ -1,0 +1,151 @@
+"""faust's aiokafka transport with two corrections that exactly-once processing depends on.
+
+**Seeks fence off earlier batches.** After a rebalance faust resumes the stream partitions and
+only then seeks them to their committed offsets, while its fetch loop may be half-way through a
+batch read from the old positions. That batch's remaining records used to keep flowing after
+the seek, and the record being delivered as the seek finished overwrote the partition's read
+offset with its own. faust drops every later record below a partition's read offset and counts
+the offsets it skips over as acknowledged; so the records between the committed offset and that
+stale one were never handed to the agent, the committed offset could never pass the first of
+them, and the partition's transaction stayed open until the worker restarted. Here every
+completed seek fences off the batches fetched before it: their remaining records are discarded
+(the seek reads them again from the committed offsets), the read offsets the seek set are
+restored, and acknowledgements and skipped-offset ranges recorded before the seek are
+forgotten, so that a commit past the committed offset is earned by records read after it.
+
+**A failed transaction step stops the worker.** faust's producer logs and carries on when
+beginning, committing or aborting a transaction fails, or when a commit names a transactional
+producer it no longer has (one fenced in a rebalance, say); the consumer then counts those
+offsets as committed while the transaction that held their outputs was aborted. Here any such
+failure stops the worker at once, exactly as a SIGKILL would: Kafka aborts its open
+transactions, and after a restart the events are read again from the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, NoReturn, cast
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
+
+log = logging.getLogger("triggerline.processors")
+
+# The exit status of a worker stopped because a transaction was lost (EX_TEMPFAIL).
+EXIT_TRANSACTION_LOST = 75
+
+
+def stop_worker_now(reason: BaseException) -> NoReturn:
+    """Stop as a SIGKILL would: no graceful stop, which would commit what faust counts as done."""
+    log.critical("transaction lost; stopping the worker", extra={"error": repr(reason)})
+    logging.shutdown()
+    os._exit(EXIT_TRANSACTION_LOST)
+
+
+class SeekFence:
+    """Which seek a batch was fetched after, and the read offsets the latest seek set."""
+
+    def __init__(self) -> None:
+        self.seeks = 0
+        self.read_offsets: dict[TP, int | None] = {}
+
+    def sought(self, read_offsets: Mapping[TP, int | None]) -> None:
+        self.seeks += 1
+        self.read_offsets = dict(read_offsets)
+
+    def stale(self, fetched_after: int) -> bool:
+        return self.seeks != fetched_after
+
+
+class SeekFencedConsumer(faust_aiokafka.Consumer):
+    """faust's aiokafka consumer with batches fenced by seeks (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seek_fence = SeekFence()
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # faust seeks every assigned partition.
+        sought = self.assignment()
+        for tp in sought:
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+        self.seek_fence.sought({tp: self._read_offset.get(tp) for tp in sought})
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (faust calls it so)
+        fetched_after = self.seek_fence.seeks
+        # faust's getmany is an async generator; closing it stops the batch's iteration.
+        records = cast(AsyncGenerator[tuple[TP, Message]], super().getmany(timeout))
+        async with aclosing(records) as batch:
+            async for tp, message in batch:
+                if self.seek_fence.stale(fetched_after):
+                    break
+                yield tp, message
+        if self.seek_fence.stale(fetched_after):
+            # The fetch loop stored the read offset of the last record it handed over after
+            # asking for this one; the seek's offsets must win.
+            self._read_offset.update(self.seek_fence.read_offsets)
+            log.info("records fetched before a seek to committed offsets discarded")
+
+
+class TransactionGuardedProducer(faust_aiokafka.Producer):
+    """faust's aiokafka producer, except that a failed transaction step stops the worker."""
+
+    async def begin_transaction(self, transactional_id: str) -> None:
+        try:
+            producer = self._transaction_producers.get(transactional_id)
+            if producer is None:
+                producer = self._new_producer(transactional_id=transactional_id)
+                await producer.start()
+                self._transaction_producers[transactional_id] = producer
+                self._trn_locks[transactional_id] = asyncio.Lock()
+            async with self._trn_locks[transactional_id]:
+                self._ensure_producer()
+                # A rebalance asks again for partitions the worker keeps; their transaction
+                # is still open and carries on.
+                if not producer._txn_manager.is_in_transaction():
+                    await producer.begin_transaction()
+        except Exception as exc:
+            stop_worker_now(exc)
+
+    async def commit_transaction(self, transactional_id: str) -> None:
+        try:
+            async with self._trn_locks[transactional_id]:
+                await self._transaction_producers[transactional_id].commit_transaction()
+        except Exception as exc:
+            stop_worker_now(exc)
+
+    async def abort_transaction(self, transactional_id: str) -> None:
+        try:
+            async with self._trn_locks[transactional_id]:
+                await self._transaction_producers[transactional_id].abort_transaction()
+        except Exception as exc:
+            stop_worker_now(exc)
+
+    async def commit_transactions(
+        self,
+        tid_to_offset_map: Mapping[str, Mapping[TP, int]],
+        group_id: str,
+        start_new_transaction: bool = True,
+    ) -> None:
+        try:
+            for transactional_id, offsets in tid_to_offset_map.items():
+                async with self._trn_locks[transactional_id]:
+                    producer = self._transaction_producers[transactional_id]
+                    await producer.send_offsets_to_transaction(offsets, group_id)
+                    await producer.commit_transaction()
+                    if start_new_transaction:
+                        await producer.begin_transaction()
+        except Exception as exc:
+            stop_worker_now(exc)
+
+
+class SeekFencedTransport(faust_aiokafka.Transport):
+    Consumer = SeekFencedConsumer
+    Producer = TransactionGuardedProducer
