@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -131,6 +132,8 @@ class WorkerGroup:
         self._settings = settings
         self._env = env
         self.workers: list[Worker] = []
+        # Workers that exited on their own and were replaced by `supervise`.
+        self.restarts = 0
         self._stopping = False
 
     def start(self) -> Worker:
@@ -150,6 +153,7 @@ class WorkerGroup:
             for worker in list(self.workers):
                 if not worker.stopped and worker.process.poll() is not None:
                     self.workers.remove(worker)
+                    self.restarts += 1
                     self.start()
             await asyncio.sleep(0.5)
 
@@ -217,3 +221,16 @@ async def uncommitted_raw_events(settings: Settings) -> dict[int, int]:
 async def raw_events_committed(settings: Settings) -> bool:
     """Whether the processors group has committed every raw event now on the topic."""
     return not await uncommitted_raw_events(settings)
+
+
+async def owned_by(worker: Worker) -> set[str]:
+    """The raw partitions a worker reports owning (none while its ops server is not up)."""
+    async with httpx.AsyncClient() as client:
+        try:
+            text = (await client.get(f"http://127.0.0.1:{worker.metrics_port}/metrics")).text
+        except httpx.HTTPError:
+            return set()
+    prefix = 'triggerline_processor_consumer_lag{partition="'
+    return {
+        line[len(prefix) :].split('"')[0] for line in text.splitlines() if line.startswith(prefix)
+    }

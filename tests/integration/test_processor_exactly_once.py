@@ -1,5 +1,8 @@
 """Processors on the real broker: exactly once across a SIGKILL, two workers in one group, and
-config changes that reach every worker within seconds."""
+config changes that reach every worker within seconds.
+
+Workers joining and leaving mid-stream are exercised by benchmarks/processor_rebalance_soak.py,
+which reports how often that scenario keeps to exactly once (see README, "Performance")."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import asyncio
 import uuid
 from collections import Counter
 
-import httpx
 import pytest
 
 from runtime.settings import Settings
@@ -15,7 +17,7 @@ from schemas.records import RoutedEvent
 from tests.integration.polling import eventually
 from tests.integration.processor_support import (
     Records,
-    Worker,
+    owned_by,
     processor_decisions,
     processor_workers,
     raw_events_committed,
@@ -95,87 +97,6 @@ async def test_a_worker_killed_mid_stream_loses_and_repeats_nothing(settings: Se
     assert_exactly_once(events, sent)
     routed_decisions = [d for d in await processor_decisions(settings) if d.outcome == "routed"]
     assert Counter(d.event_id for d in routed_decisions) == Counter(sent)
-
-
-async def produce_until(
-    records: Records, triggers: list[str], stop: asyncio.Event, sent: set[str]
-) -> None:
-    """Distinct Slack events, 20 every 50 ms (slower than one worker routes), until `stop`."""
-    while not stop.is_set():
-        ids = [f"Ev{uuid.uuid4().hex}" for _ in range(20)]
-        await records.raw(
-            *(slack_message(triggers[n % len(triggers)], i) for n, i in enumerate(ids))
-        )
-        sent.update(ids)
-        await asyncio.sleep(0.05)
-
-
-async def test_workers_joining_and_leaving_mid_stream_lose_and_repeat_nothing(
-    settings: Settings,
-) -> None:
-    """Each rebalance ends the open transactions; whatever they did not commit is read again."""
-    triggers = triggers_on_every_partition()
-    sent: set[str] = set()
-    stop = asyncio.Event()
-
-    async def routed_grows_past(count: int) -> int | None:
-        routed = len(await routed_events(settings))
-        return routed if routed > count else None
-
-    async def routed_grows_by(count: int) -> None:
-        now = len(await routed_events(settings))
-        await eventually(lambda: routed_grows_past(now + count), timeout_s=90)
-
-    async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
-        with processor_workers(settings, 1) as group:
-            # A worker whose transaction was fenced in a rebalance exits for a restart.
-            supervising = asyncio.create_task(group.supervise())
-            try:
-                producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
-                await eventually(lambda: routed_grows_past(200), timeout_s=90)
-                joining = group.start()
-
-                async def joined() -> set[str] | None:
-                    return await owned_by(joining) or None
-
-                owned_at_join = await eventually(joined, timeout_s=90)
-                await routed_grows_by(200)
-                # Its exit status is not the point: faust may crash a worker that is handing its
-                # partitions back. What was committed must still be exactly once.
-                await group.stop_worker(joining)
-                await routed_grows_by(200)
-                stop.set()
-                await producing
-                events = await all_routed(settings, len(sent))
-            finally:
-                stop.set()
-                supervising.cancel()
-
-    assert 0 < len(owned_at_join) < len(triggers), "the joining worker must share the partitions"
-    assert_exactly_once(events, sent)
-    routed_decisions = [d for d in await processor_decisions(settings) if d.outcome == "routed"]
-    assert Counter(d.event_id for d in routed_decisions) == Counter(sent)
-
-
-async def owned_by(worker: Worker) -> set[str]:
-    """The raw partitions a worker reports owning (none while its ops server is not up)."""
-    async with httpx.AsyncClient() as client:
-        try:
-            text = (await client.get(f"http://127.0.0.1:{worker.metrics_port}/metrics")).text
-        except httpx.HTTPError:
-            return set()
-    return owned_partitions(text)
-
-
-def owned_partitions(metrics_text: str) -> set[str]:
-    prefix = 'triggerline_processor_consumer_lag{partition="'
-    return {
-        line[len(prefix) :].split('"')[0]
-        for line in metrics_text.splitlines()
-        if line.startswith(prefix)
-    }
 
 
 async def test_two_workers_share_the_partitions_and_route_each_event_once(
