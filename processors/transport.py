@@ -8,10 +8,12 @@ offset with its own. faust drops every later record below a partition's read off
 the offsets it skips over as acknowledged; so the records between the committed offset and that
 stale one were never handed to the agent, the committed offset could never pass the first of
 them, and the partition's transaction stayed open until the worker restarted. Here every
-completed seek fences off the batches fetched before it: their remaining records are discarded
-(the seek reads them again from the committed offsets), the read offsets the seek set are
-restored, and acknowledgements and skipped-offset ranges recorded before the seek are
-forgotten, so that a commit past the committed offset is earned by records read after it.
+completed seek fences off the batches fetched before it: the rest of such a batch is not handed
+over and the partitions are sought to their committed offsets again, so its records are read
+again (whether it was fetched before the seek or, with aiokafka's positions already moved past
+it, after), and the read offsets are the seek's. Acknowledgements and skipped-offset ranges
+recorded before a seek are forgotten, so a commit past the committed offset is earned by
+records read after it.
 
 **A failed transaction step stops the worker.** faust's producer logs and carries on when
 beginning, committing or aborting a transaction fails, or when a commit names a transactional
@@ -46,52 +48,38 @@ def stop_worker_now(reason: BaseException) -> NoReturn:
     os._exit(EXIT_TRANSACTION_LOST)
 
 
-class SeekFence:
-    """Which seek a batch was fetched after, and the read offsets the latest seek set."""
-
-    def __init__(self) -> None:
-        self.seeks = 0
-        self.read_offsets: dict[TP, int | None] = {}
-
-    def sought(self, read_offsets: Mapping[TP, int | None]) -> None:
-        self.seeks += 1
-        self.read_offsets = dict(read_offsets)
-
-    def stale(self, fetched_after: int) -> bool:
-        return self.seeks != fetched_after
-
-
 class SeekFencedConsumer(faust_aiokafka.Consumer):
     """faust's aiokafka consumer with batches fenced by seeks (see the module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seek_fence = SeekFence()
+        self.seeks = 0
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
         # faust seeks every assigned partition.
-        sought = self.assignment()
-        for tp in sought:
+        for tp in self.assignment():
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
             self._gap.pop(tp, None)
-        self.seek_fence.sought({tp: self._read_offset.get(tp) for tp in sought})
+        self.seeks += 1
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (faust calls it so)
-        fetched_after = self.seek_fence.seeks
+        seeks_before = self.seeks
         # faust's getmany is an async generator; closing it stops the batch's iteration.
         records = cast(AsyncGenerator[tuple[TP, Message]], super().getmany(timeout))
         async with aclosing(records) as batch:
             async for tp, message in batch:
-                if self.seek_fence.stale(fetched_after):
+                if self.seeks != seeks_before:
                     break
                 yield tp, message
-        if self.seek_fence.stale(fetched_after):
-            # The fetch loop stored the read offset of the last record it handed over after
-            # asking for this one; the seek's offsets must win.
-            self._read_offset.update(self.seek_fence.read_offsets)
-            log.info("records fetched before a seek to committed offsets discarded")
+        if self.seeks != seeks_before:
+            # Records of this batch were not handed over, and the batch may have been fetched
+            # after the seek, with aiokafka's positions already past them. Seeking again reads
+            # them again, and its read offsets replace the one the fetch loop stored for the
+            # last record it handed over.
+            log.info("a batch fetched across a seek to committed offsets is read again")
+            await self.perform_seek()
 
 
 class TransactionGuardedProducer(faust_aiokafka.Producer):
