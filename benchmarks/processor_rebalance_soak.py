@@ -9,7 +9,7 @@ committed every raw event (or two minutes pass), the run counts what reached the
     python -m benchmarks.processor_rebalance_soak --runs 10
 
 A run keeps to exactly once when every event sent was routed once. The figures go in the
-README's performance section; this is a soak for a known defect, not a test of the suite.
+README's performance section.
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from deploy.pipeline import STABLE_AFTER_S, Pipeline, restart_pause
+
+pytestmark = pytest.mark.unit
 
 # A real module that prints a line and exits at once: a stage that keeps crashing.
 EXITS_AT_ONCE = "platform"

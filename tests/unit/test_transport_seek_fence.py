@@ -17,6 +17,8 @@ from faust.types import TP
 
 from processors.transport import SeekFencedConsumer
 
+pytestmark = pytest.mark.unit
+
 RAW = TP("raw-events", 0)
 COMMITTED = 70
 

@@ -16,6 +16,8 @@ from aiokafka.errors import ProducerFenced
 import processors.transport
 from processors.transport import TransactionGuardedProducer
 
+pytestmark = pytest.mark.unit
+
 
 class WorkerStopped(Exception):
     pass
