@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalOperation, KafkaError
 
 from ingest.cron.election import LeaderElection
 from ingest.cron.misfire import DEFAULT_GRACE, Plan, plan_ticks
@@ -76,9 +76,10 @@ class CronProducer:
                 await self.election.elected.wait()
                 try:
                     await self._lead()
-                except KafkaError as exc:
-                    # Fenced by a newer leader, or the broker went away. Nothing uncommitted
-                    # counts; wait for the group to settle who leads before firing again.
+                except (KafkaError, IllegalOperation) as exc:
+                    # Fenced by a newer leader (aiokafka may report that as a send outside a
+                    # transaction), or the broker went away. Nothing uncommitted counts; wait
+                    # for the group to settle who leads before firing again.
                     log.warning("stopped firing ticks", extra={"error": repr(exc)})
                     deposed = asyncio.create_task(self.election.deposed.wait())
                     await asyncio.wait({deposed}, timeout=RETRY_AFTER_ERROR_S)
