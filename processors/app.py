@@ -21,7 +21,7 @@ from processors.dedupe import WindowedSeenEvents
 from processors.handler import RawEventHandler
 from processors.outputs import Outputs, PlainOutputs, SourceTransactionOutputs
 from processors.rules import RoutingTrigger, compile_routing_trigger
-from processors.transport import SeekFencedTransport, stop_worker_now
+from processors.transport import ExactlyOnceTransport, stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG, PROCESSOR_EVENTS
@@ -61,7 +61,7 @@ def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
         producer_linger=PRODUCER_LINGER_S,
     )
     # faust's own consumer and producer need two corrections for exactly-once (transport.py).
-    app.transport = SeekFencedTransport(app.conf.broker_consumer, app)
+    app.transport = ExactlyOnceTransport(app.conf.broker_consumer, app)
     return app
 
 

@@ -134,6 +134,6 @@ class TransactionGuardedProducer(faust_aiokafka.Producer):
             stop_worker_now(exc)
 
 
-class SeekFencedTransport(faust_aiokafka.Transport):
+class ExactlyOnceTransport(faust_aiokafka.Transport):
     Consumer = SeekFencedConsumer
     Producer = TransactionGuardedProducer
