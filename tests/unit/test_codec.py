@@ -59,7 +59,7 @@ def test_routed_event_uses_cloudevents_attribute_names() -> None:
         (b"{not json", "not JSON"),
         (b"[1,2]", "JSON object"),
         (b'{"v":99}', "schema version 99"),
-        (b'{"v":1,"id":"x"}', "trigger_id: Field required"),
+        (b'{"v":1,"id":"x"}', "missing required field `trigger_id`"),
     ],
 )
 def test_decode_errors_name_the_position_and_the_problem(raw: bytes | None, problem: str) -> None:
