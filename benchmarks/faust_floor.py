@@ -1,10 +1,10 @@
 """faust's own cost, for comparison with the processors: `python -m benchmarks.faust_floor`.
 
-A faust app built by the processors' own factory (`processors.app.faust_app`: exactly-once,
-in-memory store, the same commit interval and producer linger) whose agent does no work: it
-acknowledges each raw event, and with FAUST_FLOOR_PRODUCE=1 also re-serializes it and produces
-it to the routed topic in the source partition's transaction, which is the plain aiokafka
-loop's work done the faust way. No processor can run faster than this on the same machine.
+A faust app built by the processors' own factory (`processors.faust_engine.app.faust_app`:
+exactly-once, in-memory store, the same commit interval and producer linger) whose agent does no
+work: it acknowledges each raw event, and with FAUST_FLOOR_PRODUCE=1 also re-serializes it and
+produces it to the routed topic in the source partition's transaction, which is the plain
+aiokafka loop's work done the faust way. No processor can run faster than this on the same machine.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any
 import faust
 import orjson
 
-from processors.app import app_outputs, faust_app
+from processors.faust_engine.app import faust_app
+from processors.faust_engine.outputs import FaustRecord, OutputSender
+from processors.outputs import Output
 from runtime.settings import Settings, get_settings
 from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
 
@@ -25,7 +27,7 @@ FLOOR_GROUP = "faust-floor"
 def build_floor_app(settings: Settings, produce: bool) -> faust.App:
     datadir = settings.local_dir / "faust" / f"{settings.topic_prefix}-floor"
     app = faust_app(settings, settings.group(FLOOR_GROUP), datadir)
-    outputs = app_outputs(app, settings)
+    sender = OutputSender(app, settings.processor_exactly_once)
     routed = ROUTED_EVENTS.name(settings.topic_prefix)
     raw = app.topic(
         RAW_EVENTS.name(settings.topic_prefix), key_serializer="raw", value_serializer="raw"
@@ -37,7 +39,7 @@ def build_floor_app(settings: Settings, produce: bool) -> faust.App:
             message = event.message
             if produce:
                 value = orjson.dumps(orjson.loads(message.value))
-                await outputs.send(routed, message.key, value, message)
+                await sender.send(Output(routed, message.key, value, []), FaustRecord.of(message))
             event.ack()
 
     return app

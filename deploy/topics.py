@@ -22,7 +22,7 @@ from aiokafka.errors import (
 
 from runtime.kafka import admin_client, reached, whole_topic_consumer
 from runtime.settings import Settings
-from schemas.topics import CATALOGUE, TopicSpec
+from schemas.topics import CATALOGUE, PROCESSOR_DEDUPE, TopicSpec, dedupe_changelog
 
 # For a moment after a topic is created, the broker may answer "unknown topic" although it already
 # lists the topic. Read as "no partitions, no configs", that would be reported as drift.
@@ -43,9 +43,17 @@ class TopicReport:
     drift: tuple[str, ...]
 
 
+def deployed_catalogue(settings: Settings) -> tuple[TopicSpec, ...]:
+    """The catalogue as these settings deploy it: the deduplication changelog's retention
+    follows the processors' window."""
+    changelog = dedupe_changelog(settings.processor_dedupe_window_s)
+    return tuple(changelog if spec == PROCESSOR_DEDUPE else spec for spec in CATALOGUE)
+
+
 async def ensure_topics(
-    settings: Settings, catalogue: tuple[TopicSpec, ...] = CATALOGUE
+    settings: Settings, catalogue: tuple[TopicSpec, ...] | None = None
 ) -> list[TopicReport]:
+    catalogue = deployed_catalogue(settings) if catalogue is None else catalogue
     admin = admin_client(settings)
     await admin.start()
     try:

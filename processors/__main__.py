@@ -1,26 +1,30 @@
-"""`python -m processors`: run one faust worker of the processors group."""
+"""`python -m processors`: run one worker of the processors group, on the configured engine.
+
+Every engine is a module with `main(settings)`, which runs one worker until SIGTERM. Both read
+raw events in the `<prefix>.processors` group, use the decision code in this package, and
+commit each raw partition under the transactional id `<group>-0-<partition>`, so a group can
+switch engines (stop every worker, start them on the other engine) and carry on from the
+committed offsets and deduplication marks. Only the chosen engine is imported.
+"""
 
 from __future__ import annotations
 
-import faust
+import importlib
+from typing import Protocol, cast
 
-from processors.app import build_app
-from runtime.logging import logging_config
-from runtime.settings import get_settings
+from runtime.settings import Settings, get_settings
+
+ENGINES = {"batch": "processors.batch_engine", "faust": "processors.faust_engine"}
+
+
+class Engine(Protocol):
+    def main(self, settings: Settings) -> None: ...
 
 
 def main() -> None:
     settings = get_settings()
-    app = build_app(settings)
-    worker = faust.Worker(
-        app,
-        loglevel=settings.log_level.lower(),
-        logging_config=logging_config(settings.log_level),
-        # Triggerline logs structured lines; faust's banner and stdout redirection get in the way.
-        quiet=True,
-        redirect_stdouts=False,
-    )
-    worker.execute_from_commandline()
+    engine = cast(Engine, importlib.import_module(ENGINES[settings.processor_engine]))
+    engine.main(settings)
 
 
 if __name__ == "__main__":

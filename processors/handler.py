@@ -1,18 +1,23 @@
-"""Moves one raw event's decision onto topics: routed event, delivery-log record, dead letter.
+"""One raw event's decision as records: routed event, delivery-log record, dead letter.
 
-Inside the faust agent every send joins the current Kafka transaction, so these writes, the
-deduplication table's changelog and the consumed offset become visible together or not at all.
+Both engines call `handle` for every raw record, in partition order, and place what it returns
+in the source partition's Kafka transaction. It sends nothing itself; a failure that would
+repeat for this one record becomes a dead letter, never an exception that stops the worker.
+
+The delivery log is the per-event record of what happened; logs carry errors and, at INFO, a
+sample of decisions (`DecisionSamples`), never a line per event.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.dedupe import SeenEvents
-from processors.outputs import Outputs
+from processors.dedupe import PartitionMarks, mark_key
+from processors.outputs import Headers, Output, SourceRecord
 from processors.routing import (
     FilterFailed,
     Ignored,
@@ -25,7 +30,6 @@ from processors.routing import (
 )
 from processors.rules import RoutingTrigger
 from runtime.config_view import TriggerConfigView
-from runtime.logging import log_context
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import (
@@ -42,113 +46,167 @@ from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.processors")
 
-CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json"
+CLOUDEVENTS_HEADERS: Headers = [("content-type", b"application/cloudevents+json")]
+NO_HEADERS: Headers = []
+# At INFO, one decision per outcome is logged at most this often.
+SAMPLE_INTERVAL_S = 10.0
+
+
+class DecisionSamples:
+    """Logs decisions: each one at DEBUG, otherwise one per outcome per interval."""
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._next: dict[str, float] = {}
+
+    def record(self, entry: DeliveryLogRecord) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            now = time.monotonic()
+            if now < self._next.get(entry.outcome, 0.0) or not log.isEnabledFor(logging.INFO):
+                return
+            self._next[entry.outcome] = now + self._interval_s
+        log.log(
+            logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.INFO,
+            entry.outcome,
+            extra={
+                "event_id": entry.event_id,
+                "trigger_id": entry.trigger_id,
+                "correlation_id": entry.correlation_id,
+                "reason": entry.reason,
+            },
+        )
+
+
+class EventCounters:
+    """The labelled metric children, created once per (definition, outcome)."""
+
+    def __init__(self) -> None:
+        self._decided: dict[tuple[str, str], Any] = {}
+        self._read: dict[str, Any] = {}
+
+    def read(self, definition: str) -> None:
+        child = self._read.get(definition)
+        if child is None:
+            child = self._read[definition] = PROCESSOR_EVENTS_IN.labels(definition)
+        child.inc()
+
+    def decided(self, definition: str, outcome: str) -> None:
+        child = self._decided.get((definition, outcome))
+        if child is None:
+            child = self._decided[(definition, outcome)] = PROCESSOR_EVENTS.labels(
+                definition, outcome
+            )
+        child.inc()
 
 
 class RawEventHandler:
-    def __init__(
-        self,
-        view: TriggerConfigView[RoutingTrigger],
-        seen: SeenEvents,
-        outputs: Outputs,
-        prefix: str,
-    ) -> None:
+    def __init__(self, view: TriggerConfigView[RoutingTrigger], prefix: str) -> None:
         self._view = view
-        self._seen = seen
-        self._outputs = outputs
         self._routed = ROUTED_EVENTS.name(prefix)
         self._delivery_log = DELIVERY_LOG.name(prefix)
         self._dead_letters = DEAD_LETTERS.name(prefix)
+        self._counters = EventCounters()
+        self._samples = DecisionSamples()
 
-    async def handle(self, message: Any) -> None:
-        position = RecordPosition(message.topic, message.partition, message.offset)
+    async def handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
         try:
-            raw = RAW_EVENT.decode(message.value, position)
-        except RecordDecodeError as exc:
-            PROCESSOR_EVENTS_IN.labels("unknown").inc()
-            UNDECODABLE_RECORDS.labels("processor").inc()
-            PROCESSOR_EVENTS.labels("unknown", "dead_lettered").inc()
-            log.error("undecodable raw event", extra={"error": str(exc)})
-            await self.dead_letter(message, "undecodable", str(exc), None)
-            return
-        PROCESSOR_EVENTS_IN.labels(raw.definition).inc()
-        with log_context(raw_id=raw.id, trigger_id=raw.trigger_id):
-            await self._handle_raw(message, raw)
+            return await self._handle(source, marks)
+        except Exception as exc:
+            # A bug or a record nothing above expected: this record is set aside, the
+            # partition moves on.
+            position = RecordPosition(source.topic, source.partition, source.offset)
+            log.exception("processing failed", extra={"at": str(position), "error": str(exc)})
+            self._counters.decided("unknown", "dead_lettered")
+            return [self.dead_letter(source, "processing_error", repr(exc), None)]
 
-    async def _handle_raw(self, message: Any, raw: RawEvent) -> None:
-        trigger = await self._view.lookup(raw.trigger_id)
+    async def _handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
+        raw = self._decode(source)
+        if isinstance(raw, Output):
+            return [raw]
+        self._counters.read(raw.definition)
+        trigger = self._view.get(raw.trigger_id) or await self._view.lookup(raw.trigger_id)
         if trigger is None:
             # Deleted after ingest accepted the event: there is no target left to deliver to.
-            await self._record(message, raw, raw.id, "ignored", reason="trigger no longer exists")
-            return
+            return [self._record(raw, raw.id, "ignored", reason="trigger no longer exists")]
         try:
             event = normalize(raw, trigger)
         except UnroutableEvent as exc:
-            PROCESSOR_EVENTS.labels(raw.definition, "dead_lettered").inc()
-            await self.dead_letter(message, "unroutable", str(exc), raw)
-            return
+            self._counters.decided(raw.definition, "dead_lettered")
+            log.warning(
+                "unroutable raw event",
+                extra={"event_id": raw.id, "trigger_id": raw.trigger_id, "error": str(exc)},
+            )
+            return [self.dead_letter(source, "unroutable", str(exc), raw)]
         if isinstance(event, Ignored):
-            await self._record(message, raw, event.event_id, "ignored", reason=event.reason)
-            return
+            return [self._record(raw, event.event_id, "ignored", reason=event.reason)]
         # A replay re-drives events on purpose; only live traffic is deduplicated.
-        if not raw.replay and self._seen.seen_before(raw.trigger_id, event.event_id):
-            await self._record_duplicate(message, raw, event)
-            return
+        if not raw.replay and marks.seen_before(
+            mark_key(raw.trigger_id, event.event_id), source.timestamp
+        ):
+            return [self._duplicate(raw, event)]
+        return self._decided(raw, trigger, event)
+
+    def _decode(self, source: SourceRecord) -> RawEvent | Output:
+        """The raw event, or the dead letter of a record that is not one."""
+        try:
+            return RAW_EVENT.decode(source.value)
+        except RecordDecodeError as exc:
+            position = RecordPosition(source.topic, source.partition, source.offset)
+            problem = str(RecordDecodeError("RawEvent", position, exc.problem))
+            self._counters.read("unknown")
+            self._counters.decided("unknown", "dead_lettered")
+            UNDECODABLE_RECORDS.labels("processor").inc()
+            log.error("undecodable raw event", extra={"error": problem})
+            return self.dead_letter(source, "undecodable", problem, None)
+
+    def _decided(self, raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> list[Output]:
         decision = decide(raw, trigger, event)
         if isinstance(decision, Routed):
             routed = decision.event
-            await self._outputs.send(
-                self._routed,
-                routed.subject.encode(),
-                ROUTED_EVENT.encode(routed),
-                message,
-                {"content-type": CLOUDEVENTS_CONTENT_TYPE},
-            )
-            await self._record(message, raw, routed.id, "routed", correlation_id=routed.subject)
-        elif isinstance(decision, Skipped):
-            await self._record(
-                message,
-                raw,
-                decision.event_id,
-                "skipped",
-                correlation_id=decision.correlation_id,
-                reason=decision.reason,
-            )
+            subject = routed.subject
+            return [
+                Output(
+                    self._routed, subject.encode(), ROUTED_EVENT.encode(routed), CLOUDEVENTS_HEADERS
+                ),
+                self._record(raw, routed.id, "routed", correlation_id=subject),
+            ]
+        if isinstance(decision, Skipped):
+            outcome: Outcome = "skipped"
+            reason = decision.reason
         elif isinstance(decision, FilterFailed):
-            await self._record(
-                message,
+            outcome, reason = "filter_error", decision.error
+        else:
+            raise TypeError(f"unexpected decision {decision!r}")
+        return [
+            self._record(
                 raw,
                 decision.event_id,
-                "filter_error",
+                outcome,
                 correlation_id=decision.correlation_id,
-                reason=decision.error,
+                reason=reason,
             )
+        ]
 
-    async def _record_duplicate(self, message: Any, raw: RawEvent, event: Normalized) -> None:
+    def _duplicate(self, raw: RawEvent, event: Normalized) -> Output:
         retry = raw.headers.get("x-slack-retry-num")
-        reason = f"already seen (retry {retry})" if retry else "already seen"
-        await self._record(
-            message,
+        return self._record(
             raw,
             event.event_id,
             "duplicate",
             correlation_id=event.correlation_id,
-            reason=reason,
+            reason=f"already seen (retry {retry})" if retry else "already seen",
         )
 
-    async def _record(
+    def _record(
         self,
-        message: Any,
         raw: RawEvent,
         event_id: str,
         outcome: Outcome,
         *,
         correlation_id: str | None = None,
         reason: str | None = None,
-    ) -> None:
-        PROCESSOR_EVENTS.labels(raw.definition, outcome).inc()
-        with log_context(event_id=event_id, correlation_id=correlation_id):
-            log.info(outcome, extra={"reason": reason})
+    ) -> Output:
+        self._counters.decided(raw.definition, outcome)
         entry = DeliveryLogRecord(
             event_id=event_id,
             trigger_id=raw.trigger_id,
@@ -161,30 +219,29 @@ class RawEventHandler:
             replay=raw.replay,
             received_at=raw.received_at,
         )
-        await self._outputs.send(
-            self._delivery_log, event_id.encode(), DELIVERY_LOG_RECORD.encode(entry), message
+        self._samples.record(entry)
+        return Output(
+            self._delivery_log, event_id.encode(), DELIVERY_LOG_RECORD.encode(entry), NO_HEADERS
         )
 
-    async def dead_letter(
-        self, message: Any, reason: str, error: str, raw: RawEvent | None
-    ) -> None:
+    def dead_letter(
+        self, source: SourceRecord, reason: str, error: str, raw: RawEvent | None
+    ) -> Output:
         letter = DeadLetter(
             stage="processor",
             reason=reason,
             failed_at=datetime.now(UTC),
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            key_b64=_b64(message.key),
-            value_b64=_b64(message.value),
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_offset=source.offset,
+            key_b64=_b64(source.key),
+            value_b64=_b64(source.value),
             event_id=raw.id if raw else None,
             trigger_id=raw.trigger_id if raw else None,
             error=error,
         )
-        key = raw.id if raw else f"{message.topic}/{message.partition}/{message.offset}"
-        await self._outputs.send(
-            self._dead_letters, key.encode(), DEAD_LETTER.encode(letter), message
-        )
+        key = raw.id if raw else f"{source.topic}/{source.partition}/{source.offset}"
+        return Output(self._dead_letters, key.encode(), DEAD_LETTER.encode(letter), NO_HEADERS)
 
 
 def _b64(value: bytes | None) -> str | None:

@@ -1,72 +1,50 @@
-"""Sends a processor's output records in the Kafka transaction of the record they came from.
+"""What processing one raw event produces, before an engine places it in a transaction.
 
-faust's exactly-once mode keeps one transactional producer per source partition and commits
-each partition's consumed offsets in that producer's transaction. But `topic.send()` picks the
-transactional producer by the *destination* partition, so a routed record keyed by correlation
-id would join the transaction of an unrelated source partition and commit independently of the
-raw event that caused it; a worker killed in between then re-routes that event on restart
-(measured: about a hundred duplicates in three thousand). Sending through the source
-partition's producer puts the outputs, the deduplication changelog (which faust already writes
-there) and the consumed offset in one transaction.
+The decision code returns records; each engine puts them in the Kafka transaction of the raw
+partition the event came from, together with that partition's deduplication marks and its
+consumed offset, so that they become visible together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
+
+import murmurhash2
+
+# Kafka's default partitioner (the Java client's and aiokafka's): murmur2 with this seed.
+_MURMUR2_SEED = 0x9747B28C
+
+Headers = list[tuple[str, bytes]]
 
 
-class Outputs(Protocol):
-    async def send(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes,
-        source: Any,
-        headers: Mapping[str, bytes] | None = None,
-    ) -> None:
-        """Queue a record as part of the processing of `source` (a faust message)."""
-        ...
+class Output(NamedTuple):
+    """A record to produce, placed by its key's partition on `topic`."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
 
 
-class SourceTransactionOutputs:
-    """Outputs of a faust app with `processing_guarantee="exactly_once"`."""
+class SourceRecord(Protocol):
+    """The raw record being processed, as both engines can present it."""
 
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    async def send(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes,
-        source: Any,
-        headers: Mapping[str, bytes] | None = None,
-    ) -> None:
-        app = self._app
-        # The id faust's TransactionManager gives the source partition's producer and uses
-        # when it commits that partition's offsets.
-        group = app.assignor.group_for_topic(source.topic)
-        transactional_id = f"{app.conf.id}-{group}-{source.partition}"
-        # Partition None: the producer's partitioner places the record by its key.
-        await app.consumer.transactions.producer.send(
-            topic, key, value, None, None, headers, transactional_id=transactional_id
-        )
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    # Milliseconds since the epoch: when ingest's producer wrote it.
+    @property
+    def timestamp(self) -> int: ...
 
 
-class PlainOutputs:
-    """Outputs of a faust app with at-least-once processing (no transactions)."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    async def send(
-        self,
-        topic: str,
-        key: bytes,
-        value: bytes,
-        source: Any,
-        headers: Mapping[str, bytes] | None = None,
-    ) -> None:
-        producer = await self._app.maybe_start_producer()
-        await producer.send(topic, key, value, None, None, headers)
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key`, so that every Triggerline
+    producer (and any Java client) puts one correlation id on one partition."""
+    return (murmurhash2.murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % partitions

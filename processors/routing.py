@@ -188,7 +188,10 @@ def _webhook_correlation(trigger: RoutingTrigger, fields: dict[str, Any], fallba
         value = trigger.correlation.evaluate(fields)
     except CelEvaluationError as exc:
         # Ordering by webhook-id still delivers the event; the log says why it is not grouped.
-        log.warning("correlation expression failed; using webhook-id", extra={"error": str(exc)})
+        log.warning(
+            "correlation expression failed; using webhook-id",
+            extra={"trigger_id": trigger.trigger_id, "event_id": fallback, "error": str(exc)},
+        )
         return fallback
     return str(value) or fallback
 

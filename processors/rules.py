@@ -7,7 +7,7 @@ Config keys read here: `event_types` (slack), `filter` (slack, webhook) and `cor
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.cel import CelCompileError, CelType, EngineName, Program, compile
@@ -22,13 +22,18 @@ class Expression:
 
     program: Program
     engine: EngineName
+    # The histogram's child for this engine, looked up once rather than per evaluation.
+    _timer: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_timer", PROCESSOR_CEL_EVALUATION.labels(self.engine))
 
     def evaluate(self, event: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
             return self.program.evaluate({"event": event})
         finally:
-            PROCESSOR_CEL_EVALUATION.labels(self.engine).observe(time.perf_counter() - started)
+            self._timer.observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)

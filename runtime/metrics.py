@@ -48,6 +48,20 @@ PROCESSOR_CONSUMER_LAG = Gauge(
     ["partition"],
 )
 
+PROCESSOR_COMMIT_LATENCY = Histogram(
+    f"{PREFIX}_processor_commit_seconds",
+    "Time to commit one raw partition's transaction: produce its outputs, send its offset, commit.",
+    buckets=_LATENCY_BUCKETS,
+)
+PROCESSOR_DEDUPE_KEYS = Gauge(
+    f"{PREFIX}_processor_dedupe_keys",
+    "Deduplication marks in this worker's local stores (RocksDB's estimate).",
+)
+PROCESSOR_DEDUPE_RESTORED = Counter(
+    f"{PREFIX}_processor_dedupe_restored_total",
+    "Deduplication marks read from the changelog into a local store on partition assignment.",
+)
+
 DISPATCH_DELIVERIES = Counter(
     f"{PREFIX}_dispatcher_deliveries_total",
     "Delivery outcomes by target kind.",

@@ -59,13 +59,31 @@ class Settings(BaseSettings):
     )
 
     processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")
+    # `batch`, a read-process-write loop on aiokafka transactions, or `faust`, the
+    # faust-streaming reference; both keep to the same group, transactional ids and
+    # deduplication changelog (README, "Processors").
+    processor_engine: Literal["batch", "faust"] = Field(
+        default="batch", alias="TRIGGERLINE_PROCESSOR_ENGINE"
+    )
+    # How often each raw partition's transaction commits: a routed record is invisible to the
+    # dispatchers until then, so this bounds the processors' share of end-to-end latency.
     processor_commit_interval_s: float = Field(
-        default=0.1, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
+        default=0.1, gt=0, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
+    )
+    # Output records one raw partition holds for its next transaction; at this many it commits
+    # early, and while its previous commit still runs it stops fetching (batch engine).
+    processor_max_pending_records: int = Field(
+        default=20_000, ge=100, alias="TRIGGERLINE_PROCESSOR_MAX_PENDING_RECORDS"
     )
     # A raw event whose (trigger id, event id) was seen this recently is a duplicate (a sender's
     # retry); Slack retries within minutes, so an hour leaves a wide margin.
     processor_dedupe_window_s: float = Field(
         default=3600.0, gt=0, alias="TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S"
+    )
+    # RocksDB block cache and write buffers of one worker's deduplication stores (their keys
+    # are on disk, under the local dir).
+    processor_dedupe_memory_mb: int = Field(
+        default=32, ge=8, alias="TRIGGERLINE_PROCESSOR_DEDUPE_MEMORY_MB"
     )
     # The CEL engine for filters; the default is the fastest (benchmarks/processor_cel_engines.py).
     cel_engine: Literal["cel-expr-python", "celpy"] = Field(
@@ -79,6 +97,8 @@ class Settings(BaseSettings):
     )
     # Off only to measure what exactly-once costs (benchmarks/processor_throughput.py).
     processor_exactly_once: bool = Field(default=True, alias="TRIGGERLINE_PROCESSOR_EXACTLY_ONCE")
+    # Fault injection for the exactly-once tests (processors/faults.py); empty in production.
+    processor_fault: str = Field(default="", alias="TRIGGERLINE_PROCESSOR_FAULT")
     dispatcher_metrics_port: int = Field(default=9102, alias="TRIGGERLINE_DISPATCHER_METRICS_PORT")
     # Every ingest replica runs a cron producer; they elect one leader among themselves.
     cron_enabled: bool = Field(default=True, alias="TRIGGERLINE_CRON_ENABLED")

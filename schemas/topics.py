@@ -6,10 +6,11 @@ prefix (one per deployment or per test) and the layout stay in one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-DAY_MS = 24 * 60 * 60 * 1000
+HOUR_MS = 60 * 60 * 1000
+DAY_MS = 24 * HOUR_MS
 
 CleanupPolicy = Literal["delete", "compact"]
 
@@ -30,6 +31,9 @@ class TopicSpec:
     value_format: str
     description: str
     max_message_bytes: int = MAX_RECORD_BYTES
+    # How soon a segment is closed, so that time-based retention can delete it; None keeps the
+    # broker's default (a week).
+    segment_ms: int | None = None
 
     def name(self, prefix: str) -> str:
         return f"{prefix}.{self.suffix}"
@@ -37,11 +41,14 @@ class TopicSpec:
     def configs(self) -> dict[str, str]:
         """Topic-level configs that `triggerline topics ensure` sets and checks for drift."""
         retention = "-1" if self.retention_ms is None else str(self.retention_ms)
-        return {
+        configs = {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": retention,
             "max.message.bytes": str(self.max_message_bytes),
         }
+        if self.segment_ms is not None:
+            configs["segment.ms"] = str(self.segment_ms)
+        return configs
 
 
 RAW_EVENTS = TopicSpec(
@@ -116,6 +123,28 @@ CRON_PROGRESS = TopicSpec(
     description="The last scheduled time fired per cron trigger, written with its tick.",
 )
 
+PROCESSOR_DEDUPE = TopicSpec(
+    suffix="processor-dedupe",
+    # Co-partitioned with raw-events: the marks of raw partition n are on partition n.
+    partitions=RAW_EVENTS.partitions,
+    cleanup_policy="delete",
+    # Sized for the default one-hour window by `dedupe_changelog`.
+    retention_ms=2 * HOUR_MS,
+    segment_ms=HOUR_MS // 4,
+    key_format="trigger id/event id (utf-8)",
+    value_format="empty; the record timestamp is the raw event's",
+    description="The processors' deduplication marks, written in the transaction of their event.",
+)
+
+
+def dedupe_changelog(window_s: float) -> TopicSpec:
+    """The deduplication changelog sized for a window: the processors keep marks for up to two
+    windows, so the changelog keeps two; segments close every quarter window, so the broker
+    holds at most an eighth more than that."""
+    window_ms = max(1, int(window_s * 1000))
+    return replace(PROCESSOR_DEDUPE, retention_ms=2 * window_ms, segment_ms=max(1, window_ms // 4))
+
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     RAW_EVENTS,
     TRIGGER_CONFIG,
@@ -124,4 +153,5 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     DEAD_LETTERS,
     CRON_LEADER,
     CRON_PROGRESS,
+    PROCESSOR_DEDUPE,
 )

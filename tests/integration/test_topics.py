@@ -8,7 +8,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics
+from deploy.topics import TopicCatalogueError, TopicReport, deployed_catalogue, ensure_topics
 from runtime.kafka import admin_client
 from runtime.settings import Settings
 from schemas.topics import CATALOGUE, RAW_EVENTS
@@ -74,12 +74,14 @@ async def test_creates_the_catalogue_as_declared(
 
     prefix = unprovisioned.topic_prefix
     assert reports == [TopicReport(spec.name(prefix), True, ()) for spec in CATALOGUE]
-    for spec in CATALOGUE:
+    for spec in deployed_catalogue(unprovisioned):
         name = spec.name(prefix)
         assert await partition_count(admin, name) == spec.partitions, name
         configs = await topic_configs(admin, name)
         assert configs["cleanup.policy"] == spec.cleanup_policy, name
         assert configs["retention.ms"] == spec.configs()["retention.ms"], name
+        if spec.segment_ms is not None:
+            assert configs["segment.ms"] == str(spec.segment_ms), name
 
 
 async def test_a_second_run_creates_nothing_and_finds_no_drift(unprovisioned: Settings) -> None:

@@ -15,7 +15,7 @@ import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from processors.transport import SeekFencedConsumer
+from processors.faust_engine.transport import SeekFencedConsumer
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import ProducerFenced
+from faust.types import TP
 
-import processors.transport
-from processors.transport import TransactionGuardedProducer
+import processors.faust_engine.transport
+from processors.faults import Faults
+from processors.faust_engine.transport import TransactionGuardedProducer
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +58,7 @@ def stop_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     def stop(reason: BaseException) -> None:
         raise WorkerStopped(repr(reason))
 
-    monkeypatch.setattr(processors.transport, "stop_worker_now", stop)
+    monkeypatch.setattr(processors.faust_engine.transport, "stop_worker_now", stop)
 
 
 def producer_with(**producers: FakeTransactionalProducer) -> TransactionGuardedProducer:
@@ -65,6 +67,8 @@ def producer_with(**producers: FakeTransactionalProducer) -> TransactionGuardedP
     producer._trn_locks = {tid: asyncio.Lock() for tid in producers}
     # The shared (non-transactional) producer is not part of these tests.
     vars(producer)["_ensure_producer"] = lambda: None
+    producer.faults = Faults("")
+    producer.on_committed = lambda partition: None
     return producer
 
 
@@ -90,6 +94,18 @@ async def test_committed_offsets_start_the_next_transaction() -> None:
     t0 = FakeTransactionalProducer()
     await producer_with(t0=t0).commit_transactions({"t0": {}}, "group")
     assert t0.calls == ["send_offsets", "commit", "begin"]
+
+
+async def test_each_committed_partition_is_reported_after_its_commit_only() -> None:
+    t0, t1 = FakeTransactionalProducer(), FakeTransactionalProducer(fails=ProducerFenced())
+    producer = producer_with(t0=t0, t1=t1)
+    reported: list[int] = []
+    producer.on_committed = reported.append
+    with pytest.raises(WorkerStopped):
+        await producer.commit_transactions(
+            {"t0": {TP("raw", 3): 10}, "t1": {TP("raw", 4): 20}}, "group"
+        )
+    assert reported == [3]
 
 
 async def test_a_kept_partition_s_open_transaction_carries_on_after_a_rebalance() -> None:

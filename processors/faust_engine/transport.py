@@ -2,12 +2,12 @@
 
 **Seeks fence off earlier batches.** After a rebalance faust resumes the stream partitions and
 only then seeks them to their committed offsets, while its fetch loop may be half-way through a
-batch read from the old positions. That batch's remaining records used to keep flowing after
-the seek, and the record being delivered as the seek finished overwrote the partition's read
+batch read from the old positions. faust lets that batch's remaining records keep flowing after
+the seek, and the record being delivered as the seek finishes overwrites the partition's read
 offset with its own. faust drops every later record below a partition's read offset and counts
 the offsets it skips over as acknowledged; so the records between the committed offset and that
-stale one were never handed to the agent, the committed offset could never pass the first of
-them, and the partition's transaction stayed open until the worker restarted. Here every
+stale one are never handed to the agent, the committed offset can never pass the first of
+them, and the partition's transaction stays open until the worker restarts. Here every
 completed seek fences off the batches fetched before it: the rest of such a batch is not handed
 over and the partitions are sought to their committed offsets again, so its records are read
 again (whether it was fetched before the seek or, with aiokafka's positions already moved past
@@ -27,25 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from processors.faults import Faults
+from processors.stop import stop_worker_now
+
 log = logging.getLogger("triggerline.processors")
 
-# The exit status of a worker stopped because a transaction was lost (EX_TEMPFAIL).
-EXIT_TRANSACTION_LOST = 75
 
-
-def stop_worker_now(reason: BaseException) -> NoReturn:
-    """Stop as a SIGKILL would: no graceful stop, which would commit what faust counts as done."""
-    log.critical("transaction lost; stopping the worker", extra={"error": repr(reason)})
-    logging.shutdown()
-    os._exit(EXIT_TRANSACTION_LOST)
+def _ignore(partition: int) -> None:
+    pass
 
 
 class SeekFencedConsumer(faust_aiokafka.Consumer):
@@ -84,6 +80,13 @@ class SeekFencedConsumer(faust_aiokafka.Consumer):
 
 class TransactionGuardedProducer(faust_aiokafka.Producer):
     """faust's aiokafka producer, except that a failed transaction step stops the worker."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Set by the app factory: the exactly-once tests inject failures through `faults`, and
+        # `on_committed(partition)` learns of each source partition's committed transaction.
+        self.faults = Faults("")
+        self.on_committed: Callable[[int], None] = _ignore
 
     async def begin_transaction(self, transactional_id: str) -> None:
         try:
@@ -126,8 +129,12 @@ class TransactionGuardedProducer(faust_aiokafka.Producer):
             for transactional_id, offsets in tid_to_offset_map.items():
                 async with self._trn_locks[transactional_id]:
                     producer = self._transaction_producers[transactional_id]
+                    self.faults.reach("send-offsets")
                     await producer.send_offsets_to_transaction(offsets, group_id)
+                    self.faults.reach("before-commit")
                     await producer.commit_transaction()
+                    for tp in offsets:
+                        self.on_committed(tp.partition)
                     if start_new_transaction:
                         await producer.begin_transaction()
         except Exception as exc:

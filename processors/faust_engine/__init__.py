@@ -1,0 +1,21 @@
+"""The faust engine: faust-streaming with processing_guarantee="exactly_once" (the reference)."""
+
+from __future__ import annotations
+
+import faust
+
+from processors.faust_engine.app import build_app
+from runtime.logging import logging_config
+from runtime.settings import Settings
+
+
+def main(settings: Settings) -> None:
+    worker = faust.Worker(
+        build_app(settings),
+        loglevel=settings.log_level.lower(),
+        logging_config=logging_config(settings.log_level),
+        # Triggerline logs structured lines; faust's banner and stdout redirection get in the way.
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()
