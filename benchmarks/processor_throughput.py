@@ -25,12 +25,12 @@ import statistics
 import sys
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiokafka.errors import GroupCoordinatorNotAvailableError
+from msgspec.structs import replace
 
 from benchmarks.faust_floor import FLOOR_GROUP
 from benchmarks.processor_workload import raw_events, triggers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, cast, get_args
 
+import msgspec
 import orjson
 import typer
 from psycopg import AsyncConnection
@@ -114,7 +115,7 @@ def triggers_create(
                     target_secret=target_signing_secret,
                 ),
             )
-        shown: dict[str, Any] = orjson.loads(orjson.dumps(record))
+        shown: dict[str, Any] = msgspec.to_builtins(record)
         shown["secrets"] = sorted(record.secrets)
         if DEFINITIONS[checked].kind == "webhook":
             shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"

@@ -14,7 +14,6 @@ import base64
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
@@ -50,6 +49,7 @@ CLOUDEVENTS_HEADERS: Headers = [("content-type", b"application/cloudevents+json"
 NO_HEADERS: Headers = []
 # At INFO, one decision per outcome is logged at most this often.
 SAMPLE_INTERVAL_S = 10.0
+FLUSH_EVERY = 1024
 
 
 class DecisionSamples:
@@ -78,25 +78,33 @@ class DecisionSamples:
 
 
 class EventCounters:
-    """The labelled metric children, created once per (definition, outcome)."""
+    """Events read and decided, tallied locally and added to the Prometheus counters every
+    FLUSH_EVERY events and whenever the engine asks (it does so every few seconds): a labelled
+    counter's `inc` costs about a microsecond, per event and label set."""
 
     def __init__(self) -> None:
-        self._decided: dict[tuple[str, str], Any] = {}
-        self._read: dict[str, Any] = {}
+        self._read: dict[str, int] = {}
+        self._decided: dict[tuple[str, str], int] = {}
+        self._until_flush = FLUSH_EVERY
 
     def read(self, definition: str) -> None:
-        child = self._read.get(definition)
-        if child is None:
-            child = self._read[definition] = PROCESSOR_EVENTS_IN.labels(definition)
-        child.inc()
+        self._read[definition] = self._read.get(definition, 0) + 1
+        self._until_flush -= 1
+        if not self._until_flush:
+            self.flush()
 
     def decided(self, definition: str, outcome: str) -> None:
-        child = self._decided.get((definition, outcome))
-        if child is None:
-            child = self._decided[(definition, outcome)] = PROCESSOR_EVENTS.labels(
-                definition, outcome
-            )
-        child.inc()
+        key = (definition, outcome)
+        self._decided[key] = self._decided.get(key, 0) + 1
+
+    def flush(self) -> None:
+        for definition, count in self._read.items():
+            PROCESSOR_EVENTS_IN.labels(definition).inc(count)
+        for (definition, outcome), count in self._decided.items():
+            PROCESSOR_EVENTS.labels(definition, outcome).inc(count)
+        self._read.clear()
+        self._decided.clear()
+        self._until_flush = FLUSH_EVERY
 
 
 class RawEventHandler:
@@ -107,6 +115,10 @@ class RawEventHandler:
         self._dead_letters = DEAD_LETTERS.name(prefix)
         self._counters = EventCounters()
         self._samples = DecisionSamples()
+
+    def flush_metrics(self) -> None:
+        """Adds the events counted since the last flush to the Prometheus counters."""
+        self._counters.flush()
 
     async def handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
         try:

@@ -8,11 +8,11 @@ between them: `normalize` (per definition) and `decide` (allow-list, then the CE
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+import msgspec
 import orjson
 
 from processors.cron import parse_tick, tick_fields
@@ -30,8 +30,7 @@ ROUTED_SLACK_ENVELOPES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Normalized:
+class Normalized(msgspec.Struct, frozen=True):
     """One event in Triggerline's terms, whatever the sender."""
 
     # The sender's id for the event (Slack event_id, webhook-id, tick id): retries share it.
@@ -45,13 +44,11 @@ class Normalized:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
+class Routed(msgspec.Struct, frozen=True):
     event: RoutedEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(msgspec.Struct, frozen=True):
     """A valid event the trigger's rules chose not to deliver; the reason is shown to users."""
 
     event_id: str
@@ -59,8 +56,7 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class FilterFailed:
+class FilterFailed(msgspec.Struct, frozen=True):
     """The trigger's filter could not be evaluated on this event; the message is shown to users."""
 
     event_id: str
@@ -68,8 +64,7 @@ class FilterFailed:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Ignored:
+class Ignored(msgspec.Struct, frozen=True):
     """Not an event at all for routing purposes (paused trigger, non-event envelope)."""
 
     event_id: str

@@ -37,7 +37,8 @@ PROCESSOR_EVENTS_IN = Counter(
 )
 PROCESSOR_CEL_EVALUATION = Histogram(
     f"{PREFIX}_processor_cel_evaluation_seconds",
-    "Time to evaluate one CEL filter or correlation expression, by engine.",
+    "Time to evaluate one CEL filter or correlation expression, by engine (one evaluation "
+    "in 16 is timed).",
     ["engine"],
     buckets=(1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3),
 )

@@ -1,17 +1,17 @@
-"""The records that flow between stages, one dataclass per topic value."""
+"""The records that flow between stages, one frozen msgspec Struct per topic value."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import msgspec
 
 from schemas.codec import RecordCodec
 from schemas.triggers import DefinitionSlug, TargetKind, TriggerConfig
 
 
-@dataclass(frozen=True, slots=True)
-class RawEvent:
+class RawEvent(msgspec.Struct, frozen=True):
     """What ingest accepted, unchanged, with what replay and audit need to know about it."""
 
     id: str
@@ -25,13 +25,12 @@ class RawEvent:
     body: str
     # Only the headers that matter later: Slack retry number and reason, content type,
     # user agent, webhook-id. Names are lower-case.
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     replay: bool = False
     v: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class RoutedEvent:
+class RoutedEvent(msgspec.Struct, frozen=True):
     """A CloudEvent 1.0 in structured mode, with Triggerline's extension attributes.
 
     Extension names follow the CloudEvents rule (lower-case letters and digits only).
@@ -70,8 +69,7 @@ Outcome = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryLogRecord:
+class DeliveryLogRecord(msgspec.Struct, frozen=True):
     """One step of an event's journey: a processing decision or a delivery attempt."""
 
     event_id: str
@@ -95,8 +93,7 @@ class DeliveryLogRecord:
     v: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(msgspec.Struct, frozen=True):
     """A record a stage gave up on, with enough context to understand and re-drive it."""
 
     stage: Stage
@@ -111,7 +108,7 @@ class DeadLetter:
     event_id: str | None = None
     trigger_id: str | None = None
     error: str | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = msgspec.field(default_factory=list)
     v: int = 1
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from schemas.codec import RecordCodec
 
 
-@dataclass(frozen=True, slots=True)
-class CronTick:
+class CronTick(msgspec.Struct, frozen=True):
     # A deterministic hash of (trigger id, scheduled time): a tick fired twice across a leader
     # failover carries the same id, and the processors' deduplication drops the second one.
     tick_id: str
@@ -23,8 +23,7 @@ class CronTick:
     v: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class CronProgress:
+class CronProgress(msgspec.Struct, frozen=True):
     """The last scheduled time fired for a trigger, committed in one transaction with its tick."""
 
     trigger_id: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import msgspec
 
 DefinitionSlug = Literal["slack", "cron", "webhook"]
 TriggerStatus = Literal["active", "paused"]
@@ -14,8 +15,7 @@ TargetKind = Literal["http", "kafka", "noop"]
 TARGET_SIGNING_ENTRY = "TARGET_SIGNING_SECRET"
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     kind: TargetKind
     # A URL for http, a topic name for kafka, empty for noop.
     ref: str = ""
@@ -25,8 +25,7 @@ class Target:
     max_age_s: float = 24 * 60 * 60
 
 
-@dataclass(frozen=True, slots=True)
-class TriggerConfig:
+class TriggerConfig(msgspec.Struct, frozen=True):
     """One trigger instance, keyed by its id on the compacted trigger-config topic.
 
     Secret values travel only as Fernet ciphertexts tagged with their key id
@@ -42,8 +41,8 @@ class TriggerConfig:
     updated_at: datetime
     # Increases with every committed change; consumers ignore a revision older than one they hold.
     revision: int
-    config: dict[str, Any] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    secrets: dict[str, str] = msgspec.field(default_factory=dict)
     v: int = 1
 
     @property

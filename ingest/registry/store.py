@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
@@ -353,7 +353,7 @@ def _is_uuid(value: str) -> bool:
 
 
 def _target_json(target: Target) -> dict[str, Any]:
-    parsed: dict[str, Any] = orjson.loads(orjson.dumps(target))
+    parsed: dict[str, Any] = msgspec.to_builtins(target)
     return parsed
 
 

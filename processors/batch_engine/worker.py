@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -126,6 +127,8 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._shared_producer.start()
         self._consumer.subscribe([self._raw_topic], listener=self)
         await self._consumer.start()
+        # What start-up loaded lives as long as the process; frozen, full collections skip it.
+        gc.freeze()
         reporting = asyncio.create_task(self._report(), name="report")
         try:
             await self._loop()
@@ -161,6 +164,9 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                                 outputs.extend(await handle(record, marks))
                                 work.next_offset = record.offset + 1
                 self._commit_due()
+            # getmany returns buffered records without suspending: without this the commits,
+            # the fetcher and the group heartbeat would wait until the buffer ran dry.
+            await asyncio.sleep(0)
 
     def _commit_due(self) -> None:
         now = time.monotonic()
@@ -290,3 +296,4 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                         lag = max(0, end - work.committed_offset)
                         PROCESSOR_CONSUMER_LAG.labels(str(work.tp.partition)).set(lag)
                 self._stores.report()
+                self._handler.flush_metrics()

@@ -153,6 +153,7 @@ def build_app(settings: Settings) -> faust.App:
                 await asyncio.sleep(LAG_INTERVAL_S)
                 await _report_lag(app, admin, group, parts.raw_topic)
                 parts.stores.report()
+                parts.handler.flush_metrics()
         finally:
             await admin.close()
 
