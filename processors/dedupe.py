@@ -125,15 +125,27 @@ class DedupeStores:
     def partitions(self) -> list[int]:
         return list(self._open)
 
+    def open(self, partition: int) -> PartitionMarks:
+        """The partition's marks as its local store has them (see `catch_up`)."""
+        marks = self._open.get(partition)
+        if marks is None:
+            marks = self._open[partition] = PartitionMarks(partition, self._open_store(partition))
+        return marks
+
     async def restore(self, partition: int) -> PartitionMarks:
-        """Open the partition's store and read the changelog into it up to the end.
+        """`open`, then `catch_up`."""
+        marks = self.open(partition)
+        await self.catch_up(partition)
+        return marks
+
+    async def catch_up(self, partition: int) -> None:
+        """Read the partition's changelog into its open store, up to the end.
 
         Call only once this worker's transactional producer for the partition has started:
         that fences any earlier owner and ends its open transaction, so nothing more can be
         committed to the changelog partition behind this read.
         """
-        marks = self._open.get(partition) or PartitionMarks(partition, self._open_store(partition))
-        self._open[partition] = marks
+        marks = self._open[partition]
         started = time.perf_counter()
         restored = await self._catch_up(marks.store, partition)
         PROCESSOR_DEDUPE_RESTORED.inc(restored)
@@ -146,7 +158,6 @@ class DedupeStores:
                     "seconds": round(time.perf_counter() - started, 3),
                 },
             )
-        return marks
 
     def close(self, partition: int) -> None:
         marks = self._open.pop(partition, None)
@@ -201,7 +212,8 @@ class DedupeStores:
         if start < end:
             consumer.seek(tp, start)
             while await consumer.position(tp) < end:
-                records = await consumer.getmany(tp, timeout_ms=500, max_records=RESTORE_BATCH)
+                # Short waits: a fetch that ends in transaction markers returns no records.
+                records = await consumer.getmany(tp, timeout_ms=50, max_records=RESTORE_BATCH)
                 batch = [
                     (r.key, r.timestamp) for r in records.get(tp, []) if r.offset < end and r.key
                 ]

@@ -101,6 +101,8 @@ class PartitionWork:
         self.next_offset = next_offset
         self.committed_offset = next_offset
         self.outputs: list[Output] = []
+        # False until the partition's deduplication marks are restored.
+        self.ready = False
         self.last_commit_started = time.monotonic()
         self._committing: asyncio.Task[None] | None = None
         self._committing_offset = next_offset

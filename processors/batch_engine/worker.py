@@ -11,12 +11,14 @@ transactional id, `<group>-0-<partition>`, the scheme faust uses for the same gr
 engines fence each other too). Starting that producer bumps the id's epoch: a former owner can
 commit nothing more, and Kafka aborts its open transaction.
 
-**Taking on a partition**, in this order, under the processing lock: start its producer (the
-fence), read its committed offset (only now final), restore its deduplication marks from the
-changelog, seek to the committed offset, and only then process. aiokafka refreshes committed
+**Taking on a partition**, in this order: start its producer (the fence), read its committed
+offset (only now final), seek to it and pause the partition, then restore its deduplication
+marks from the changelog and only then resume and process it. aiokafka refreshes committed
 offsets before it calls the rebalance listener, so its own idea of the position may be stale
-until that seek; and it logs and swallows exceptions raised in the listener, so every listener
-step that fails stops the worker (processors/stop.py) instead.
+until that seek. It sends no heartbeats while the listener runs, so the restore, which may read
+millions of marks, runs after it, in the background. And it logs and swallows exceptions
+raised in the listener, so every listener step that fails stops the worker
+(processors/stop.py) instead.
 
 **Giving up a partition** waits for its commit in flight and commits what is left, then stops
 its producer. A batch fetched before a rebalance is dropped: its records are fetched again
@@ -99,15 +101,14 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         self._handler = RawEventHandler(self._view, prefix)
         self._stores = DedupeStores(settings)
-        self._ops = OpsServer(
-            "127.0.0.1", settings.processor_metrics_port, lambda: {"config": self._view.ready}
-        )
+        self._ops = OpsServer("127.0.0.1", settings.processor_metrics_port, self._readiness)
         # At-least-once shares one idempotent producer; exactly-once has one per partition.
         self._shared_producer = (
             None if settings.processor_exactly_once else self._producer(transactional=None)
         )
         self._partitions: dict[int, PartitionWork] = {}
         self._placement: Placement | None = None
+        self._restoring: asyncio.Task[None] | None = None
         # Held while records are processed and while the listener changes the partitions.
         self._lock = asyncio.Lock()
         self._generation = 0
@@ -115,6 +116,11 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _readiness(self) -> dict[str, bool]:
+        # A partition is not processed until its deduplication marks are restored.
+        restored = all(work.ready for work in self._partitions.values())
+        return {"config": self._view.ready, "marks_restored": restored}
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -133,6 +139,7 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             await self._loop()
             async with self._lock:
+                await self._stop_restoring()
                 await self._release(list(self._partitions))
         finally:
             reporting.cancel()
@@ -155,7 +162,8 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                 if generation == self._generation:
                     for tp, records in batches.items():
                         work = self._partitions.get(tp.partition)
-                        if work is None:
+                        # A partition still restoring is sought again before it resumes.
+                        if work is None or not work.ready:
                             continue
                         outputs = work.outputs
                         marks = work.marks
@@ -179,7 +187,7 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                 continue
             if work.has_work and (full or now - work.last_commit_started >= self._interval_s):
                 work.start_commit()
-            if work.tp in self._consumer.paused():
+            if work.ready and work.tp in self._consumer.paused():
                 self._consumer.resume(work.tp)
 
     # The rebalance listener. aiokafka swallows what these raise, so nothing may escape.
@@ -203,6 +211,7 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _revoke(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             self._generation += 1
+            await self._stop_restoring()
             await self._release([tp.partition for tp in revoked if tp.topic == self._raw_topic])
 
     async def _assign(self, assigned: set[TopicPartition]) -> None:
@@ -210,15 +219,41 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             self._generation += 1
             self._faults.reach("assigned")
             new = sorted(tp for tp in assigned if tp.partition not in self._partitions)
-            # The fences first, all at once; then each partition's state, one after another
-            # (the changelog is read by one consumer).
+            # The fences first, all at once.
             fenced = await asyncio.gather(*(self._fence(tp) for tp in new))
-            for tp, (producer, committer) in zip(new, fenced, strict=True):
-                self._partitions[tp.partition] = await self._take_on(tp, producer, committer)
+            works = [
+                await self._take_on(tp, producer, committer)
+                for tp, (producer, committer) in zip(new, fenced, strict=True)
+            ]
+            for work in works:
+                self._partitions[work.tp.partition] = work
+            await self._stop_restoring()
+            self._restoring = asyncio.create_task(self._restore(works), name="restore")
             log.info(
                 "partitions assigned",
                 extra={"partitions": sorted(p.partition for p in assigned)},
             )
+
+    async def _restore(self, works: list[PartitionWork]) -> None:
+        """Brings each new partition's marks up to date, then lets it be processed."""
+        try:
+            for work in works:
+                await self._stores.catch_up(work.tp.partition)
+                # Records fetched before the pause took effect were dropped, not processed.
+                self._consumer.seek(work.tp, work.next_offset)
+                work.ready = True
+                self._consumer.resume(work.tp)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            stop_worker_now(exc)
+
+    async def _stop_restoring(self) -> None:
+        if self._restoring is not None:
+            self._restoring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._restoring
+            self._restoring = None
 
     async def _fence(self, tp: TopicPartition) -> tuple[AIOKafkaProducer, OffsetCommitter]:
         if self._shared_producer is not None:
@@ -236,8 +271,10 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         committed = await consumer.committed(tp)
         if committed is None:
             committed = (await consumer.beginning_offsets([tp]))[tp]
-        marks = await self._stores.restore(tp.partition)
         consumer.seek(tp, committed)
+        # Not fetched until its marks are restored (`_restore`).
+        consumer.pause(tp)
+        marks = self._stores.open(tp.partition)
         end = (await consumer.end_offsets([tp]))[tp]
         PROCESSOR_CONSUMER_LAG.labels(str(tp.partition)).set(max(0, end - committed))
         if self._placement is None:

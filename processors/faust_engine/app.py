@@ -96,9 +96,11 @@ class FaustProcessors:
         )
 
     async def take_on(self, _: Any, /, *args: Any, signal: Any, **__: Any) -> None:
-        """The `on_partitions_assigned` signal: faust has started the new partitions'
-        producers (the fence) before it. faust crashes the app gracefully when a handler
-        raises, which could commit; a failure here stops the worker instead."""
+        """The `on_partitions_assigned` signal. A new partition's marks are restored when its
+        first event arrives: faust has started its producer (the fence) by then, and heartbeats
+        go on meanwhile, which they do not during this signal. faust crashes the app
+        gracefully when a handler raises, which could commit; a failure here stops the worker
+        instead."""
         assigned: Set[Any] = args[0]
         try:
             self.faults.reach("assigned")
@@ -109,9 +111,6 @@ class FaustProcessors:
                         # Its producer was stopped: an uncommitted transaction is aborted,
                         # and its marks go with it.
                         self.stores.close(partition)
-                for partition in sorted(owned):
-                    if self.stores.get(partition) is None:
-                        await self.stores.restore(partition)
         except BaseException as exc:
             stop_worker_now(exc)
 

@@ -23,6 +23,7 @@ from typing import Any
 from processors.dedupe import DedupeStores
 from processors.faults import Faults
 from processors.faust_engine.outputs import transactional_id
+from processors.stop import stop_worker_now
 
 
 class CommitGuard:
@@ -51,8 +52,13 @@ class CommitGuard:
 
         async def guarded_commit(*args: Any, **kwargs: Any) -> Any:
             async with self.lock:
-                await app.producer.buffer.flush()
-                written = await self._write_marks(app)
+                try:
+                    await app.producer.buffer.flush()
+                    written = await self._write_marks(app)
+                except Exception as exc:
+                    # A send failed in the transaction (a fenced producer, say): faust would
+                    # crash gracefully, and a graceful stop may commit.
+                    stop_worker_now(exc)
                 if not self._exactly_once:
                     # Without transactions the changelog records are final once acknowledged.
                     for partition, offset in written.items():

@@ -1,0 +1,75 @@
+"""Batch-engine workers joining and leaving a group mid-stream (SIGTERM and SIGKILL): every
+event is still routed once and decided once, and no worker has to stop itself.
+
+The faust engine runs the same scenario in benchmarks/processor_rebalance_soak.py: faust loses
+its transaction in some rebalances and is restarted, which a soak counts better than a test."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from runtime.settings import Settings
+from tests.integration.polling import eventually
+from tests.integration.processor_support import (
+    Records,
+    Sent,
+    Worker,
+    all_routed,
+    assert_decided_once,
+    assert_exactly_once,
+    owned_by,
+    processor_workers,
+    produce_until,
+    routed_grows_by,
+    slack_trigger,
+    triggers_on_every_partition,
+)
+
+pytestmark = pytest.mark.integration
+
+SESSION_TIMEOUT = {"TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S": "6"}
+
+
+async def owns_partitions(worker: Worker) -> set[str]:
+    async def owning() -> set[str] | None:
+        return await owned_by(worker) or None
+
+    return await eventually(owning, timeout_s=60)
+
+
+async def test_workers_joining_and_leaving_mid_stream_route_each_event_once(
+    settings: Settings,
+) -> None:
+    triggers = triggers_on_every_partition()
+    sent = Sent(set(), set())
+    stop = asyncio.Event()
+    async with Records(settings) as records:
+        for trigger_id in triggers:
+            await records.config(slack_trigger(trigger_id))
+        with processor_workers(settings, 1, "batch", **SESSION_TIMEOUT) as group:
+            producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
+            try:
+                await routed_grows_by(settings, 200)
+                polite = group.start()
+                await owns_partitions(polite)
+                await routed_grows_by(settings, 200)
+                left_politely = await group.stop_worker(polite)
+                await routed_grows_by(settings, 200)
+                crashing = group.start()
+                await owns_partitions(crashing)
+                await routed_grows_by(settings, 200)
+                killed = await group.stop_worker(crashing, signal.SIGKILL)
+                # The survivor takes the dead worker's partitions once its session expires.
+                await routed_grows_by(settings, 400)
+            finally:
+                stop.set()
+                await producing
+            events = await all_routed(settings, len(sent.events))
+            survivor_exit = group.workers[0].process.poll()
+
+    assert (left_politely, killed, survivor_exit) == (0, -signal.SIGKILL, None)
+    assert_exactly_once(events, sent.events)
+    await assert_decided_once(settings, sent)
