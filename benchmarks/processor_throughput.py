@@ -1,19 +1,20 @@
-"""Processor events/s per worker against the limit: a plain aiokafka consume -> json -> produce
-loop, on the same broker, in the same run.
+"""Processor events/s per worker, per engine, against the limit: a plain aiokafka consume -> json
+-> produce loop, on the same broker, in the same run.
 
 Setup: 20 active Slack triggers, each with a realistic CEL filter, and a realistic mix of
 events (benchmarks/processor_workload.py) already on the raw topic. One `python -m processors`
-worker drains it per configuration (both CEL engines, with and without exactly-once); the rate
-is measured from the group's committed offsets, so worker start-up is not counted. Each run
-has its own topic prefix on the local broker. In the same run, benchmarks/faust_floor.py shows
-what faust itself costs: the same exactly-once app shape doing no work, and doing only the plain
-loop's work.
+worker drains it per configuration (each engine, with and without exactly-once); the rate is
+measured from the group's committed offsets, so worker start-up is not counted. Each run has
+its own topics on the local broker, deleted afterwards. In the same run,
+benchmarks/faust_floor.py shows what faust itself costs: the same exactly-once app shape
+doing no work.
 
-    .venv/bin/python -m benchmarks.processor_throughput [--events 20000] [--latency]
+    .venv/bin/python -m benchmarks.processor_throughput [--events 50000] [--celpy] [--latency]
 
-`--latency` instead measures what the transaction commit interval costs end to end: events
-written at a steady rate, the time from ingest acceptance to the routed record being readable
-by a read_committed consumer, per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S.
+`--celpy` adds the batch engine with the reference CEL engine. `--latency` instead measures
+what the transaction commit interval costs end to end: events written at a steady rate, the
+time from ingest acceptance to the routed record being readable by a read_committed consumer,
+per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from schemas.records import RAW_EVENT, ROUTED_EVENT, TRIGGER_CONFIG, RawEvent
 from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as CONFIG_TOPIC
 from schemas.triggers import TriggerConfig
+from tests.integration.isolation import drop_topics
+from tests.integration.processor_support import ENGINES
 from tests.integration.stages import free_port
 
 
@@ -160,37 +163,42 @@ async def plain_loop_rate(settings: Settings, total: int) -> float:
         await consumer.stop()
 
 
-async def throughput(base: Settings, count: int) -> None:
+async def throughput(base: Settings, count: int, celpy: bool) -> None:
     events = raw_events(CONFIGS, count)
     print(f"{len(CONFIGS)} slack triggers with CEL filters, {count} raw events per run")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     settings = await fresh_settings(base)
     await load(settings, CONFIGS, events)
     limit = await plain_loop_rate(settings, count)
-    print(f"plain aiokafka consume -> json -> produce loop: {limit:8.0f} events/s")
-    # What faust itself allows: the same exactly-once app shape doing no work, then doing only
-    # the plain loop's work.
-    for produce, label in (("0", "acknowledge only"), ("1", "consume -> json -> produce")):
+    await drop_topics(settings)
+    print(f"plain aiokafka consume -> json -> produce loop:  {limit:8.0f} events/s")
+    settings = await fresh_settings(base)
+    await load(settings, CONFIGS, events)
+    rate = await worker_rate(settings, count, {}, FLOOR_MODULE)
+    await drop_topics(settings)
+    print(
+        f"faust exactly-once, acknowledge only:            {rate:8.0f} events/s "
+        f"({rate / limit:.2f} of the plain loop)"
+    )
+    runs = [(engine, "cel-expr-python", eos) for engine in ENGINES for eos in (True, False)]
+    if celpy:
+        runs.append(("batch", "celpy", True))
+    for engine, cel_engine, exactly_once in runs:
         settings = await fresh_settings(base)
         await load(settings, CONFIGS, events)
-        rate = await worker_rate(settings, count, {"FAUST_FLOOR_PRODUCE": produce}, FLOOR_MODULE)
+        env = {
+            "TRIGGERLINE_PROCESSOR_ENGINE": engine,
+            "TRIGGERLINE_CEL_ENGINE": cel_engine,
+            "TRIGGERLINE_PROCESSOR_EXACTLY_ONCE": str(exactly_once).lower(),
+        }
+        rate = await worker_rate(settings, count, env)
+        await drop_topics(settings)
+        mode = "exactly-once " if exactly_once else "at-least-once"
         print(
-            f"faust exactly-once, {label:26s}: {rate:8.0f} events/s "
+            f"processor {engine:5s} {cel_engine:15s} {mode}: {rate:8.0f} events/s "
             f"({rate / limit:.2f} of the plain loop)"
         )
-    for engine in ("cel-expr-python", "celpy"):
-        for exactly_once in (True, False):
-            settings = await fresh_settings(base)
-            await load(settings, CONFIGS, events)
-            env = {
-                "TRIGGERLINE_CEL_ENGINE": engine,
-                "TRIGGERLINE_PROCESSOR_EXACTLY_ONCE": str(exactly_once).lower(),
-            }
-            rate = await worker_rate(settings, count, env)
-            mode = "exactly-once " if exactly_once else "at-least-once"
-            print(
-                f"processor, {engine:15s} {mode}: {rate:8.0f} events/s "
-                f"({rate / limit:.2f} of the plain loop)"
-            )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 async def latency(base: Settings, per_s: int, seconds: float) -> None:
@@ -255,7 +263,8 @@ async def arrivals(consumer: Any, timeout_ms: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--celpy", action="store_true", help="also the reference CEL engine")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=int, default=200, help="events/s for --latency")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration for --latency")
@@ -264,7 +273,7 @@ def main() -> None:
     if args.latency:
         asyncio.run(latency(base, args.rate, args.seconds))
     else:
-        asyncio.run(throughput(base, args.events))
+        asyncio.run(throughput(base, args.events, args.celpy))
 
 
 if __name__ == "__main__":

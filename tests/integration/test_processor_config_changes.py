@@ -1,4 +1,5 @@
-"""A config change (pause, filter update, delete) reaches every processor worker within seconds."""
+"""A config change (pause, filter update, delete) reaches every processor worker within seconds,
+on both engines."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from schemas.records import DeliveryLogRecord
 from schemas.triggers import TriggerConfig
 from tests.integration.polling import eventually
 from tests.integration.processor_support import (
+    ENGINES,
     Records,
     processor_decisions,
     processor_workers,
@@ -25,14 +27,17 @@ pytestmark = pytest.mark.integration
 WITHIN_S = 10.0
 
 
-async def test_pause_filter_update_and_delete_reach_every_worker(settings: Settings) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_pause_filter_update_and_delete_reach_every_worker(
+    settings: Settings, engine: str
+) -> None:
     # One trigger per raw partition, so both workers own triggers of every kind of change.
     triggers = triggers_on_every_partition()
     configs = [slack_trigger(t, filter='event.text != "never"') for t in triggers]
     async with Records(settings) as records:
         for config in configs:
             await records.config(config)
-        with processor_workers(settings, 2):
+        with processor_workers(settings, 2, engine):
             before = {t: f"Ev{uuid.uuid4().hex}" for t in triggers}
             await records.raw(*(slack_message(t, e) for t, e in before.items()))
             await eventually(

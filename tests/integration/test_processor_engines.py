@@ -89,7 +89,9 @@ def workload() -> tuple[list[TriggerConfig], list[bytes]]:
     """Triggers and raw records covering every kind of decision."""
     ids = triggers_on_every_partition()
     configs = [
-        slack_trigger(ids[0], event_types=["message", "app_mention"], filter='event.text != "x"'),
+        slack_trigger(
+            ids[0], event_types=["message", "app_mention"], filter='event.text.startsWith("m")'
+        ),
         slack_trigger(ids[1], status="paused"),
         slack_trigger(ids[2]),
         trigger("webhook", ids[3], correlation="event.conv"),
