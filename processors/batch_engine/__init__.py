@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvloop
+from aiokafka.errors import InconsistentGroupProtocolError
 
 from processors.batch_engine.worker import BatchWorker
 from runtime.logging import configure_logging
 from runtime.settings import Settings
+
+log = logging.getLogger("triggerline.processors")
 
 
 async def serve(settings: Settings) -> None:
@@ -16,4 +21,12 @@ async def serve(settings: Settings) -> None:
 
 def main(settings: Settings) -> None:
     configure_logging("processors", settings.log_level)
-    uvloop.run(serve(settings))
+    try:
+        uvloop.run(serve(settings))
+    except InconsistentGroupProtocolError:
+        log.critical(
+            "the processors group has workers of the other engine; stop all of them before "
+            "starting workers on this one",
+            extra={"group": settings.group("processors"), "engine": settings.processor_engine},
+        )
+        raise SystemExit(1) from None

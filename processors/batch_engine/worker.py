@@ -128,15 +128,15 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             loop.add_signal_handler(signum, self.stop)
         await self._ops.start()
         await self._view.start()
-        self._placement = await self._read_placement()
-        if self._shared_producer is not None:
-            await self._shared_producer.start()
-        self._consumer.subscribe([self._raw_topic], listener=self)
-        await self._consumer.start()
-        # What start-up loaded lives as long as the process; frozen, full collections skip it.
-        gc.freeze()
         reporting = asyncio.create_task(self._report(), name="report")
         try:
+            self._placement = await self._read_placement()
+            if self._shared_producer is not None:
+                await self._shared_producer.start()
+            self._consumer.subscribe([self._raw_topic], listener=self)
+            await self._consumer.start()
+            # What start-up loaded lives as long as the process; full collections skip it.
+            gc.freeze()
             await self._loop()
             async with self._lock:
                 await self._stop_restoring()
