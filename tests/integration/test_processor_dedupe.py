@@ -79,7 +79,10 @@ async def test_marks_survive_warm_and_cold_restarts_and_die_with_an_aborted_tran
     async with Records(settings) as records:
         for trigger_id in triggers:
             await records.config(slack_trigger(trigger_id))
-        with processor_workers(settings, 0, engine) as group:
+        # The killed worker leaves the group when its session expires.
+        with processor_workers(
+            settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
+        ) as group:
             # The first worker dies just before its first commit: that transaction, with its
             # routed records and marks, is aborted. Its replacement runs on.
             group.start(TRIGGERLINE_PROCESSOR_FAULT="before-commit:1")

@@ -34,7 +34,10 @@ async def test_a_failed_listener_and_a_failed_transaction_step_stop_the_worker(
     async with Records(settings) as records:
         for trigger_id in triggers:
             await records.config(slack_trigger(trigger_id))
-        with processor_workers(settings, 0, engine) as group:
+        # A worker that stops dead leaves the group when its session expires.
+        with processor_workers(
+            settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
+        ) as group:
             # The first worker fails taking on its partitions; its replacement fails sending
             # the offsets of its third transaction; the next one runs on.
             group.start(TRIGGERLINE_PROCESSOR_FAULT="assigned:1")

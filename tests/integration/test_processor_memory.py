@@ -1,5 +1,5 @@
 """A batch-engine worker's memory stays bounded over many deduplication windows: with a
-2-second window and a steady stream of distinct events for 40 s (20 windows), the marks in its
+2-second window and a steady stream of distinct events for 30 s (15 windows), the marks in its
 local store, the changelog on the broker and the worker's RSS all stop growing.
 
 The faust engine keeps its marks in the same store and changelog; its RSS is faust's own."""
@@ -31,7 +31,7 @@ from tests.integration.processor_support import (
 pytestmark = pytest.mark.integration
 
 WINDOW_S = 2.0
-RUN_S = 40.0
+RUN_S = 30.0
 SAMPLE_EVERY_S = 2.0
 
 
