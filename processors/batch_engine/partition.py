@@ -169,10 +169,12 @@ class PartitionWork:
             if batch is None:
                 batch = batches[target] = producer.create_batch()
             if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                # Full: send it and start the next one (Kafka takes them in order).
+                # Full: send it and start the next one (Kafka takes them in order). An empty
+                # batch takes any one record, however large.
                 sent.append(await producer.send_batch(batch, topic, partition=target[1]))
                 batch = batches[target] = producer.create_batch()
-                batch.append(timestamp=None, key=key, value=value, headers=headers)
+                if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                    raise RuntimeError(f"an empty record batch refused a record for {topic}")
         for (topic, partition), batch in batches.items():
             sent.append(await producer.send_batch(batch, topic, partition=partition))
         changelog: Awaitable[Any] | None = None
