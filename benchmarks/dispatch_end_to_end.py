@@ -4,10 +4,13 @@ Runs ingest, processors and dispatchers as separate processes (as `triggerline r
 HTTP target (benchmarks/dispatch_target.py), then sends signed generic webhooks at a fixed rate
 (1,000/s by default) and reports p50/p99 of target receipt minus the CloudEvent's `receivedat`,
 the time ingest accepted the event. The processors' exactly-once commit interval bounds how soon
-routed events become visible to the dispatchers, so the run is repeated for each interval given.
+routed events become visible to the dispatchers, so the run can be repeated for each interval
+given (the shipped default otherwise).
 
 The baseline printed alongside is the same send loop's own ingest answer latency (p50/p99 of the
 HTTP round trip to ingest): the part of the journey the sender sees before the pipeline starts.
+Each process's CPU over the measured part (in % of one core) shows which stage the two cores
+are spent on.
 
     .venv/bin/python -m benchmarks.dispatch_end_to_end [--rate 1000] [--duration 15] \
         [--commit-intervals 0.1,0.05,0.02]
@@ -23,6 +26,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,6 +35,7 @@ from standardwebhooks import Webhook
 
 from benchmarks.dispatch_throughput import reset, stats, target_process
 from deploy import local_kafka, local_postgres
+from deploy.local_kafka import KafkaLayout
 from deploy.migrate import apply_migrations
 from runtime.kafka import reached, whole_topic_consumer
 from runtime.settings import Settings
@@ -42,7 +47,21 @@ from tests.integration.polling import eventually
 from tests.integration.stages import free_port, wait_until_ready
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+STAGES = ("ingest", "processors", "dispatchers")
 WARMUP_S = 3.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_shares(pids: dict[str, int], before: dict[str, float], seconds: float) -> dict[str, int]:
+    """Per process, the percentage of one core it used since `before`."""
+    return {
+        name: round((cpu_seconds(pid) - before[name]) / seconds * 100) for name, pid in pids.items()
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -129,7 +148,7 @@ async def one_setting(
             )
             stages = [
                 await asyncio.create_subprocess_exec(sys.executable, "-m", stage, env=env)
-                for stage in ("ingest", "processors", "dispatchers")
+                for stage in STAGES
             ]
             try:
                 base = f"http://127.0.0.1:{ingest_port}"
@@ -145,6 +164,13 @@ async def one_setting(
                 await eventually(warmed, 120, 0.5)
                 await reset(target)
                 measured = signed_requests(int(rate * duration_s))
+                pids = {
+                    "broker": int(KafkaLayout.under(settings.local_dir).pid_file.read_text()),
+                    "load generator": os.getpid(),
+                    **{name: p.pid for name, p in zip(STAGES, stages, strict=True)},
+                }
+                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                started = time.monotonic()
                 answers = await send_at_rate(hook, measured, rate)
 
                 async def all_delivered() -> dict[str, Any] | None:
@@ -152,6 +178,7 @@ async def one_setting(
                     return got if got["count"] >= len(measured) else None
 
                 done = await eventually(all_delivered, 120, 0.5)
+                cpu = cpu_shares(pids, cpu_before, time.monotonic() - started)
             finally:
                 for process in stages:
                     process.terminate()
@@ -173,6 +200,7 @@ async def one_setting(
         "routed_topic_to_target_p99_ms": round(percentile(to_target, 0.99), 1),
         "baseline_ingest_answer_p50_ms": round(percentile(answers, 0.50), 1),
         "baseline_ingest_answer_p99_ms": round(percentile(answers, 0.99), 1),
+        "cpu_percent_of_one_core": cpu,
     }
 
 
@@ -223,12 +251,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--commit-intervals", default="0.1,0.05,0.02")
+    parser.add_argument(
+        "--commit-intervals", help="processor commit intervals to compare (default: shipped)"
+    )
     args = parser.parse_args()
     base_settings = Settings()
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         local_kafka.start(base_settings.local_dir)
     if "DATABASE_URL" not in os.environ:
         local_postgres.start(base_settings.local_dir)
-    intervals = [float(v) for v in args.commit_intervals.split(",")]
+    shipped = str(base_settings.processor_commit_interval_s)
+    intervals = [float(v) for v in (args.commit_intervals or shipped).split(",")]
     asyncio.run(measure(base_settings, intervals, args.rate, args.duration))

@@ -44,7 +44,7 @@ from schemas.topics import TRIGGER_CONFIG as CONFIG_TOPIC
 from schemas.triggers import TriggerConfig
 from tests.integration.isolation import drop_topics
 from tests.integration.processor_support import ENGINES
-from tests.integration.stages import free_port
+from tests.integration.stages import free_port, wait_until_ready
 
 
 async def fresh_settings(base: Settings) -> Settings:
@@ -89,7 +89,7 @@ async def committed_total(admin: Any, group: str) -> int:
 
 
 async def start_worker(
-    settings: Settings, env: dict[str, str], module: str = "processors"
+    settings: Settings, env: dict[str, str], module: str = "processors", port: int = 0
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -100,7 +100,7 @@ async def start_worker(
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "TRIGGERLINE_TOPIC_PREFIX": settings.topic_prefix,
             "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
-            "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(free_port()),
+            "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(port or free_port()),
             "TRIGGERLINE_LOG_LEVEL": "WARNING",
             **env,
         },
@@ -218,7 +218,8 @@ async def latency(base: Settings, per_s: int, seconds: float) -> None:
 async def measure_latency(
     settings: Settings, env: dict[str, str], per_s: int, seconds: float
 ) -> list[float]:
-    worker = await start_worker(settings, env)
+    port = free_port()
+    worker = await start_worker(settings, env, port=port)
     consumer = group_consumer(
         settings, ROUTED_EVENTS.name(settings.topic_prefix), group=settings.group("latency")
     )
@@ -230,10 +231,12 @@ async def measure_latency(
     samples: list[float] = []
     try:
         raw_topic = RAW_EVENTS.name(settings.topic_prefix)
-        # A warm-up event: the worker has started and owns the partition once it is routed.
+        # A warm-up event: the worker has started and owns the partition once it is routed;
+        # it is ready once every partition's deduplication marks are restored.
         await producer.send_and_wait(raw_topic, RAW_EVENT.encode(events[0]), key=b"warm-up")
         while not await consumer.getmany(timeout_ms=500):
             pass
+        await wait_until_ready(f"http://127.0.0.1:{port}/readyz")
         for n, event in enumerate(events):
             stamped = replace(event, received_at=datetime.now(UTC))
             await producer.send(raw_topic, RAW_EVENT.encode(stamped), key=event.trigger_id.encode())

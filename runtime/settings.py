@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # How often each raw partition's transaction commits: a routed record is invisible to the
     # dispatchers until then, so this bounds the processors' share of end-to-end latency.
     processor_commit_interval_s: float = Field(
-        default=0.1, gt=0, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
+        default=0.05, gt=0, alias="TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S"
     )
     # Output records one raw partition holds for its next transaction; at this many it commits
     # early, and while its previous commit still runs it stops fetching (batch engine).
