@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from dataclasses import asdict
 
 import orjson
 
@@ -23,7 +22,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
     events = [
-        asdict(normalize_slack(orjson.loads(raw.body)))
+        normalize_slack(orjson.loads(raw.body)).fields()
         for raw in raw_events(triggers(), args.events)
     ]
     print(f"{len(FILTERS)} filters x {len(events)} events")

@@ -11,7 +11,7 @@ and `celpy` (pure Python, the reference). The default is the fast one, chosen by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from runtime.cel.fast import compile_fast
 from runtime.cel.interface import (
@@ -20,6 +20,7 @@ from runtime.cel.interface import (
     CelType,
     Program,
 )
+from runtime.cel.projection import referenced_fields
 from runtime.cel.reference import compile_reference
 
 EngineName = Literal["cel-expr-python", "celpy"]
@@ -50,5 +51,33 @@ def compile(
     it must return: the fast engine checks it at compile time when it can, both at evaluation.
     """
     if engine == "celpy":
-        return compile_reference(expression, declarations, result_type)
-    return compile_fast(expression, declarations, result_type)
+        program: Program = compile_reference(expression, declarations, result_type)
+    else:
+        program = compile_fast(expression, declarations, result_type)
+    projections = {
+        name: fields
+        for name, kind in declarations.items()
+        if kind is CelType.MAP and (fields := referenced_fields(expression, name)) is not None
+    }
+    return ProjectedProgram(program, projections) if projections else program
+
+
+class ProjectedProgram:
+    """Hands each map variable over with only the fields the expression selects
+    (runtime/cel/projection.py): the runtime converts every entry of a map it is given."""
+
+    def __init__(self, program: Program, projections: Mapping[str, frozenset[str]]) -> None:
+        self._program = program
+        self._projections = tuple(projections.items())
+
+    @property
+    def expression(self) -> str:
+        return self._program.expression
+
+    def evaluate(self, activation: Mapping[str, Any]) -> Any:
+        projected = dict(activation)
+        for name, fields in self._projections:
+            value = activation.get(name)
+            if isinstance(value, Mapping):
+                projected[name] = {key: value[key] for key in fields if key in value}
+        return self._program.evaluate(projected)
