@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from processors.dedupe import mark_key
 from runtime.kafka import durable_producer
@@ -32,21 +31,14 @@ from tests.integration.processor_support import (
     Records,
     Sent,
     metric,
+    one_trigger_per_partition,
     processor_workers,
     produce_until,
-    slack_trigger,
-    triggers_on_every_partition,
+    rss_mb,
 )
 
 LIVE_S = 60.0
 SAMPLE_S = 5.0
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise LookupError(pid)
 
 
 def keys(triggers: list[str], count: int) -> list[tuple[int, bytes]]:
@@ -79,16 +71,14 @@ async def fill_changelog(settings: Settings, marks: list[tuple[int, bytes]]) -> 
 
 async def full_store(base: Settings, count: int) -> None:
     settings = await isolated_settings(base, base.database_url.get_secret_value())
-    triggers = triggers_on_every_partition()
     try:
-        started = time.monotonic()
-        await fill_changelog(settings, keys(triggers, count))
-        print(f"changelog filled with {count} marks in {time.monotonic() - started:.0f} s")
         sent = Sent(set(), set())
         stop = asyncio.Event()
         async with Records(settings) as records:
-            for trigger_id in triggers:
-                await records.config(slack_trigger(trigger_id))
+            triggers = await one_trigger_per_partition(records)
+            started = time.monotonic()
+            await fill_changelog(settings, keys(triggers, count))
+            print(f"changelog filled with {count} marks in {time.monotonic() - started:.0f} s")
             with processor_workers(settings, 1, "batch") as group:
                 worker = group.workers[0]
                 started = time.monotonic()
@@ -137,13 +127,11 @@ async def across_windows(base: Settings) -> None:
     settings = await isolated_settings(
         base, base.database_url.get_secret_value(), processor_dedupe_window_s=window_s
     )
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     try:
         async with Records(settings) as records:
-            for trigger_id in triggers:
-                await records.config(slack_trigger(trigger_id))
+            triggers = await one_trigger_per_partition(records)
             env = {"TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S": str(window_s)}
             with processor_workers(settings, 1, "batch", **env) as group:
                 worker = group.workers[0]

@@ -61,7 +61,7 @@ def records(count: int) -> tuple[list[ConsumerRecord], CompiledTriggers]:
 async def handler_cost(
     batch: list[ConsumerRecord], view: CompiledTriggers, store_dir: Path
 ) -> float:
-    handler = RawEventHandler(view, "bench")  # type: ignore[arg-type]
+    handler = RawEventHandler(view, "bench")
     store = DedupeStore(store_dir, 3_600_000, StoreMemory.of(32 << 20))
     marks = PartitionMarks(0, store)
     offset = 0

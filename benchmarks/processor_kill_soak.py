@@ -23,7 +23,7 @@ import signal
 import time
 from collections import Counter
 
-from runtime.settings import Settings, get_settings
+from runtime.settings import get_settings
 from tests.integration.isolation import drop_topics, isolated_settings
 from tests.integration.polling import eventually
 from tests.integration.processor_support import (
@@ -31,12 +31,12 @@ from tests.integration.processor_support import (
     Records,
     Sent,
     WorkerGroup,
+    all_routed,
+    one_trigger_per_partition,
     processor_decisions,
     produce_until,
     routed_events,
     routed_grows_by,
-    slack_trigger,
-    triggers_on_every_partition,
     uncommitted_raw_events,
 )
 
@@ -60,28 +60,17 @@ async def exits_reach(group: WorkerGroup, count: int) -> None:
     await eventually(reached, timeout_s=SETTLE_S, interval_s=0.2)
 
 
-async def settled(settings: Settings, sent: Sent) -> None:
-    async def done() -> bool | None:
-        if await uncommitted_raw_events(settings):
-            return None
-        return True if len(await routed_events(settings)) >= len(sent.events) else None
-
-    await eventually(done, timeout_s=SETTLE_S, interval_s=1.0)
-
-
 async def soak(engine: str, kills: int) -> None:
     base = get_settings()
     settings = await isolated_settings(base, base.database_url.get_secret_value())
     cycles = max(1, kills // 2)
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     started = time.monotonic()
     group = WorkerGroup(settings, engine, **SESSION_TIMEOUT)
     try:
         async with Records(settings) as records:
-            for trigger_id in triggers:
-                await records.config(slack_trigger(trigger_id))
+            triggers = await one_trigger_per_partition(records)
             group.start()
             supervising = asyncio.create_task(group.supervise(*restart_envs(cycles)))
             producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
@@ -96,7 +85,7 @@ async def soak(engine: str, kills: int) -> None:
             finally:
                 stop.set()
                 await producing
-            await settled(settings, sent)
+            await all_routed(settings, len(sent.events), SETTLE_S)
             supervising.cancel()
         routed = Counter(e.id for e in await routed_events(settings))
         decisions = await processor_decisions(settings)

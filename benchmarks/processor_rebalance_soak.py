@@ -31,13 +31,13 @@ from tests.integration.processor_support import (
     Records,
     Sent,
     Worker,
+    all_routed,
+    one_trigger_per_partition,
     owned_by,
     processor_workers,
     produce_until,
     routed_events,
     routed_grows_by,
-    slack_trigger,
-    triggers_on_every_partition,
     uncommitted_raw_events,
 )
 
@@ -66,29 +66,14 @@ async def joined(worker: Worker) -> None:
     await eventually(owning, timeout_s=SETTLE_S)
 
 
-async def settled(settings: Settings, sent: Sent) -> None:
-    """Until the group committed every raw event and as many were routed, or SETTLE_S."""
-
-    async def done() -> bool | None:
-        if await uncommitted_raw_events(settings):
-            return None
-        return True if len(await routed_events(settings)) >= len(sent.events) else None
-
-    # On a timeout the run's outcome says what is missing.
-    with contextlib.suppress(TimeoutError):
-        await eventually(done, timeout_s=SETTLE_S, interval_s=1.0)
-
-
 async def one_run(base: Settings, engine: str) -> RunOutcome:
     settings = await isolated_settings(base, base.database_url.get_secret_value())
     started = time.monotonic()
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     try:
         async with Records(settings) as records:
-            for trigger_id in triggers:
-                await records.config(slack_trigger(trigger_id))
+            triggers = await one_trigger_per_partition(records)
             env = {"TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S": "6"}
             with processor_workers(settings, 1, engine, **env) as group:
                 supervising = asyncio.create_task(group.supervise())
@@ -104,7 +89,9 @@ async def one_run(base: Settings, engine: str) -> RunOutcome:
                 finally:
                     stop.set()
                     await producing
-                await settled(settings, sent)
+                # On a timeout the run's outcome says what is missing.
+                with contextlib.suppress(AssertionError):
+                    await all_routed(settings, len(sent.events), SETTLE_S)
                 supervising.cancel()
                 restarts = group.restarts
         routed = Counter(e.id for e in await routed_events(settings))

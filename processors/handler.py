@@ -14,6 +14,7 @@ import base64
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
@@ -28,7 +29,6 @@ from processors.routing import (
     normalize,
 )
 from processors.rules import RoutingTrigger
-from runtime.config_view import TriggerConfigView
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import (
@@ -107,8 +107,16 @@ class EventCounters:
         self._until_flush = FLUSH_EVERY
 
 
+class TriggerLookup(Protocol):
+    """What the handler needs of the trigger-config view (runtime/config_view.py)."""
+
+    def get(self, trigger_id: str) -> RoutingTrigger | None: ...
+
+    async def lookup(self, trigger_id: str) -> RoutingTrigger | None: ...
+
+
 class RawEventHandler:
-    def __init__(self, view: TriggerConfigView[RoutingTrigger], prefix: str) -> None:
+    def __init__(self, view: TriggerLookup, prefix: str) -> None:
         self._view = view
         self._routed = ROUTED_EVENTS.name(prefix)
         self._delivery_log = DELIVERY_LOG.name(prefix)

@@ -12,12 +12,18 @@ of one. The slower reading of a record that fails to decode is only there to nam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import orjson
 
-R = TypeVar("R")
+
+class Versioned(Protocol):
+    @property
+    def v(self) -> int: ...
+
+
+R = TypeVar("R", bound=Versioned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ class RecordCodec(Generic[R]):
             record = self._decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise RecordDecodeError(self._name, position, self._problem(raw, exc)) from None
-        version = record.v  # type: ignore[attr-defined]
+        version = record.v
         if version != self.version:
             raise RecordDecodeError(self._name, position, self._version_problem(version))
         return record

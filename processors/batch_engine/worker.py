@@ -79,7 +79,7 @@ def transactional_id(group: str, partition: int) -> str:
     return f"{group}-{TOPIC_GROUP}-{partition}"
 
 
-class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
+class BatchWorker:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         prefix = settings.topic_prefix
@@ -334,3 +334,7 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                         PROCESSOR_CONSUMER_LAG.labels(str(work.tp.partition)).set(lag)
                 self._stores.report()
                 self._handler.flush_metrics()
+
+
+# aiokafka takes any ConsumerRebalanceListener; the worker is one by its two methods.
+ConsumerRebalanceListener.register(BatchWorker)

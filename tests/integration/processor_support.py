@@ -56,6 +56,14 @@ def triggers_on_every_partition() -> list[str]:
     return [by_partition[p] for p in partitions]
 
 
+async def one_trigger_per_partition(records: Records) -> list[str]:
+    """Publishes an active Slack trigger for every raw-events partition; their ids."""
+    triggers = triggers_on_every_partition()
+    for trigger_id in triggers:
+        await records.config(slack_trigger(trigger_id))
+    return triggers
+
+
 def slack_trigger(
     trigger_id: str, *, revision: int = 1, status: TriggerStatus = "active", **config: Any
 ) -> TriggerConfig:
@@ -212,6 +220,14 @@ def processor_workers(
         yield group
     finally:
         group.stop()
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory, as the kernel reports it."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmRSS for process {pid}")
 
 
 def dedupe_store_dir(settings: Settings) -> Path:

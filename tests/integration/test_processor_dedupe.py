@@ -25,12 +25,11 @@ from tests.integration.processor_support import (
     assert_exactly_once,
     dedupe_store_dir,
     metric,
+    one_trigger_per_partition,
     processor_workers,
     raw_events_committed,
     slack_message,
-    slack_trigger,
     trigger_of,
-    triggers_on_every_partition,
 )
 from tests.integration.stages import wait_until_ready
 
@@ -75,10 +74,8 @@ async def stop_when_ready(group: WorkerGroup, worker: Worker) -> None:
 async def test_marks_survive_warm_and_cold_restarts_and_die_with_an_aborted_transaction(
     settings: Settings, engine: str
 ) -> None:
-    triggers = triggers_on_every_partition()
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         # The killed worker leaves the group when its session expires.
         with processor_workers(
             settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"

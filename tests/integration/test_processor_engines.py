@@ -23,7 +23,7 @@ from runtime.settings import Settings
 from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, ROUTED_EVENT, RawEvent
 from schemas.ticks import CRON_TICK, CronTick
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
-from schemas.triggers import Target, TriggerConfig
+from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 from tests.integration.isolation import drop_topics, isolated_settings
 from tests.integration.polling import eventually
 from tests.integration.processor_support import (
@@ -34,6 +34,7 @@ from tests.integration.processor_support import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    one_trigger_per_partition,
     processor_workers,
     produce_until,
     raw_events_committed,
@@ -58,11 +59,11 @@ async def engine_settings(
         await drop_topics(settings)
 
 
-def trigger(definition: str, trigger_id: str, **config: Any) -> TriggerConfig:
+def trigger(definition: DefinitionSlug, trigger_id: str, **config: Any) -> TriggerConfig:
     return TriggerConfig(
         trigger_id=trigger_id,
         project_id=PROJECT,
-        definition=definition,  # type: ignore[arg-type]
+        definition=definition,
         name=f"{definition}-{trigger_id[:8]}",
         status="active",
         target=Target("noop"),
@@ -72,12 +73,12 @@ def trigger(definition: str, trigger_id: str, **config: Any) -> TriggerConfig:
     )
 
 
-def raw(trigger_id: str, definition: str, body: str, **fields: Any) -> RawEvent:
+def raw(trigger_id: str, definition: DefinitionSlug, body: str, **fields: Any) -> RawEvent:
     return RawEvent(
         id=uuid.uuid4().hex,
         trigger_id=trigger_id,
         project_id=PROJECT,
-        definition=definition,  # type: ignore[arg-type]
+        definition=definition,
         received_at=datetime(2026, 12, 1, 12, tzinfo=UTC),
         content_type=fields.pop("content_type", "application/json"),
         body=body,
@@ -208,12 +209,10 @@ async def test_both_engines_route_decide_and_dead_letter_alike(
 
 
 async def test_switching_engines_mid_stream_keeps_offsets_and_marks(settings: Settings) -> None:
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         producing = asyncio.create_task(produce_until(records, triggers, stop, sent, resends=5))
         exits = []
         try:

@@ -17,12 +17,11 @@ from tests.integration.processor_support import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    one_trigger_per_partition,
     owned_by,
     processor_workers,
     produce_steadily,
     routed_events,
-    slack_trigger,
-    triggers_on_every_partition,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,11 +40,9 @@ async def routed_at_least(settings: Settings, count: int) -> int:
 
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_killed_workers_lose_and_repeat_nothing(settings: Settings, engine: str) -> None:
-    triggers = triggers_on_every_partition()
     total = 3000
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         with processor_workers(settings, 1, engine, **SESSION_TIMEOUT) as group:
             # The first replacement kills itself right after its third Kafka commit, before
             # that transaction's marks reach its local store; the next one runs on.
@@ -69,11 +66,9 @@ async def test_killed_workers_lose_and_repeat_nothing(settings: Settings, engine
 async def test_two_workers_share_the_partitions_and_route_each_event_once(
     settings: Settings, engine: str
 ) -> None:
-    triggers = triggers_on_every_partition()
     total = 1200
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         with processor_workers(settings, 2, engine) as group:
             sent = await produce_steadily(records, triggers, total)
             events = await all_routed(settings, total)

@@ -17,10 +17,9 @@ from tests.integration.processor_support import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    one_trigger_per_partition,
     processor_workers,
     produce_steadily,
-    slack_trigger,
-    triggers_on_every_partition,
 )
 
 pytestmark = pytest.mark.integration
@@ -30,10 +29,8 @@ pytestmark = pytest.mark.integration
 async def test_a_failed_listener_and_a_failed_transaction_step_stop_the_worker(
     settings: Settings, engine: str
 ) -> None:
-    triggers = triggers_on_every_partition()
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         # A worker that stops dead leaves the group when its session expires.
         with processor_workers(
             settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"

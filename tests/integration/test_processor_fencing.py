@@ -19,12 +19,11 @@ from tests.integration.processor_support import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    one_trigger_per_partition,
     owned_by,
     processor_workers,
     produce_until,
     routed_grows_by,
-    slack_trigger,
-    triggers_on_every_partition,
 )
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,10 @@ pytestmark = pytest.mark.integration
 async def test_a_stalled_worker_is_fenced_and_nothing_it_wrote_afterwards_is_seen(
     settings: Settings, engine: str
 ) -> None:
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         with processor_workers(
             settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
         ) as group:

@@ -10,7 +10,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +21,10 @@ from tests.integration.processor_support import (
     Records,
     Sent,
     metric,
+    one_trigger_per_partition,
     processor_workers,
     produce_until,
-    slack_trigger,
-    triggers_on_every_partition,
+    rss_mb,
 )
 
 pytestmark = pytest.mark.integration
@@ -53,13 +52,6 @@ class Sample:
     changelog_records: int
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise LookupError(f"no VmRSS for {pid}")
-
-
 async def changelog_records(settings: Settings) -> int:
     """Records the broker holds on the changelog: end offsets minus start offsets."""
     consumer = await whole_topic_consumer(settings, PROCESSOR_DEDUPE.name(settings.topic_prefix))
@@ -76,14 +68,12 @@ async def test_store_changelog_and_rss_stop_growing_over_many_windows(
     short_window: Settings,
 ) -> None:
     settings = short_window
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     samples: list[Sample] = []
     env = {"TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S": str(WINDOW_S)}
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         with processor_workers(settings, 1, "batch", **env) as group:
             worker = group.workers[0]
             producing = asyncio.create_task(produce_until(records, triggers, stop, sent))

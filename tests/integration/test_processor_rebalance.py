@@ -20,12 +20,11 @@ from tests.integration.processor_support import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    one_trigger_per_partition,
     owned_by,
     processor_workers,
     produce_until,
     routed_grows_by,
-    slack_trigger,
-    triggers_on_every_partition,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,12 +42,10 @@ async def owns_partitions(worker: Worker) -> set[str]:
 async def test_workers_joining_and_leaving_mid_stream_route_each_event_once(
     settings: Settings,
 ) -> None:
-    triggers = triggers_on_every_partition()
     sent = Sent(set(), set())
     stop = asyncio.Event()
     async with Records(settings) as records:
-        for trigger_id in triggers:
-            await records.config(slack_trigger(trigger_id))
+        triggers = await one_trigger_per_partition(records)
         with processor_workers(settings, 1, "batch", **SESSION_TIMEOUT) as group:
             producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
             try:
