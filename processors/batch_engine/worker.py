@@ -219,6 +219,11 @@ class BatchWorker:
             self._generation += 1
             self._faults.reach("assigned")
             new = sorted(tp for tp in assigned if tp.partition not in self._partitions)
+            for tp in assigned:
+                kept = self._partitions.get(tp.partition)
+                if kept is not None:
+                    # A batch fetched before this point is dropped (see `_loop`).
+                    self._consumer.seek(tp, kept.next_offset)
             # The fences first, all at once.
             fenced = await asyncio.gather(*(self._fence(tp) for tp in new))
             works = [

@@ -1,5 +1,5 @@
 """A batch-engine worker's memory stays bounded over many deduplication windows: with a
-2-second window and a steady stream of distinct events for 30 s (15 windows), the marks in its
+2-second window and a steady stream of distinct events for 40 s (20 windows), the marks in its
 local store, the changelog on the broker and the worker's RSS all stop growing.
 
 The faust engine keeps its marks in the same store and changelog; its RSS is faust's own."""
@@ -30,8 +30,11 @@ from tests.integration.processor_support import (
 pytestmark = pytest.mark.integration
 
 WINDOW_S = 2.0
-RUN_S = 30.0
+RUN_S = 40.0
 SAMPLE_EVERY_S = 2.0
+# The local broker looks for segments past their retention this often
+# (deploy/kafka/server.properties, log.retention.check.interval.ms).
+RETENTION_CHECK_S = 10.0
 
 
 @pytest.fixture
@@ -101,7 +104,9 @@ async def test_store_changelog_and_rss_stop_growing_over_many_windows(
     last = [s for s in samples if s.at_s >= 2 * RUN_S / 3]
     # The store keeps at most two windows of marks (RocksDB's count is an estimate).
     assert max(s.store_keys for s in last) <= 2 * WINDOW_S * rate * 1.5, samples
-    # The broker keeps two windows, plus the open segment and its 10 s retention check.
+    # The broker keeps two windows, plus the open quarter-window segment, up to one retention
+    # check's worth, and a few seconds of scheduling slack; and it holds that level.
+    held_s = 2 * WINDOW_S + WINDOW_S / 4 + RETENTION_CHECK_S + 5
+    assert max(s.changelog_records for s in last) <= rate * held_s, samples
     assert max(s.changelog_records for s in last) <= max(s.changelog_records for s in middle) * 1.5
-    assert max(s.changelog_records for s in last) < len(sent.events) / 2, samples
     assert max(s.rss_mb for s in last) <= max(s.rss_mb for s in middle) + 15, samples
