@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from functools import partial
@@ -76,6 +77,8 @@ async def serve(settings: Settings) -> None:
     consumer.subscribe([ROUTED_EVENTS.name(settings.topic_prefix)], listener=dispatcher)
     await consumer.start()
     started["consumer"] = True
+    # What start-up loaded lives as long as the process; full collections skip it.
+    gc.freeze()
     try:
         await dispatcher.run()
     finally:
