@@ -7,7 +7,7 @@ partitions and would break per-conversation order, so an operator decides.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -45,9 +45,28 @@ class TopicReport:
 
 def deployed_catalogue(settings: Settings) -> tuple[TopicSpec, ...]:
     """The catalogue as these settings deploy it: the deduplication changelog's retention
-    follows the processors' window."""
+    follows the processors' window, and every topic's `min.insync.replicas` the replication."""
     changelog = dedupe_changelog(settings.processor_dedupe_window_s)
-    return tuple(changelog if spec == PROCESSOR_DEDUPE else spec for spec in CATALOGUE)
+    in_sync = min_insync_replicas(settings)
+    return tuple(
+        replace(changelog if spec == PROCESSOR_DEDUPE else spec, min_insync_replicas=in_sync)
+        for spec in CATALOGUE
+    )
+
+
+def min_insync_replicas(settings: Settings) -> int:
+    """2 where the replication factor allows it, so that an acknowledged record is on two
+    brokers; a setting above the replication factor would refuse every produce."""
+    factor = settings.topic_replication_factor
+    wanted = settings.topic_min_insync_replicas
+    if wanted is None:
+        return min(2, factor)
+    if wanted > factor:
+        raise TopicCatalogueError(
+            f"TRIGGERLINE_TOPIC_MIN_INSYNC_REPLICAS={wanted} exceeds "
+            f"TRIGGERLINE_TOPIC_REPLICATION_FACTOR={factor}: every produce would be refused"
+        )
+    return wanted
 
 
 async def ensure_topics(

@@ -139,7 +139,15 @@ class Settings(BaseSettings):
     )
     sink_metrics_port: int = Field(default=9104, alias="TRIGGERLINE_SINK_METRICS_PORT")
 
-    topic_replication_factor: int = Field(default=1, alias="TRIGGERLINE_TOPIC_REPLICATION_FACTOR")
+    topic_replication_factor: int = Field(
+        default=1, ge=1, alias="TRIGGERLINE_TOPIC_REPLICATION_FACTOR"
+    )
+    # Replicas that must have a record before Kafka acknowledges it (acks=all): a 2xx means the
+    # event survives the loss of a leader only if this is at least 2. Unset, it is 2 when the
+    # replication factor allows, else the replication factor.
+    topic_min_insync_replicas: int | None = Field(
+        default=None, ge=1, alias="TRIGGERLINE_TOPIC_MIN_INSYNC_REPLICAS"
+    )
 
     def group(self, stage: str) -> str:
         return f"{self.topic_prefix}.{stage}"

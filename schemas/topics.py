@@ -34,6 +34,9 @@ class TopicSpec:
     # How soon a segment is closed, so that time-based retention can delete it; None keeps the
     # broker's default (a week).
     segment_ms: int | None = None
+    # Replicas that must hold a record before an acks=all produce succeeds. It is a property
+    # of the deployment (its replication factor), so `deployed_catalogue` sets it.
+    min_insync_replicas: int = 1
 
     def name(self, prefix: str) -> str:
         return f"{prefix}.{self.suffix}"
@@ -45,6 +48,7 @@ class TopicSpec:
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": retention,
             "max.message.bytes": str(self.max_message_bytes),
+            "min.insync.replicas": str(self.min_insync_replicas),
         }
         if self.segment_ms is not None:
             configs["segment.ms"] = str(self.segment_ms)

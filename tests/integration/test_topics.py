@@ -80,6 +80,7 @@ async def test_creates_the_catalogue_as_declared(
         configs = await topic_configs(admin, name)
         assert configs["cleanup.policy"] == spec.cleanup_policy, name
         assert configs["retention.ms"] == spec.configs()["retention.ms"], name
+        assert configs["min.insync.replicas"] == spec.configs()["min.insync.replicas"], name
         if spec.segment_ms is not None:
             assert configs["segment.ms"] == str(spec.segment_ms), name
 
