@@ -124,3 +124,9 @@ CRON_LATENESS = Histogram(
     "From a tick's scheduled time until Kafka acknowledged it.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+
+OUTBOX_ROWS_SET_ASIDE = Counter(
+    f"{PREFIX}_outbox_rows_set_aside_total",
+    "Outbox rows the relay could never publish (too large, refused); each is marked with its "
+    "error and skipped.",
+)

@@ -139,6 +139,34 @@ class Settings(BaseSettings):
     )
     sink_metrics_port: int = Field(default=9104, alias="TRIGGERLINE_SINK_METRICS_PORT")
 
+    # Secrets one trigger, and one environment, may hold: real definitions need two or three,
+    # and 50 at the 4 KiB value limit still fit in a config record.
+    registry_max_secrets: int = Field(default=50, ge=1, alias="TRIGGERLINE_MAX_SECRETS")
+    # Largest encoded trigger-config record a save may produce. Well below the topic's 4 MiB
+    # record bound, so every trigger's record can always be published, and small enough that
+    # every process's view of the topic stays small.
+    registry_config_record_max_bytes: int = Field(
+        default=256 * 1024, ge=4096, le=4 * 1024 * 1024, alias="TRIGGERLINE_CONFIG_RECORD_MAX_BYTES"
+    )
+    # Published outbox rows are only history once on the topic; a week covers an investigation.
+    outbox_retention_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, alias="TRIGGERLINE_OUTBOX_RETENTION_S"
+    )
+    # Rows set aside as unpublishable stay longer, so an operator has time to look at them.
+    outbox_set_aside_retention_s: float = Field(
+        default=30 * 24 * 3600.0, gt=0, alias="TRIGGERLINE_OUTBOX_SET_ASIDE_RETENTION_S"
+    )
+    # Control-plane request bodies: a trigger at every bound (50 secrets of 4 KiB, a config)
+    # fits, and nothing larger is read into memory.
+    api_max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, alias="TRIGGERLINE_API_MAX_BODY_BYTES"
+    )
+    # Kafka targets must also fully match this (Python regex) when set; topics under the topic
+    # prefix and Kafka's own `__` topics are refused regardless.
+    kafka_target_topic_pattern: str | None = Field(
+        default=None, alias="TRIGGERLINE_KAFKA_TARGET_TOPIC_PATTERN"
+    )
+
     topic_replication_factor: int = Field(
         default=1, ge=1, alias="TRIGGERLINE_TOPIC_REPLICATION_FACTOR"
     )
