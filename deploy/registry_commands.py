@@ -12,15 +12,23 @@ from psycopg import AsyncConnection
 
 from deploy.local_secrets import with_secret_keys
 from ingest.registry.api_keys import create_api_key
-from ingest.registry.store import NameConflict, NewTrigger, create_project, create_trigger
+from ingest.registry.store import (
+    NameConflict,
+    NewTrigger,
+    RecordTooLarge,
+    create_project,
+    create_trigger,
+)
 from ingest.registry.validation import (
     FieldError,
     Invalid,
     missing_secret_errors,
+    secret_count_errors,
     secret_errors,
     target_errors,
     validated_config,
 )
+from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
 from schemas.definitions import DEFINITIONS
@@ -35,7 +43,7 @@ def projects_create(name: str) -> None:
     """Create a project and print its id."""
 
     async def create() -> str:
-        async with await _connect() as conn:
+        async with await connect() as conn:
             return await create_project(conn, name)
 
     typer.echo(asyncio.run(create()))
@@ -46,8 +54,8 @@ def projects_create_key(project: str) -> None:
     """Create an API key for a project and print it; it is shown only this once."""
 
     async def create() -> str:
-        async with await _connect() as conn:
-            return (await create_api_key(conn, await _project_id(conn, project))).plaintext
+        async with await connect() as conn:
+            return (await create_api_key(conn, await project_id_of(conn, project))).plaintext
 
     typer.echo(asyncio.run(create()))
 
@@ -100,8 +108,8 @@ def triggers_create(
     keyring = Keyring.from_setting(settings.secret_keys)
 
     async def create() -> dict[str, Any]:
-        async with await _connect() as conn:
-            project_id = await _project_id(conn, project)
+        async with await connect() as conn:
+            project_id = await project_id_of(conn, project)
             record = await create_trigger(
                 conn,
                 keyring,
@@ -114,6 +122,7 @@ def triggers_create(
                     secrets=secrets,
                     target_secret=target_signing_secret,
                 ),
+                record_bound=settings.registry_config_record_max_bytes,
             )
         shown: dict[str, Any] = msgspec.to_builtins(record)
         shown["secrets"] = sorted(record.secrets)
@@ -123,8 +132,8 @@ def triggers_create(
 
     try:
         typer.echo(orjson.dumps(asyncio.run(create()), option=orjson.OPT_INDENT_2).decode())
-    except NameConflict as conflict:
-        raise typer.BadParameter(str(conflict)) from None
+    except (NameConflict, RecordTooLarge) as refused:
+        raise typer.BadParameter(str(refused)) from None
 
 
 def _checked_config(
@@ -135,24 +144,28 @@ def _checked_config(
     target_signing_secret: str | None,
 ) -> dict[str, Any]:
     definition = DEFINITIONS[slug]
+    settings = get_settings()
     errors: list[FieldError] = []
     try:
         config = validated_config(definition, config)
     except Invalid as invalid:
         errors += invalid.errors
-    errors += target_errors(target, target_signing_secret is not None)
+    errors += target_errors(
+        target, target_signing_secret is not None, KafkaTargetPolicy.from_settings(settings)
+    )
     errors += secret_errors("secret", secrets)
+    errors += secret_count_errors("secret", len(secrets), settings.registry_max_secrets)
     errors += missing_secret_errors(definition, secrets)
     if errors:
         raise typer.BadParameter("; ".join(f"{e.path}: {e.message}" for e in errors))
     return config
 
 
-async def _connect() -> AsyncConnection[Any]:
+async def connect() -> AsyncConnection[Any]:
     return await AsyncConnection.connect(get_settings().database_url.get_secret_value())
 
 
-async def _project_id(conn: AsyncConnection[Any], name: str) -> str:
+async def project_id_of(conn: AsyncConnection[Any], name: str) -> str:
     cursor = await conn.execute("SELECT id FROM projects WHERE name = %s", (name,))
     row = await cursor.fetchone()
     if row is None:

@@ -20,6 +20,7 @@ from dispatchers.journal import Journal
 from dispatchers.targets import Targets
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client, durable_producer, group_consumer
+from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.logging import configure_logging
 from runtime.ops_server import OpsServer
 from runtime.secrets import Keyring
@@ -44,6 +45,7 @@ async def serve(settings: Settings) -> None:
         producer,
         allow_private=settings.dispatcher_allow_private_targets,
         max_connections=settings.dispatcher_max_in_flight,
+        kafka_topics=KafkaTargetPolicy.from_settings(settings),
     )
     stopping = asyncio.Event()
     deliverer = Deliverer(

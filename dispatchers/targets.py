@@ -20,6 +20,7 @@ from dispatchers.backoff import parse_retry_after
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
 from dispatchers.signing import webhook_headers
+from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.records import RoutedEvent
 from schemas.triggers import TARGET_SIGNING_ENTRY
 
@@ -77,8 +78,16 @@ def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
 
 
 class Targets:
-    def __init__(self, producer: AIOKafkaProducer, *, allow_private: bool, max_connections: int):
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        *,
+        allow_private: bool,
+        max_connections: int,
+        kafka_topics: KafkaTargetPolicy,
+    ):
         self._producer = producer
+        self._kafka_topics = kafka_topics
         self._allow_private = allow_private
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -142,6 +151,11 @@ class Targets:
     async def _kafka(self, event: RoutedEvent, body: bytes) -> AttemptResult:
         if not event.targetref:
             return AttemptResult("permanent", error="kafka target has no topic")
+        # Checked at save time too; a trigger saved before a rule or the pattern changed is
+        # held to the rules of now.
+        refusal = self._kafka_topics.refusal(event.targetref)
+        if refusal is not None:
+            return AttemptResult("permanent", error=refusal)
         try:
             await self._producer.send_and_wait(
                 event.targetref,

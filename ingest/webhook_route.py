@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from ingest.webhooks import Answer, WebhookIngress
+from runtime.ids import canonical_id
 
 PREFIX = "/webhooks/"
 NOT_POST = Answer(405, b'{"error":"webhooks are delivered with POST"}', "bad_request")
@@ -40,7 +41,10 @@ def webhook_trigger_id(scope: Scope) -> str | None:
     if scope["type"] != "http" or not path.startswith(PREFIX):
         return None
     trigger_id = path[len(PREFIX) :]
-    return trigger_id if trigger_id and "/" not in trigger_id else None
+    if not trigger_id or "/" in trigger_id:
+        return None
+    # The view is keyed by canonical ids; anything else is looked up as given and not found.
+    return canonical_id(trigger_id) or trigger_id
 
 
 async def serve_webhook(

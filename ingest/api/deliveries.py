@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
-from ingest.api.dependencies import documented_errors
+from ingest.api.dependencies import documented_errors, resource_id
 from ingest.api.errors import ApiError, not_found
 from ingest.registry.deliveries import (
     DeliveryFilter,
@@ -35,7 +36,9 @@ router = APIRouter(tags=["deliveries"])
 FINAL_OUTCOMES = frozenset(
     {"delivered", "dead_lettered", "skipped", "filter_error", "ignored", "duplicate"}
 )
-IdParam = Annotated[str | None, Query(max_length=200)]
+# Event and correlation ids are free text; PostgreSQL cannot compare text holding NUL.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+IdParam = Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
 
 
 class DeliveryStep(BaseModel):
@@ -82,6 +85,7 @@ async def trigger_deliveries(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DeliveryPage:
     """A trigger's delivery-log entries, newest first."""
+    trigger_id = resource_id(trigger_id, "trigger")
     try:
         await find_trigger(conn, project_id, trigger_id)
     except NotFound:
@@ -104,6 +108,8 @@ async def trigger_deliveries(
 @router.get("/events/{event_id}", responses=documented_errors(404))
 async def event(event_id: str, project_id: ProjectId, conn: Connection) -> EventJourney:
     """One event's whole journey, in order."""
+    if not re.fullmatch(NO_CONTROL_CHARACTERS, event_id):
+        raise not_found("event")
     rows = await event_journey(conn, project_id, event_id)
     if not rows:
         raise not_found("event")

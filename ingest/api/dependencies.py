@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import Request
 
-from ingest.api.errors import ErrorBody
+from ingest.api.errors import ErrorBody, not_found
+from runtime.ids import canonical_id
+from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 
@@ -21,6 +23,18 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def kafka_target_policy(request: Request) -> KafkaTargetPolicy:
+    return KafkaTargetPolicy.from_settings(settings_of(request))
+
+
+def resource_id(value: str, what: str) -> str:
+    """A path's id in its canonical form; 404 for anything that is not a UUID."""
+    canonical = canonical_id(value)
+    if canonical is None:
+        raise not_found(what)
+    return canonical
+
+
 def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers a route can give."""
     meaning = {
@@ -28,6 +42,7 @@ def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid API key",
         404: "Unknown or deleted resource (or another project's)",
         409: "Name already taken, or resource in use",
+        413: "Request body, or the trigger's config record, over its bound",
         422: "Invalid field; `errors` lists each field path and what is wrong",
         503: "Registry database unavailable; retry later",
     }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
-from ingest.api.dependencies import documented_errors, keyring_of
+from ingest.api.dependencies import documented_errors, keyring_of, resource_id, settings_of
 from ingest.api.errors import ApiError, invalid, not_found
 from ingest.api.models import EnvironmentCreate, EnvironmentOut, EnvironmentUpdate
 from ingest.registry.environments import (
@@ -21,7 +21,7 @@ from ingest.registry.environments import (
     save_environment,
 )
 from ingest.registry.store import NameConflict, NotFound
-from ingest.registry.validation import FieldError, secret_errors
+from ingest.registry.validation import FieldError, secret_count_errors, secret_errors
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -31,6 +31,9 @@ async def create(
     body: EnvironmentCreate, project_id: ProjectId, conn: Connection, request: Request
 ) -> EnvironmentOut:
     errors = secret_errors("secrets", body.secrets)
+    errors += secret_count_errors(
+        "secrets", len(body.secrets), settings_of(request).registry_max_secrets
+    )
     if errors:
         raise invalid(errors)
     keyring = keyring_of(request)
@@ -50,12 +53,14 @@ async def list_(project_id: ProjectId, conn: Connection) -> list[EnvironmentOut]
 @router.get("/{environment_id}", responses=documented_errors(404))
 async def get(environment_id: str, project_id: ProjectId, conn: Connection) -> EnvironmentOut:
     try:
-        return _out(await find_environment(conn, project_id, environment_id))
+        return _out(
+            await find_environment(conn, project_id, resource_id(environment_id, "environment"))
+        )
     except NotFound:
         raise not_found("environment") from None
 
 
-@router.patch("/{environment_id}", responses=documented_errors(404, 409, 422))
+@router.patch("/{environment_id}", responses=documented_errors(404, 409, 413, 422))
 async def update(
     environment_id: str,
     body: EnvironmentUpdate,
@@ -64,6 +69,8 @@ async def update(
     request: Request,
 ) -> EnvironmentOut:
     keyring = keyring_of(request)
+    settings = settings_of(request)
+    environment_id = resource_id(environment_id, "environment")
     given = body.model_fields_set
     errors = [
         FieldError(field, "cannot be null")
@@ -85,9 +92,16 @@ async def update(
             else:
                 secrets[name] = keyring.encrypt(value)
         new = replace(row, name=body.name or row.name, secrets=secrets)
+        errors = secret_count_errors("secrets", len(secrets), settings.registry_max_secrets)
+        if errors:
+            raise invalid(errors)
         if new != row:
             try:
-                row = await save_environment(conn, new)
+                # RecordTooLarge (413) if a trigger using the environment would outgrow its
+                # config record: the change is refused for all of them.
+                row = await save_environment(
+                    conn, new, record_bound=settings.registry_config_record_max_bytes
+                )
             except NameConflict as conflict:
                 raise ApiError(409, str(conflict)) from None
     return _out(row)
@@ -96,7 +110,7 @@ async def update(
 @router.delete("/{environment_id}", status_code=204, responses=documented_errors(404, 409))
 async def delete(environment_id: str, project_id: ProjectId, conn: Connection) -> Response:
     try:
-        await delete_environment(conn, project_id, environment_id)
+        await delete_environment(conn, project_id, resource_id(environment_id, "environment"))
     except NotFound:
         raise not_found("environment") from None
     except EnvironmentInUse as in_use:

@@ -18,6 +18,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from ingest.registry.store import RecordTooLarge
 from ingest.registry.validation import FieldError, path_of
 
 log = logging.getLogger("triggerline.api")
@@ -86,6 +87,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(error["loc"][0] != "body" for error in errors):
             return error_response(ApiError(400, "malformed request", located))
         return error_response(invalid(located))
+
+    @app.exception_handler(RecordTooLarge)
+    async def on_record_too_large(request: Request, exc: RecordTooLarge) -> JSONResponse:
+        return error_response(ApiError(413, str(exc)))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -18,6 +18,9 @@ from schemas.triggers import DefinitionSlug, TargetKind, TriggerStatus
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+# Free text that is stored and shown: no control characters (PostgreSQL cannot store NUL, and
+# the others only hide what a reader sees).
+PlainText = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]*$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
 SecretValue = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
@@ -28,8 +31,8 @@ class Body(BaseModel):
 
 class TargetIn(Body):
     kind: TargetKind
-    ref: str = Field(default="", max_length=2048, description="URL (http) or topic (kafka).")
-    display_name: str = Field(default="", max_length=200)
+    ref: PlainText = Field(default="", max_length=2048, description="URL (http) or topic (kafka).")
+    display_name: PlainText = Field(default="", max_length=200)
     timeout_s: float = Field(default=10.0, gt=0, le=60)
     max_attempts: int = Field(default=8, ge=1, le=50)
     max_age_s: float = Field(default=24 * 60 * 60, gt=0, le=7 * 24 * 60 * 60)

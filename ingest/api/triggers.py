@@ -14,7 +14,13 @@ from psycopg import AsyncConnection
 
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
-from ingest.api.dependencies import documented_errors, keyring_of, settings_of
+from ingest.api.dependencies import (
+    documented_errors,
+    kafka_target_policy,
+    keyring_of,
+    resource_id,
+    settings_of,
+)
 from ingest.api.errors import ApiError, invalid, not_found
 from ingest.api.models import TargetIn, TargetOut, TriggerCreate, TriggerOut, TriggerPage
 from ingest.api.models import TriggerUpdate as TriggerPatch
@@ -36,6 +42,7 @@ from ingest.registry.validation import (
     Invalid,
     is_whsec,
     missing_secret_errors,
+    secret_count_errors,
     secret_errors,
     target_errors,
     validated_config,
@@ -47,18 +54,22 @@ from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 router = APIRouter(prefix="/triggers", tags=["triggers"])
 
 
-@router.post("", status_code=201, responses=documented_errors(409, 422))
+@router.post("", status_code=201, responses=documented_errors(409, 413, 422))
 async def create(
     body: TriggerCreate, project_id: ProjectId, conn: Connection, request: Request
 ) -> TriggerOut:
     keyring = keyring_of(request)
+    settings = settings_of(request)
     definition = DEFINITIONS[body.definition]
     errors: list[FieldError] = []
     config = _collect(errors, lambda: validated_config(definition, body.config))
     target = _target(body.target)
-    errors += target_errors(target, body.target.signing_secret is not None)
+    errors += target_errors(
+        target, body.target.signing_secret is not None, kafka_target_policy(request)
+    )
     errors += _signing_secret_errors(body.target)
     errors += secret_errors("secrets", body.secrets)
+    errors += secret_count_errors("secrets", len(body.secrets), settings.registry_max_secrets)
     environment_id = None if body.environment_id is None else str(body.environment_id)
     async with conn.transaction():
         available = set(body.secrets)
@@ -80,6 +91,7 @@ async def create(
                     environment_id=environment_id,
                     target_secret=_encrypted(keyring, body.target.signing_secret),
                 ),
+                record_bound=settings.registry_config_record_max_bytes,
             )
         except NameConflict as conflict:
             raise ApiError(409, str(conflict)) from None
@@ -119,11 +131,12 @@ async def get(
     return _out(await _find(conn, project_id, trigger_id), request)
 
 
-@router.patch("/{trigger_id}", responses=documented_errors(404, 409, 422))
+@router.patch("/{trigger_id}", responses=documented_errors(404, 409, 413, 422))
 async def update(
     trigger_id: str, body: TriggerPatch, project_id: ProjectId, conn: Connection, request: Request
 ) -> TriggerOut:
     keyring = keyring_of(request)
+    settings = settings_of(request)
     given = body.model_fields_set
     async with conn.transaction():
         row = await _find(conn, project_id, trigger_id, lock=True)
@@ -151,7 +164,9 @@ async def update(
                 if body.target.signing_secret is not None
                 else (row.target_secret if body.target.kind == "http" else None),
             )
-            errors += target_errors(new.target, new.target_secret is not None)
+            errors += target_errors(
+                new.target, new.target_secret is not None, kafka_target_policy(request)
+            )
             errors += _signing_secret_errors(body.target)
         if "environment_id" in given:
             environment_id = body.environment_id
@@ -161,6 +176,9 @@ async def update(
         if body.secrets is not None:
             errors += secret_errors("secrets", body.secrets)
             new = replace(new, secrets=_merged(keyring, row.secrets, body.secrets))
+            errors += secret_count_errors(
+                "secrets", len(new.secrets), settings.registry_max_secrets
+            )
         available = set(new.secrets)
         available |= await _environment_secret_names(conn, project_id, new.environment_id, errors)
         errors += missing_secret_errors(definition, available)
@@ -168,7 +186,9 @@ async def update(
             raise invalid(errors)
         if new != row:
             try:
-                row = await save_trigger(conn, new)
+                row = await save_trigger(
+                    conn, new, record_bound=settings.registry_config_record_max_bytes
+                )
             except NameConflict as conflict:
                 raise ApiError(409, str(conflict)) from None
     return _out(row, request)
@@ -177,7 +197,7 @@ async def update(
 @router.delete("/{trigger_id}", status_code=204, responses=documented_errors(404))
 async def delete(trigger_id: str, project_id: ProjectId, conn: Connection) -> Response:
     try:
-        await delete_trigger(conn, project_id, trigger_id)
+        await delete_trigger(conn, project_id, resource_id(trigger_id, "trigger"))
     except NotFound:
         raise not_found("trigger") from None
     return Response(status_code=204)
@@ -187,24 +207,32 @@ async def delete(trigger_id: str, project_id: ProjectId, conn: Connection) -> Re
 async def pause(
     trigger_id: str, project_id: ProjectId, conn: Connection, request: Request
 ) -> TriggerOut:
-    return _out(await _set_status(conn, project_id, trigger_id, "paused"), request)
+    return _out(await _set_status(conn, request, project_id, trigger_id, "paused"), request)
 
 
 @router.post("/{trigger_id}/resume", responses=documented_errors(404))
 async def resume(
     trigger_id: str, project_id: ProjectId, conn: Connection, request: Request
 ) -> TriggerOut:
-    return _out(await _set_status(conn, project_id, trigger_id, "active"), request)
+    return _out(await _set_status(conn, request, project_id, trigger_id, "active"), request)
 
 
 async def _set_status(
-    conn: AsyncConnection[Any], project_id: str, trigger_id: str, status: TriggerStatus
+    conn: AsyncConnection[Any],
+    request: Request,
+    project_id: str,
+    trigger_id: str,
+    status: TriggerStatus,
 ) -> TriggerRow:
     async with conn.transaction():
         row = await _find(conn, project_id, trigger_id, lock=True)
         # Pausing a paused trigger changes nothing, so it publishes nothing.
-        return (
-            row if row.status == status else await save_trigger(conn, replace(row, status=status))
+        if row.status == status:
+            return row
+        return await save_trigger(
+            conn,
+            replace(row, status=status),
+            record_bound=settings_of(request).registry_config_record_max_bytes,
         )
 
 
@@ -212,7 +240,7 @@ async def _find(
     conn: AsyncConnection[Any], project_id: str, trigger_id: str, *, lock: bool = False
 ) -> TriggerRow:
     try:
-        return await find_trigger(conn, project_id, trigger_id, lock=lock)
+        return await find_trigger(conn, project_id, resource_id(trigger_id, "trigger"), lock=lock)
     except NotFound:
         raise not_found("trigger") from None
 

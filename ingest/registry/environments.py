@@ -14,7 +14,13 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ingest.registry.store import NameConflict, NotFound, republish_environment_triggers
+from ingest.registry.store import (
+    DEFAULT_RECORD_BOUND,
+    NameConflict,
+    NotFound,
+    republish_environment_triggers,
+)
+from runtime.ids import canonical_id
 
 
 class EnvironmentInUse(Exception):
@@ -51,10 +57,10 @@ async def create_environment(
 async def find_environment(
     conn: AsyncConnection[Any], project_id: str, environment_id: str, *, lock: bool = False
 ) -> EnvironmentRow:
-    try:
-        uuid.UUID(environment_id)
-    except ValueError:
-        raise NotFound(environment_id) from None
+    canonical = canonical_id(environment_id)
+    if canonical is None:
+        raise NotFound(environment_id)
+    environment_id = canonical
     cursor = conn.cursor(row_factory=dict_row)
     query = (
         "SELECT id, project_id, name, secrets, created_at, updated_at FROM environments"
@@ -77,9 +83,12 @@ async def list_environments(conn: AsyncConnection[Any], project_id: str) -> list
     return [_environment_row(found) for found in await cursor.fetchall()]
 
 
-async def save_environment(conn: AsyncConnection[Any], row: EnvironmentRow) -> EnvironmentRow:
+async def save_environment(
+    conn: AsyncConnection[Any], row: EnvironmentRow, *, record_bound: int = DEFAULT_RECORD_BOUND
+) -> EnvironmentRow:
     """Write a changed environment (found with `lock=True` in this transaction); republish its
-    triggers when its secrets changed."""
+    triggers when its secrets changed. RecordTooLarge, and nothing is saved, if any of their
+    records would exceed the bound."""
     cursor = conn.cursor(row_factory=dict_row)
     async with conn.transaction():
         before = await find_environment(conn, row.project_id, row.id, lock=True)
@@ -95,7 +104,7 @@ async def save_environment(conn: AsyncConnection[Any], row: EnvironmentRow) -> E
             raise _name_conflict(row.name) from None
         saved = _environment_row(await cursor.fetchone())
         if saved.secrets != before.secrets:
-            await republish_environment_triggers(conn, saved.id)
+            await republish_environment_triggers(conn, saved.id, record_bound=record_bound)
     return saved
 
 
@@ -103,7 +112,7 @@ async def delete_environment(
     conn: AsyncConnection[Any], project_id: str, environment_id: str
 ) -> None:
     async with conn.transaction():
-        await find_environment(conn, project_id, environment_id, lock=True)
+        environment_id = (await find_environment(conn, project_id, environment_id, lock=True)).id
         cursor = await conn.execute(
             "SELECT name FROM triggers WHERE environment_id = %s AND deleted_at IS NULL"
             " ORDER BY name LIMIT 5",

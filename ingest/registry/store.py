@@ -19,7 +19,9 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from runtime.ids import canonical_id
 from runtime.secrets import Keyring
+from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import (
     TARGET_SIGNING_ENTRY,
@@ -47,6 +49,21 @@ class NotFound(Exception):
 
 class UnknownEnvironment(Exception):
     """The environment does not exist in this project (or was deleted)."""
+
+
+class RecordTooLarge(Exception):
+    """A change would publish a trigger-config record over the bound; nothing was saved."""
+
+    def __init__(self, name: str, size: int, bound: int) -> None:
+        super().__init__(
+            f"trigger {name!r} would publish a {size}-byte config record, over the bound of"
+            f" {bound} bytes (TRIGGERLINE_CONFIG_RECORD_MAX_BYTES); use fewer or smaller"
+            " secrets, or a smaller config"
+        )
+
+
+# The settings' bound, for callers that do not pass their own.
+DEFAULT_RECORD_BOUND: int = Settings.model_fields["registry_config_record_max_bytes"].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +112,11 @@ async def create_project(conn: AsyncConnection[Any], name: str) -> str:
 
 
 async def create_trigger(
-    conn: AsyncConnection[Any], keyring: Keyring, new: NewTrigger
+    conn: AsyncConnection[Any],
+    keyring: Keyring,
+    new: NewTrigger,
+    *,
+    record_bound: int = DEFAULT_RECORD_BOUND,
 ) -> TriggerConfig:
     """Store a trigger (encrypting its secrets) and enqueue its first config record."""
     async with conn.transaction():
@@ -108,11 +129,14 @@ async def create_trigger(
                 if new.target_secret is None
                 else keyring.encrypt(new.target_secret),
             ),
+            record_bound=record_bound,
         )
         return await config_record(conn, row)
 
 
-async def insert_trigger(conn: AsyncConnection[Any], new: NewTrigger) -> TriggerRow:
+async def insert_trigger(
+    conn: AsyncConnection[Any], new: NewTrigger, *, record_bound: int = DEFAULT_RECORD_BOUND
+) -> TriggerRow:
     """Insert a trigger whose secrets are already encrypted, and publish it."""
     async with conn.transaction():
         if new.environment_id is not None:
@@ -144,7 +168,7 @@ async def insert_trigger(conn: AsyncConnection[Any], new: NewTrigger) -> Trigger
         except UniqueViolation:
             raise _name_conflict(new.name) from None
         row = _trigger_row(await cursor.fetchone())
-        await publish(conn, row)
+        await publish(conn, row, record_bound)
     return row
 
 
@@ -152,8 +176,7 @@ async def find_trigger(
     conn: AsyncConnection[Any], project_id: str, trigger_id: str, *, lock: bool = False
 ) -> TriggerRow:
     """A live trigger of this project; NotFound otherwise (also for another project's)."""
-    if not _is_uuid(trigger_id):
-        raise NotFound(trigger_id)
+    trigger_id = _canonical(trigger_id)
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
         sql.SQL(
@@ -207,7 +230,9 @@ async def list_triggers(
     return [_trigger_row(found) for found in await cursor.fetchall()]
 
 
-async def save_trigger(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerRow:
+async def save_trigger(
+    conn: AsyncConnection[Any], row: TriggerRow, *, record_bound: int = DEFAULT_RECORD_BOUND
+) -> TriggerRow:
     """Write a changed live trigger (found with `lock=True` in this transaction) and publish it."""
     async with conn.transaction():
         if row.environment_id is not None:
@@ -242,14 +267,13 @@ async def save_trigger(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerRo
         if found is None:
             raise NotFound(row.id)
         saved = _trigger_row(found)
-        await publish(conn, saved)
+        await publish(conn, saved, record_bound)
     return saved
 
 
 async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id: str) -> None:
     """Soft-delete a live trigger and publish its tombstone; NotFound if there is none."""
-    if not _is_uuid(trigger_id):
-        raise NotFound(trigger_id)
+    trigger_id = _canonical(trigger_id)
     async with conn.transaction():
         cursor = await conn.execute(
             """
@@ -260,15 +284,16 @@ async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id
         )
         if cursor.rowcount == 0:
             raise NotFound(trigger_id)
-        await enqueue_change(conn, trigger_id, None)
+        await enqueue_tombstone(conn, trigger_id)
 
 
 async def lock_environment(
     conn: AsyncConnection[Any], project_id: str, environment_id: str
 ) -> dict[str, str]:
     """A live environment's secrets, share-locked so it cannot be deleted under a referrer."""
-    if not _is_uuid(environment_id):
+    if canonical_id(environment_id) is None:
         raise UnknownEnvironment(environment_id)
+    environment_id = environment_id.lower()
     cursor = await conn.execute(
         """
         SELECT secrets FROM environments
@@ -283,8 +308,12 @@ async def lock_environment(
     return secrets
 
 
-async def republish_environment_triggers(conn: AsyncConnection[Any], environment_id: str) -> int:
-    """Bump and publish every live trigger that uses an environment whose secrets changed."""
+async def republish_environment_triggers(
+    conn: AsyncConnection[Any], environment_id: str, *, record_bound: int = DEFAULT_RECORD_BOUND
+) -> int:
+    """Bump and publish every live trigger that uses an environment whose secrets changed;
+    RecordTooLarge (and the caller's transaction rolls back) if any record would exceed the
+    bound."""
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
         sql.SQL(
@@ -298,7 +327,7 @@ async def republish_environment_triggers(conn: AsyncConnection[Any], environment
     )
     rows = [_trigger_row(found) for found in await cursor.fetchall()]
     for row in sorted(rows, key=lambda r: r.id):
-        await publish(conn, row)
+        await publish(conn, row, record_bound)
     return len(rows)
 
 
@@ -325,15 +354,21 @@ async def config_record(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerC
     )
 
 
-async def publish(conn: AsyncConnection[Any], row: TriggerRow) -> None:
-    await enqueue_change(conn, row.id, await config_record(conn, row))
+async def publish(conn: AsyncConnection[Any], row: TriggerRow, record_bound: int) -> None:
+    """Enqueue a trigger's new config record; RecordTooLarge if it would exceed the bound, so a
+    record that the relay could never publish is refused before it is saved."""
+    payload = TRIGGER_CONFIG.encode(await config_record(conn, row))
+    if len(payload) > record_bound:
+        raise RecordTooLarge(row.name, len(payload), record_bound)
+    await _enqueue(conn, row.id, payload)
 
 
-async def enqueue_change(
-    conn: AsyncConnection[Any], trigger_id: str, record: TriggerConfig | None
-) -> None:
+async def enqueue_tombstone(conn: AsyncConnection[Any], trigger_id: str) -> None:
+    await _enqueue(conn, trigger_id, None)
+
+
+async def _enqueue(conn: AsyncConnection[Any], trigger_id: str, payload: bytes | None) -> None:
     """Append a trigger's new state (or a tombstone) to the outbox; call inside the change's tx."""
-    payload = None if record is None else TRIGGER_CONFIG.encode(record)
     await conn.execute(
         "INSERT INTO trigger_config_outbox (trigger_id, payload) VALUES (%s, %s)",
         (trigger_id, payload),
@@ -344,12 +379,11 @@ def _name_conflict(name: str) -> NameConflict:
     return NameConflict(f"a live trigger named {name!r} already exists in this project")
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+def _canonical(trigger_id: str) -> str:
+    canonical = canonical_id(trigger_id)
+    if canonical is None:
+        raise NotFound(trigger_id)
+    return canonical
 
 
 def _target_json(target: Target) -> dict[str, Any]:

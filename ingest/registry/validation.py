@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.definitions import Definition
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target
 
@@ -53,13 +54,18 @@ def pydantic_errors(error: ValidationError, prefix: str) -> list[FieldError]:
 
 def validated_config(definition: Definition, raw: Any) -> dict[str, Any]:
     """The normalized config, or Invalid with `config.`-prefixed paths."""
+    stored_as_jsonb = nul_errors("config", raw)
+    if stored_as_jsonb:
+        raise Invalid(stored_as_jsonb)
     try:
         return definition.validate_config(raw)
     except ValidationError as error:
         raise Invalid(pydantic_errors(error, "config")) from None
 
 
-def target_errors(target: Target, has_signing_secret: bool) -> list[FieldError]:
+def target_errors(
+    target: Target, has_signing_secret: bool, topics: KafkaTargetPolicy
+) -> list[FieldError]:
     errors: list[FieldError] = []
     if target.kind == "http":
         url = urlsplit(target.ref)
@@ -74,10 +80,14 @@ def target_errors(target: Target, has_signing_secret: bool) -> list[FieldError]:
             )
     elif has_signing_secret:
         errors.append(FieldError("target.signing_secret", "only http targets are signed"))
-    if target.kind == "kafka" and not KAFKA_TOPIC.match(target.ref):
-        errors.append(
-            FieldError("target.ref", "a kafka target's ref is a topic name ([A-Za-z0-9._-])")
-        )
+    if target.kind == "kafka":
+        refusal = topics.refusal(target.ref)
+        if not KAFKA_TOPIC.match(target.ref):
+            errors.append(
+                FieldError("target.ref", "a kafka target's ref is a topic name ([A-Za-z0-9._-])")
+            )
+        elif refusal is not None:
+            errors.append(FieldError("target.ref", refusal))
     if target.kind == "noop" and target.ref:
         errors.append(FieldError("target.ref", "a noop target has no ref"))
     return errors
@@ -92,6 +102,34 @@ def secret_errors(prefix: str, secrets: Mapping[str, str | None]) -> list[FieldE
         elif value is not None and name in WHSEC_SECRETS and not is_whsec(value):
             errors.append(FieldError(path, "this secret looks like whsec_<base64>"))
     return errors
+
+
+def secret_count_errors(path: str, count: int, maximum: int) -> list[FieldError]:
+    if count <= maximum:
+        return []
+    return [
+        FieldError(path, f"at most {maximum} secrets (TRIGGERLINE_MAX_SECRETS); this has {count}")
+    ]
+
+
+def nul_errors(path: str, value: Any) -> list[FieldError]:
+    """Where a JSON value holds a NUL character, which PostgreSQL cannot store in text or jsonb."""
+    if isinstance(value, str):
+        return [FieldError(path, "must not contain NUL characters")] if "\x00" in value else []
+    if isinstance(value, Mapping):
+        errors: list[FieldError] = []
+        for key, item in value.items():
+            if "\x00" in str(key):
+                errors.append(FieldError(path, "keys must not contain NUL characters"))
+            errors += nul_errors(f"{path}.{key}", item)
+        return errors
+    if isinstance(value, list):
+        return [
+            error
+            for index, item in enumerate(value)
+            for error in nul_errors(f"{path}[{index}]", item)
+        ]
+    return []
 
 
 def is_whsec(value: str) -> bool:

@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from ingest.api.auth import ProjectId
 from ingest.api.database import registry_pool
 from ingest.api.errors import install_error_handlers
+from ingest.api.gate import ControlPlaneGate
 from runtime.settings import Settings
 from tests.integration.control_plane import project_with_key
 
@@ -21,16 +22,18 @@ pytestmark = pytest.mark.integration
 
 @asynccontextmanager
 async def whoami_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An app with one route that answers the project of the caller's key."""
+    """An app behind the control plane's gate with one route that answers the caller's project."""
     app = FastAPI()
+    app.add_middleware(ControlPlaneGate)
     install_error_handlers(app)
 
-    @app.get("/whoami")
+    @app.get("/definitions/whoami")
     async def whoami(project_id: ProjectId) -> dict[str, str]:
         return {"project_id": project_id}
 
     async with registry_pool(settings) as pool:
         app.state.registry_pool = pool
+        app.state.settings = settings
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
             yield client
@@ -41,15 +44,19 @@ async def test_keys_name_their_project_and_bad_ones_are_401(settings: Settings) 
     globex_id, globex = await project_with_key(settings, "globex")
     key = acme["authorization"].removeprefix("Bearer ")
     async with whoami_client(settings) as client:
-        assert (await client.get("/whoami", headers=acme)).json() == {"project_id": acme_id}
-        assert (await client.get("/whoami", headers=globex)).json() == {"project_id": globex_id}
+        assert (await client.get("/definitions/whoami", headers=acme)).json() == {
+            "project_id": acme_id
+        }
+        assert (await client.get("/definitions/whoami", headers=globex)).json() == {
+            "project_id": globex_id
+        }
 
-        missing = await client.get("/whoami")
+        missing = await client.get("/definitions/whoami")
         assert missing.status_code == 401
         assert missing.headers["www-authenticate"] == "Bearer"
         assert "API key" in missing.json()["error"]
         for bad in ("Bearer tl_not-a-key", f"Bearer {key[:-1]}", f"Basic {key}", "Bearer"):
-            response = await client.get("/whoami", headers={"authorization": bad})
+            response = await client.get("/definitions/whoami", headers={"authorization": bad})
             assert response.status_code == 401, bad
 
     async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
