@@ -16,6 +16,7 @@ import typer
 
 from deploy import local_kafka, local_postgres
 from deploy.host import HostCommandError
+from deploy.key_commands import api_keys_app, keys_app
 from deploy.local_kafka import LocalKafka, LocalKafkaError
 from deploy.local_postgres import LocalPostgres, LocalPostgresError
 from deploy.local_secrets import with_secret_keys
@@ -41,6 +42,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(projects_app, name="projects")
 app.add_typer(triggers_app, name="triggers")
 app.add_typer(dead_letters_app, name="dead-letters")
+app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(keys_app, name="keys")
 
 # Failures whose message is written for the user: printed without a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (

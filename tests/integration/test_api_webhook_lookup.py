@@ -57,6 +57,12 @@ async def test_deleted_triggers_stop_receiving_webhooks(settings: Settings) -> N
 
         known = await eventually(lambda: answered(200))
         assert known.text == "c-1"
+        # The URL's id is looked up in its canonical form, whatever its case.
+        upper = webhook.replace(trigger["id"], trigger["id"].upper())
+        shouted = await client.post(upper, content=body, headers=signed(body))
+        assert shouted.status_code == 200, shouted.text
+        urn = webhook.replace(trigger["id"], f"urn:uuid:{trigger['id']}")
+        assert (await client.post(urn, content=body, headers=signed(body))).status_code == 404
 
         assert (await client.delete(f"/triggers/{trigger['id']}", headers=auth)).status_code == 204
         gone = await eventually(lambda: answered(404))

@@ -1,0 +1,33 @@
+"""Runs the `triggerline` command as a user would, against one test's database and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+
+from runtime.settings import Settings
+from tests.integration.stages import stage_env
+
+
+@dataclass(frozen=True, slots=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def triggerline(settings: Settings, *args: str) -> CliResult:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from deploy.cli import main; main()",
+        *args,
+        env=stage_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return CliResult(process.returncode, stdout.decode(), stderr.decode())

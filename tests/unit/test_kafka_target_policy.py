@@ -1,0 +1,92 @@
+"""Which topics kafka targets may write, at save time (the policy) and at delivery time (the
+kafka target refuses before producing, so the delivery is dead-lettered with the reason)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dispatchers.backoff import RetryPolicy
+from dispatchers.compiled import DispatchTrigger
+from dispatchers.targets import Targets
+from runtime.kafka_targets import KafkaTargetPolicy
+from schemas.records import RoutedEvent
+
+POLICY = KafkaTargetPolicy("triggerline")
+
+
+@pytest.mark.parametrize(
+    ("topic", "reason"),
+    [
+        ("triggerline.trigger-config", "prefix"),
+        ("triggerline.routed-events", "prefix"),
+        ("triggerline.raw-events", "prefix"),
+        ("__consumer_offsets", "internal"),
+        ("__transaction_state", "internal"),
+    ],
+)
+def test_internal_topics_are_refused(topic: str, reason: str) -> None:
+    refusal = POLICY.refusal(topic)
+    assert refusal is not None
+    assert reason in refusal
+
+
+def test_other_topics_pass_unless_a_pattern_restricts_them() -> None:
+    assert POLICY.refusal("orders") is None
+    assert POLICY.refusal("triggerline-orders") is None
+    restricted = KafkaTargetPolicy("triggerline", re.compile(r"tenant\.[a-z]+"))
+    assert restricted.refusal("tenant.orders") is None
+    # A full match: a pattern that matches a prefix of the name is not enough.
+    for topic in ("tenant.orders.x", "orders", "x.tenant.orders"):
+        refusal = restricted.refusal(topic)
+        assert refusal is not None
+        assert "TRIGGERLINE_KAFKA_TARGET_TOPIC_PATTERN" in refusal
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
+        self.sent.append(topic)
+
+
+def routed(ref: str) -> RoutedEvent:
+    now = datetime.now(UTC)
+    return RoutedEvent(
+        id="ev-1",
+        source="test",
+        type="test.event",
+        subject="conv-1",
+        time=now,
+        data={},
+        triggerid="t-1",
+        projectid="p-1",
+        targetkind="kafka",
+        targetref=ref,
+        receivedat=now,
+    )
+
+
+async def test_the_kafka_target_refuses_a_forbidden_topic_at_delivery_time() -> None:
+    producer = RecordingProducer()
+    targets = Targets(
+        producer,
+        allow_private=False,
+        max_connections=1,
+        kafka_topics=POLICY,
+    )
+    trigger = DispatchTrigger("t-1", "p-1", 5.0, RetryPolicy(3, 60.0), None)
+
+    refused = await targets.attempt(routed("triggerline.trigger-config"), b"{}", trigger)
+    assert refused.outcome == "permanent"
+    assert refused.error is not None
+    assert "prefix" in refused.error
+    assert producer.sent == []
+
+    delivered = await targets.attempt(routed("orders"), b"{}", trigger)
+    assert delivered.outcome == "delivered"
+    assert producer.sent == ["orders"]
