@@ -61,7 +61,7 @@ def records(count: int) -> tuple[list[ConsumerRecord], CompiledTriggers]:
 async def handler_cost(
     batch: list[ConsumerRecord], view: CompiledTriggers, store_dir: Path
 ) -> float:
-    handler = RawEventHandler(view, "bench")
+    handler = RawEventHandler(view, "bench", max_correlation_id_bytes=256)
     store = DedupeStore(store_dir, 3_600_000, StoreMemory.of(32 << 20))
     marks = PartitionMarks(0, store)
     offset = 0

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
+from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
 from processors.routing import (
     FilterFailed,
     Ignored,
@@ -116,8 +117,9 @@ class TriggerLookup(Protocol):
 
 
 class RawEventHandler:
-    def __init__(self, view: TriggerLookup, prefix: str) -> None:
+    def __init__(self, view: TriggerLookup, prefix: str, *, max_correlation_id_bytes: int) -> None:
         self._view = view
+        self._max_correlation_id_bytes = max_correlation_id_bytes
         self._routed = ROUTED_EVENTS.name(prefix)
         self._delivery_log = DELIVERY_LOG.name(prefix)
         self._dead_letters = DEAD_LETTERS.name(prefix)
@@ -130,7 +132,11 @@ class RawEventHandler:
 
     async def handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
         try:
-            return await self._handle(source, marks)
+            raw, outputs = await self._handle(source, marks)
+            problem = oversized(outputs)
+            if problem is None:
+                return outputs
+            return self._too_large(source, raw, problem)
         except Exception as exc:
             # A bug or a record nothing above expected: this record is set aside, the
             # partition moves on.
@@ -139,10 +145,17 @@ class RawEventHandler:
             self._counters.decided("unknown", "dead_lettered")
             return [self.dead_letter(source, "processing_error", repr(exc), None)]
 
-    async def _handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
+    async def _handle(
+        self, source: SourceRecord, marks: PartitionMarks
+    ) -> tuple[RawEvent | None, list[Output]]:
         raw = self._decode(source)
         if isinstance(raw, Output):
-            return [raw]
+            return None, [raw]
+        return raw, await self._handle_raw(source, marks, raw)
+
+    async def _handle_raw(
+        self, source: SourceRecord, marks: PartitionMarks, raw: RawEvent
+    ) -> list[Output]:
         self._counters.read(raw.definition)
         trigger = self._view.get(raw.trigger_id) or await self._view.lookup(raw.trigger_id)
         if trigger is None:
@@ -159,6 +172,16 @@ class RawEventHandler:
             return [self.dead_letter(source, "unroutable", str(exc), raw)]
         if isinstance(event, Ignored):
             return [self._record(raw, event.event_id, "ignored", reason=event.reason)]
+        size = len(event.correlation_id.encode())
+        if size > self._max_correlation_id_bytes:
+            # The correlation id is the routed record's key and the delivery log's column: the
+            # trigger's correlation expression (or the sender's ids) made one nobody can use.
+            # A filter error shows the user the reason on the event's journey.
+            reason = (
+                f"correlation id is {size} bytes, over the limit of "
+                f"{self._max_correlation_id_bytes} (TRIGGERLINE_MAX_CORRELATION_ID_BYTES)"
+            )
+            return [self._record(raw, event.event_id, "filter_error", reason=reason)]
         # A replay re-drives events on purpose; only live traffic is deduplicated.
         if not raw.replay and marks.seen_before(
             mark_key(raw.trigger_id, event.event_id), source.timestamp
@@ -207,6 +230,17 @@ class RawEventHandler:
             )
         ]
 
+    def _too_large(self, source: SourceRecord, raw: RawEvent | None, problem: str) -> list[Output]:
+        log.warning(
+            "output record over the record bound; dead-lettered",
+            extra={"event_id": raw.id if raw else None, "error": problem},
+        )
+        letter = self.dead_letter(source, "too_large", problem, raw)
+        if raw is None:
+            return [letter]
+        # The decision's own records are dropped; the journey says why.
+        return [letter, self._record(raw, raw.id, "dead_lettered", reason=problem)]
+
     def _duplicate(self, raw: RawEvent, event: Normalized) -> Output:
         retry = raw.headers.get("x-slack-retry-num")
         return self._record(
@@ -235,7 +269,7 @@ class RawEventHandler:
             outcome=outcome,
             at=datetime.now(UTC),
             correlation_id=correlation_id,
-            reason=reason,
+            reason=None if reason is None else cut(reason),
             replay=raw.replay,
             received_at=raw.received_at,
         )
@@ -247,6 +281,10 @@ class RawEventHandler:
     def dead_letter(
         self, source: SourceRecord, reason: str, error: str, raw: RawEvent | None
     ) -> Output:
+        error, value = cut(error), source.value
+        if value is not None and len(value) > DEAD_LETTER_VALUE_BYTES:
+            error += f" (value cut to its first {DEAD_LETTER_VALUE_BYTES} of {len(value)} bytes)"
+            value = value[:DEAD_LETTER_VALUE_BYTES]
         letter = DeadLetter(
             stage="processor",
             reason=reason,
@@ -255,7 +293,7 @@ class RawEventHandler:
             source_partition=source.partition,
             source_offset=source.offset,
             key_b64=_b64(source.key),
-            value_b64=_b64(source.value),
+            value_b64=_b64(value),
             event_id=raw.id if raw else None,
             trigger_id=raw.trigger_id if raw else None,
             error=error,

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     processor_dedupe_memory_mb: int = Field(
         default=32, ge=8, alias="TRIGGERLINE_PROCESSOR_DEDUPE_MEMORY_MB"
     )
+    # A correlation id is the routed record's key, its CloudEvents subject and a delivery-log
+    # column: Slack's channel:thread ids are about 25 bytes and composite business keys a few
+    # dozen, so 256 leaves room while keeping keys small. Longer ones are a `filter_error`.
+    processor_max_correlation_id_bytes: int = Field(
+        default=256, ge=16, le=64 * 1024, alias="TRIGGERLINE_MAX_CORRELATION_ID_BYTES"
+    )
     # The CEL engine for filters; the default is the fastest (benchmarks/processor_cel_engines.py).
     cel_engine: Literal["cel-expr-python", "celpy"] = Field(
         default="cel-expr-python", alias="TRIGGERLINE_CEL_ENGINE"

@@ -99,7 +99,11 @@ class BatchWorker:
         self._view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
             settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
         )
-        self._handler = RawEventHandler(self._view, prefix)
+        self._handler = RawEventHandler(
+            self._view,
+            prefix,
+            max_correlation_id_bytes=settings.processor_max_correlation_id_bytes,
+        )
         self._stores = DedupeStores(settings)
         self._ops = OpsServer("127.0.0.1", settings.processor_metrics_port, self._readiness)
         # At-least-once shares one idempotent producer; exactly-once has one per partition.

@@ -81,7 +81,11 @@ class FaustProcessors:
         self.view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
             settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
         )
-        self.handler = RawEventHandler(self.view, prefix)
+        self.handler = RawEventHandler(
+            self.view,
+            prefix,
+            max_correlation_id_bytes=settings.processor_max_correlation_id_bytes,
+        )
         self.stores = DedupeStores(settings)
         self.sender = OutputSender(app, settings.processor_exactly_once)
         self.ops = OpsServer(

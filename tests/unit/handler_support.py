@@ -1,0 +1,99 @@
+"""In-memory seams for unit tests of the processors' handler: a trigger lookup over compiled
+triggers, a raw record, and an output that enforces the record bound as the producer does."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka.errors import MessageSizeTooLargeError
+
+from processors.outputs import Output
+from processors.record_bound import record_size
+from processors.rules import RoutingTrigger
+from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, DeadLetter, RawEvent
+from schemas.topics import MAX_RECORD_BYTES
+from schemas.triggers import DefinitionSlug
+
+PREFIX = "unit"
+PROJECT = "p-unit"
+
+
+class CompiledTriggers:
+    """The trigger-config view's lookup seam, over triggers compiled once."""
+
+    def __init__(self, *compiled: RoutingTrigger) -> None:
+        self._compiled = {trigger.trigger_id: trigger for trigger in compiled}
+
+    def get(self, trigger_id: str) -> RoutingTrigger | None:
+        return self._compiled.get(trigger_id)
+
+    async def lookup(self, trigger_id: str) -> RoutingTrigger | None:
+        return self._compiled.get(trigger_id)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    value: bytes | None
+    key: bytes | None = b"t1"
+    topic: str = f"{PREFIX}.raw-events"
+    partition: int = 0
+    offset: int = 0
+    timestamp: int = 1_764_000_000_000
+
+
+class BoundedOutput:
+    """Takes records as the producer would: one above the record bound raises aiokafka's
+    MessageSizeTooLargeError (the producer's check, with its size estimate)."""
+
+    def __init__(self) -> None:
+        self.records: list[Output] = []
+
+    def produce(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            if record_size(output) > MAX_RECORD_BYTES:
+                raise MessageSizeTooLargeError(f"{record_size(output)} bytes")
+        self.records.extend(outputs)
+
+    def topics(self) -> list[str]:
+        return [record.topic.removeprefix(f"{PREFIX}.") for record in self.records]
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return [
+            DEAD_LETTER.decode(r.value) for r in self.records if r.topic.endswith("dead-letters")
+        ]
+
+    def outcomes(self) -> list[tuple[str, str | None]]:
+        entries = (
+            DELIVERY_LOG_RECORD.decode(r.value)
+            for r in self.records
+            if r.topic.endswith("delivery-log")
+        )
+        return [(entry.outcome, entry.reason) for entry in entries]
+
+
+def raw_record(
+    trigger_id: str,
+    definition: DefinitionSlug,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> RawRecord:
+    event = RawEvent(
+        id=uuid.uuid4().hex,
+        trigger_id=trigger_id,
+        project_id=PROJECT,
+        definition=definition,
+        received_at=datetime.now(UTC),
+        content_type="application/json",
+        body=orjson.dumps(body).decode(),
+        headers=headers or {},
+    )
+    return RawRecord(RAW_EVENT.encode(event), trigger_id.encode())
+
+
+def b64_size(text: str | None) -> int:
+    return len(base64.b64decode(text)) if text else 0
