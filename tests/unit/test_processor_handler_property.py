@@ -1,0 +1,124 @@
+"""For any raw record and any trigger config the registry accepts, the handler returns records
+the producer takes (a decision, or a dead letter) and never raises: the output stub enforces
+the record bound as the producer does, raising aiokafka's MessageSizeTooLargeError."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from processors.dedupe import PartitionMarks
+from processors.dedupe_store import DedupeStore, StoreMemory
+from processors.handler import RawEventHandler
+from processors.rules import compile_routing_trigger
+from runtime.cel import ENGINES, EngineName
+from schemas.definitions import DEFINITIONS
+from schemas.triggers import DefinitionSlug, Target, TriggerConfig
+from tests.unit.handler_support import PREFIX, PROJECT, BoundedOutput, CompiledTriggers, raw_record
+
+pytestmark = pytest.mark.unit
+
+
+def doubling(expression: str, times: int) -> str:
+    return expression if times == 0 else doubling(f"({expression}+{expression})", times - 1)
+
+
+FILTERS = [
+    "true",
+    'event.text.contains("deploy")',
+    "size(event.a + event.a) > 0",
+    f"size({doubling('event.a', 8)}) > 0",
+    "event.a == event.missing",
+]
+CORRELATIONS = ["event.a", doubling("event.a", 8), 'event.a + ":" + event.a', "string(event.n)"]
+SLACK_TYPES = ["message", "app_mention", "reaction_added"]
+# Field sizes that cross the limits: the correlation bound, and (copied) the record bound.
+SIZES = [0, 30, 300, 20_000, 1_500_000, 2_500_000]
+
+
+@st.composite
+def configs(draw: st.DrawFn, definition: DefinitionSlug) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if definition == "slack":
+        config["event_types"] = draw(st.lists(st.sampled_from(SLACK_TYPES), min_size=1))
+    if definition == "cron":
+        config["schedule"] = draw(st.sampled_from(["* * * * *", "0 9 * * 1-5", "bad"]))
+    if definition != "cron" and draw(st.booleans()):
+        config["filter"] = draw(st.sampled_from(FILTERS) | st.text(max_size=20))
+    if definition == "webhook" and draw(st.booleans()):
+        config["correlation"] = draw(st.sampled_from(CORRELATIONS) | st.text(max_size=20))
+    try:
+        return DEFINITIONS[definition].validate_config(config)
+    except ValidationError:
+        assume(False)
+        raise
+
+
+@st.composite
+def bodies(draw: st.DrawFn, definition: DefinitionSlug) -> dict[str, Any]:
+    small = draw(st.sampled_from(SIZES[:4]))
+    big = draw(st.sampled_from(SIZES))
+    fields: dict[str, Any] = {"a": "x" * small, "text": "y" * big, "n": draw(st.integers())}
+    if definition != "slack":
+        return fields
+    event = {
+        "type": draw(st.sampled_from(SLACK_TYPES)),
+        "channel": "C" * draw(st.sampled_from(SIZES[:4])),
+    }
+    if draw(st.booleans()):
+        event["thread_ts"] = "1" * draw(st.sampled_from(SIZES[:4]))
+    return {
+        "type": "event_callback",
+        "event_id": draw(st.text(min_size=1, max_size=8)),
+        "event": {**fields, **event},
+    }
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[TriggerConfig, dict[str, Any], EngineName]:
+    definition: DefinitionSlug = draw(st.sampled_from(["slack", "webhook", "cron"]))
+    config = TriggerConfig(
+        trigger_id="t1",
+        project_id=PROJECT,
+        definition=definition,
+        name="t1",
+        status=draw(st.sampled_from(["active", "paused"])),
+        target=Target("noop"),
+        updated_at=datetime.now(UTC),
+        revision=1,
+        config=draw(configs(definition)),
+    )
+    return config, draw(bodies(definition)), draw(st.sampled_from(ENGINES))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(cases())
+def test_the_handler_returns_records_the_producer_takes(
+    case: tuple[TriggerConfig, dict[str, Any], EngineName],
+) -> None:
+    config, body, engine = case
+    view = CompiledTriggers(compile_routing_trigger(config, engine))
+    handler = RawEventHandler(view, PREFIX, max_correlation_id_bytes=256)
+    record = raw_record("t1", config.definition, body, {"webhook-id": "msg_1"})
+    output = BoundedOutput()
+    with tempfile.TemporaryDirectory() as directory:
+        store = DedupeStore(Path(directory), 3_600_000, StoreMemory.of(8 << 20))
+        try:
+            output.produce(asyncio.run(handler.handle(record, PartitionMarks(0, store))))
+        finally:
+            store.close()
+    assert output.records
+    assert set(output.topics()) <= {"routed-events", "delivery-log", "dead-letters"}
+    assert all(letter.reason != "processing_error" for letter in output.dead_letters())
