@@ -3,6 +3,12 @@
 A consumer group of its own reads the topic in batches, inserts each batch in one transaction
 and commits the offsets only after the transaction committed. A row's primary key is its topic
 position, so records read again after a crash insert nothing twice.
+
+Only a connection failure retries the batch. A row PostgreSQL refuses as data (a value it cannot
+store) would be refused forever, so the batch is then written row by row and each refused row is
+set aside (logged and counted) while the others commit. Text is made storable first: PostgreSQL
+text cannot hold NUL, which any sender can put into an id or an error message. Rows older than
+the retention are deleted in bounded batches between writes.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from runtime.kafka import group_consumer
 from runtime.logging import configure_logging
-from runtime.metrics import SINK_ROWS, UNDECODABLE_RECORDS
+from runtime.metrics import SINK_ROWS, SINK_ROWS_PRUNED, SINK_ROWS_SET_ASIDE, UNDECODABLE_RECORDS
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings, get_settings
 from schemas.codec import RecordDecodeError, RecordPosition
@@ -28,6 +36,12 @@ log = logging.getLogger("triggerline.sink")
 
 BATCH_RECORDS = 2000
 RETRY_S = 1.0
+# Pruning deletes this many rows per statement, so no statement holds locks for long, and runs
+# again at once while it finds full batches, else after the interval.
+PRUNE_BATCH_ROWS = 5000
+PRUNE_INTERVAL_S = 60.0
+# Stands in for NUL, which PostgreSQL text cannot hold.
+NUL_REPLACEMENT = "\ufffd"
 
 INSERT = """
 INSERT INTO delivery_log (
@@ -37,6 +51,17 @@ INSERT INTO delivery_log (
 ) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (log_partition, log_offset) DO NOTHING
 """
+PRUNE = """
+DELETE FROM delivery_log WHERE (log_partition, log_offset) IN (
+    SELECT log_partition, log_offset FROM delivery_log WHERE at < %s ORDER BY at LIMIT %s
+)
+"""
+# Errors of one row's values; any other error is the connection's or the database's.
+ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
+
+
+def storable(value: str | None) -> str | None:
+    return None if value is None else value.replace("\x00", NUL_REPLACEMENT)
 
 
 def row_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...] | None:
@@ -51,19 +76,19 @@ def row_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...] | None:
     return (
         record.partition,
         record.offset,
-        e.event_id,
-        e.trigger_id,
-        e.project_id,
+        storable(e.event_id),
+        storable(e.trigger_id),
+        storable(e.project_id),
         e.stage,
         e.outcome,
         e.at,
-        e.correlation_id,
+        storable(e.correlation_id),
         e.target_kind,
-        e.target_ref,
+        storable(e.target_ref),
         e.attempt,
-        e.reason,
+        storable(e.reason),
         e.http_status,
-        e.error,
+        storable(e.error),
         e.latency_ms,
         e.replay,
         e.received_at,
@@ -75,6 +100,8 @@ class DeliveryLogSink:
         self._url = settings.database_url.get_secret_value()
         self._consumer = consumer
         self._stopping = asyncio.Event()
+        self._retention = timedelta(seconds=settings.delivery_log_retention_s)
+        self._next_prune = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -83,6 +110,7 @@ class DeliveryLogSink:
         conn: psycopg.AsyncConnection[Any] | None = None
         try:
             while not self._stopping.is_set():
+                conn = await self._prune_if_due(conn)
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=BATCH_RECORDS)
                 if not batches:
                     continue
@@ -105,9 +133,14 @@ class DeliveryLogSink:
             try:
                 if conn is None or conn.closed:
                     conn = await psycopg.AsyncConnection.connect(self._url)
-                async with conn.transaction(), conn.cursor() as cursor:
-                    await cursor.executemany(INSERT, rows)
-                    inserted = cursor.rowcount
+                try:
+                    inserted = await _insert_batch(conn, rows)
+                except ROW_ERRORS as exc:
+                    log.warning(
+                        "delivery-log batch refused; writing row by row",
+                        extra={"error": str(exc)},
+                    )
+                    inserted = await _insert_each(conn, rows)
             except psycopg.OperationalError as exc:
                 log.error("delivery-log write failed; retrying", extra={"error": str(exc)})
                 if conn is not None:
@@ -118,6 +151,54 @@ class DeliveryLogSink:
                 SINK_ROWS.inc(max(inserted, 0))
                 return conn
         return None
+
+    async def _prune_if_due(
+        self, conn: psycopg.AsyncConnection[Any] | None
+    ) -> psycopg.AsyncConnection[Any] | None:
+        """Delete one batch of rows past the retention, if it is time; returns the connection."""
+        if time.monotonic() < self._next_prune:
+            return conn
+        try:
+            if conn is None or conn.closed:
+                conn = await psycopg.AsyncConnection.connect(self._url)
+            async with conn.transaction(), conn.cursor() as cursor:
+                await cursor.execute(PRUNE, (datetime.now(UTC) - self._retention, PRUNE_BATCH_ROWS))
+                deleted = cursor.rowcount
+        except psycopg.Error as exc:
+            # Pruning is housekeeping: a failure waits for the next interval, writes go on.
+            log.warning("delivery-log pruning failed", extra={"error": str(exc)})
+            self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+            if conn is not None and conn.closed:
+                conn = None
+            return conn
+        SINK_ROWS_PRUNED.inc(max(deleted, 0))
+        if deleted < PRUNE_BATCH_ROWS:
+            self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+        return conn
+
+
+async def _insert_batch(conn: psycopg.AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
+    async with conn.transaction(), conn.cursor() as cursor:
+        await cursor.executemany(INSERT, rows)
+        return cursor.rowcount
+
+
+async def _insert_each(conn: psycopg.AsyncConnection[Any], rows: list[tuple[Any, ...]]) -> int:
+    """Insert row by row in one transaction, setting aside each row refused as data."""
+    inserted = 0
+    async with conn.transaction(), conn.cursor() as cursor:
+        for row in rows:
+            try:
+                async with conn.transaction():  # a savepoint: a refused row undoes only itself
+                    await cursor.execute(INSERT, row)
+                    inserted += max(cursor.rowcount, 0)
+            except ROW_ERRORS as exc:
+                SINK_ROWS_SET_ASIDE.inc()
+                log.error(
+                    "delivery-log record set aside: PostgreSQL refused it",
+                    extra={"partition": row[0], "offset": row[1], "error": str(exc)},
+                )
+    return inserted
 
 
 async def serve(settings: Settings) -> None:

@@ -98,6 +98,14 @@ SINK_ROWS = Counter(
     f"{PREFIX}_delivery_log_sink_rows_total",
     "Delivery-log records written to PostgreSQL (duplicates from re-reads are not counted).",
 )
+SINK_ROWS_SET_ASIDE = Counter(
+    f"{PREFIX}_sink_rows_set_aside_total",
+    "Delivery-log records PostgreSQL refused as data (each is logged and skipped).",
+)
+SINK_ROWS_PRUNED = Counter(
+    f"{PREFIX}_delivery_log_sink_rows_pruned_total",
+    "Delivery-log rows deleted from PostgreSQL after their retention.",
+)
 
 UNDECODABLE_RECORDS = Counter(
     f"{PREFIX}_undecodable_records_total",

@@ -144,6 +144,25 @@ class Settings(BaseSettings):
         default=False, alias="TRIGGERLINE_DISPATCHER_ALLOW_PRIVATE_TARGETS"
     )
     sink_metrics_port: int = Field(default=9104, alias="TRIGGERLINE_SINK_METRICS_PORT")
+    # Deliveries in progress at once to one endpoint (scheme, host and port, or a topic): a
+    # slow endpoint that still answers 2xx then holds an eighth of the process's slots at most.
+    dispatcher_max_in_flight_per_endpoint: int = Field(
+        default=64, ge=1, alias="TRIGGERLINE_DISPATCHER_MAX_IN_FLIGHT_PER_ENDPOINT"
+    )
+    # Circuit breakers kept in memory: one per endpoint a dispatcher delivered to recently.
+    # Far more endpoints than any deployment calls at once; closed, idle ones go first.
+    dispatcher_circuit_max_endpoints: int = Field(
+        default=10_000, ge=1, alias="TRIGGERLINE_DISPATCHER_CIRCUIT_MAX_ENDPOINTS"
+    )
+    # A closed circuit unused this long is forgotten; an hour outlives any retry backoff (5 min).
+    dispatcher_circuit_idle_s: float = Field(
+        default=3600.0, gt=0, alias="TRIGGERLINE_DISPATCHER_CIRCUIT_IDLE_S"
+    )
+    # Delivery-log rows in PostgreSQL older than this are pruned by the sink. Two weeks cover
+    # an investigation; the delivery-log topic itself keeps 30 days.
+    delivery_log_retention_s: float = Field(
+        default=14 * 24 * 3600.0, gt=0, alias="TRIGGERLINE_DELIVERY_LOG_RETENTION_S"
+    )
 
     # Secrets one trigger, and one environment, may hold: real definitions need two or three,
     # and 50 at the 4 KiB value limit still fit in a config record.

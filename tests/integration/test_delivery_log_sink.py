@@ -1,14 +1,19 @@
-"""The delivery-log sink copies the topic into PostgreSQL once, however often it re-reads it."""
+"""The delivery-log sink copies the topic into PostgreSQL once, however often it re-reads it.
+
+A record PostgreSQL refuses never stops it, and rows past their retention are pruned.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
-from dispatchers.sink import DeliveryLogSink
+from dispatchers.sink import INSERT, DeliveryLogSink
 from runtime.kafka import durable_producer, group_consumer
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
@@ -91,3 +96,93 @@ async def test_rows_arrive_once_even_when_the_topic_is_read_again(settings: Sett
     # A second group reads everything again from the start: nothing is inserted twice.
     await run_sink_until(settings, f"{settings.topic_prefix}.sink-b", len(entries))
     assert stored_rows(settings) == first
+
+
+def log_record(event_id: str, **fields: Any) -> DeliveryLogRecord:
+    return DeliveryLogRecord(
+        **{
+            "event_id": event_id,
+            "trigger_id": "t-1",
+            "project_id": "p-1",
+            "stage": "dispatcher",
+            "outcome": "delivered",
+            "at": datetime.now(UTC),
+            "attempt": 1,
+            **fields,
+        }
+    )
+
+
+async def produce_log(settings: Settings, entries: list[DeliveryLogRecord]) -> None:
+    producer = durable_producer(settings)
+    await producer.start()
+    try:
+        for entry in entries:
+            # One key, so one partition, in this order: the good record after the bad ones.
+            await producer.send_and_wait(
+                DELIVERY_LOG.name(settings.topic_prefix),
+                DELIVERY_LOG_RECORD.encode(entry),
+                key=b"same-partition",
+            )
+    finally:
+        await producer.stop()
+
+
+async def test_refused_rows_are_set_aside_and_the_rest_is_written(settings: Settings) -> None:
+    set_aside_before = REGISTRY.get_sample_value("triggerline_sink_rows_set_aside_total") or 0
+    await produce_log(
+        settings,
+        [
+            log_record("ev-\x00nul", error="target said \x00", correlation_id="c\x00"),
+            # Beyond PostgreSQL's integer: refused as data whatever is done to text.
+            log_record("ev-huge", attempt=2**40),
+            log_record("ev-ok"),
+        ],
+    )
+    consumer = group_consumer(
+        settings, DELIVERY_LOG.name(settings.topic_prefix), group=f"{settings.topic_prefix}.sink"
+    )
+    await consumer.start()
+    sink = DeliveryLogSink(settings, consumer)
+    task = asyncio.create_task(sink.run())
+    try:
+
+        async def written(count: int) -> bool | None:
+            got = await asyncio.to_thread(stored_rows, settings)
+            return True if len(got) >= count else None
+
+        await eventually(lambda: written(2))
+        assert {row[0] for row in stored_rows(settings)} == {"ev-\ufffdnul", "ev-ok"}
+        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+            assert conn.execute(
+                "SELECT error, correlation_id FROM delivery_log WHERE event_id = 'ev-\ufffdnul'"
+            ).fetchone() == ("target said \ufffd", "c\ufffd")
+        set_aside = REGISTRY.get_sample_value("triggerline_sink_rows_set_aside_total")
+        assert set_aside == set_aside_before + 1
+        # The sink is still running and writes what comes next.
+        await produce_log(settings, [log_record("ev-after")])
+        await eventually(lambda: written(3))
+        assert not task.done()
+    finally:
+        sink.stop()
+        await task
+        await consumer.stop()
+
+
+async def test_rows_past_the_retention_are_pruned(settings: Settings) -> None:
+    old = datetime.now(UTC) - timedelta(seconds=settings.delivery_log_retention_s + 60)
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        conn.cursor().executemany(
+            INSERT,
+            [
+                (0, n, f"ev-old-{n}", "t", "p", "dispatcher", "delivered", old)
+                + (None,) * 3
+                + (1,)
+                + (None,) * 4
+                + (False, None)
+                for n in range(3)
+            ],
+        )
+    await produce_log(settings, [log_record("ev-new")])
+    await run_sink_until(settings, f"{settings.topic_prefix}.sink", 1)
+    assert [row[0] for row in stored_rows(settings)] == ["ev-new"]
