@@ -2,7 +2,9 @@
 
 Both read what the delivery-log sink wrote to PostgreSQL. An event's journey lists, in order:
 received (when ingest accepted it); the processors' decision (routed, or skipped with the
-reason); each delivery attempt; and the final outcome.
+reason); each delivery attempt; and the final outcome. A journey belongs to one trigger: event
+ids come from senders, so two triggers of a project can see the same id, and their journeys are
+never merged (`?trigger_id=` chooses one when the id is shared).
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from schemas.records import Outcome
 
 router = APIRouter(tags=["deliveries"])
 
-# Outcomes after which nothing more happens to an event.
-FINAL_OUTCOMES = frozenset(
-    {"delivered", "dead_lettered", "skipped", "filter_error", "ignored", "duplicate"}
-)
+# What finally happened to an event. A `duplicate` is a sender's retry of an event already seen:
+# a step of that event's journey, never its fate.
+FINAL_OUTCOMES = frozenset({"delivered", "dead_lettered", "skipped", "filter_error", "ignored"})
 # Event and correlation ids are free text; PostgreSQL cannot compare text holding NUL.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 IdParam = Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
@@ -66,7 +67,10 @@ class EventJourney(BaseModel):
     event_id: str
     trigger_id: str
     correlation_id: str | None
-    final_outcome: str = Field(description="The last final outcome, or `in_progress`.")
+    final_outcome: str = Field(
+        description="What finally happened: `delivered`, `dead_lettered`, `skipped`,"
+        " `filter_error`, `ignored` (the latest of these), or `in_progress`."
+    )
     steps: list[DeliveryStep]
 
 
@@ -105,14 +109,29 @@ async def trigger_deliveries(
     )
 
 
-@router.get("/events/{event_id}", responses=documented_errors(404))
-async def event(event_id: str, project_id: ProjectId, conn: Connection) -> EventJourney:
-    """One event's whole journey, in order."""
+@router.get("/events/{event_id}", responses=documented_errors(404, 409))
+async def event(
+    event_id: str,
+    project_id: ProjectId,
+    conn: Connection,
+    trigger_id: Annotated[
+        str | None, Query(description="The trigger whose event this is; needed when shared.")
+    ] = None,
+) -> EventJourney:
+    """One event's whole journey for one trigger, in order."""
     if not re.fullmatch(NO_CONTROL_CHARACTERS, event_id):
         raise not_found("event")
-    rows = await event_journey(conn, project_id, event_id)
+    scope = None if trigger_id is None else resource_id(trigger_id, "event")
+    rows = await event_journey(conn, project_id, event_id, scope)
     if not rows:
         raise not_found("event")
+    triggers = sorted({row.trigger_id for row in rows})
+    if len(triggers) > 1:
+        raise ApiError(
+            409,
+            f"event id {event_id!r} belongs to several triggers ({', '.join(triggers)});"
+            " choose one with `?trigger_id=`",
+        )
     steps = [_step(row) for row in rows]
     received_at = next((r.received_at for r in rows if r.received_at is not None), None)
     if received_at is not None:
@@ -122,7 +141,7 @@ async def event(event_id: str, project_id: ProjectId, conn: Connection) -> Event
     finals = [row.outcome for row in rows if row.outcome in FINAL_OUTCOMES]
     return EventJourney(
         event_id=event_id,
-        trigger_id=rows[0].trigger_id,
+        trigger_id=triggers[0],
         correlation_id=next((r.correlation_id for r in rows if r.correlation_id), None),
         final_outcome=finals[-1] if finals else "in_progress",
         steps=steps,

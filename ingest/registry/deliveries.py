@@ -93,15 +93,20 @@ async def list_deliveries(
 
 
 async def event_journey(
-    conn: AsyncConnection[Any], project_id: str, event_id: str
+    conn: AsyncConnection[Any], project_id: str, event_id: str, trigger_id: str | None = None
 ) -> list[DeliveryRow]:
-    """Every delivery-log row of one event, in the order the steps happened."""
+    """Every delivery-log row of one event (of one trigger, if given), in the order of steps."""
+    conditions = [sql.SQL("project_id = %s"), sql.SQL("event_id = %s")]
+    params = [project_id, event_id]
+    if trigger_id is not None:
+        conditions.append(sql.SQL("trigger_id = %s"))
+        params.append(trigger_id)
     cursor = conn.cursor(row_factory=class_row(DeliveryRow))
     await cursor.execute(
         sql.SQL(
-            "SELECT {columns} FROM delivery_log WHERE project_id = %s AND event_id = %s"
+            "SELECT {columns} FROM delivery_log WHERE {where}"
             " ORDER BY at, log_partition, log_offset"
-        ).format(columns=_COLUMNS),
-        (project_id, event_id),
+        ).format(columns=_COLUMNS, where=sql.SQL(" AND ").join(conditions)),
+        params,
     )
     return await cursor.fetchall()

@@ -154,3 +154,43 @@ async def test_deliveries_and_journeys_are_served_per_project(settings: Settings
         assert bad.status_code == 400
         unauthenticated = await client.get(f"/triggers/{trigger}/deliveries")
         assert unauthenticated.status_code == 401
+
+
+async def test_a_retried_event_is_delivered_and_shared_ids_stay_apart(settings: Settings) -> None:
+    project_id, key = await project_with_key(settings, "acme")
+    async with control_plane(settings) as client:
+        orders = await create_trigger(client, key, "orders")
+        invoices = await create_trigger(client, key, "invoices")
+        rows = [
+            log_row(1, "ev-1", (orders, project_id), "processor:routed", 1),
+            log_row(2, "ev-1", (orders, project_id), "dispatcher:delivered", 2, attempt=1),
+            # The sender retried an event that was already delivered.
+            log_row(3, "ev-1", (orders, project_id), "processor:duplicate", 3),
+            # Another trigger's sender chose the same id for its own event.
+            log_row(4, "ev-1", (invoices, project_id), "processor:routed", 4),
+            log_row(5, "ev-1", (invoices, project_id), "dispatcher:retrying", 5, attempt=1),
+        ]
+        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+            conn.cursor().executemany(INSERT, rows)
+
+        shared = await client.get("/events/ev-1", headers=key)
+        assert shared.status_code == 409, shared.text
+        assert "trigger_id" in shared.json()["error"]
+
+        delivered = await client.get("/events/ev-1", params={"trigger_id": orders}, headers=key)
+        assert delivered.status_code == 200, delivered.text
+        journey = delivered.json()
+        assert (journey["trigger_id"], journey["final_outcome"]) == (orders, "delivered")
+        assert [s["outcome"] for s in journey["steps"]] == [
+            "received",
+            "routed",
+            "delivered",
+            "duplicate",
+        ]
+
+        pending = await client.get(
+            "/events/ev-1", params={"trigger_id": invoices.upper()}, headers=key
+        )
+        assert pending.status_code == 200, pending.text
+        assert pending.json()["final_outcome"] == "in_progress"
+        assert [s["outcome"] for s in pending.json()["steps"]] == ["received", "routed", "retrying"]
