@@ -54,7 +54,10 @@ def records(count: int) -> tuple[list[ConsumerRecord], CompiledTriggers]:
         for n, value in enumerate(values)
     ]
     return batch, CompiledTriggers(
-        {c.trigger_id: compile_routing_trigger(c, "cel-expr-python") for c in configs}
+        {
+            c.trigger_id: compile_routing_trigger(c, "cel-expr-python", max_collection_items=1000)
+            for c in configs
+        }
     )
 
 

@@ -60,7 +60,9 @@ class RoutingTrigger:
     config_error: str | None = None
 
 
-def compile_routing_trigger(config: TriggerConfig, engine: EngineName) -> RoutingTrigger:
+def compile_routing_trigger(
+    config: TriggerConfig, engine: EngineName, *, max_collection_items: int
+) -> RoutingTrigger:
     event_types = config.config.get("event_types")
     programs: dict[str, Expression | None] = {"filter": None, "correlation": None}
     error = None
@@ -70,7 +72,8 @@ def compile_routing_trigger(config: TriggerConfig, engine: EngineName) -> Routin
             continue
         try:
             programs[key] = Expression(
-                compile(str(source), CEL_DECLARATIONS, result_type, engine), engine
+                compile(str(source), CEL_DECLARATIONS, result_type, engine, max_collection_items),
+                engine,
             )
         except CelCompileError as exc:
             error = f"{key} does not compile: {exc}"

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from runtime.cel import CelCompileError, CelType, compile
+from runtime.cel import CelCompileError, CelType, compile, comprehension_depth
 from schemas.schedule import ScheduleError, parse_expression, parse_timezone
 from schemas.slack_event_types import SLACK_EVENT_TYPES
 from schemas.triggers import DefinitionSlug
@@ -42,6 +42,13 @@ def _cel(result_type: CelType) -> AfterValidator:
             raise _fail(
                 "cel_invalid", f"line {exc.line}, column {exc.column}: {exc.message}"
             ) from None
+        if comprehension_depth(source) > 1:
+            # Its cost is the product of two sizes the sender chooses (runtime/cel/cost.py).
+            raise _fail(
+                "cel_too_costly",
+                "a comprehension (map, filter, all, exists, exists_one) inside another is not "
+                "allowed: its cost grows with the product of two list sizes; chain them instead",
+            )
         return source
 
     return AfterValidator(check)

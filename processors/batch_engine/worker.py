@@ -97,7 +97,13 @@ class BatchWorker:
             max_partition_fetch_bytes=MAX_RECORD_BYTES,
         )
         self._view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
-            settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
+            settings,
+            "processor",
+            partial(
+                compile_routing_trigger,
+                engine=settings.cel_engine,
+                max_collection_items=settings.cel_max_collection_items,
+            ),
         )
         self._handler = RawEventHandler(
             self._view,

@@ -79,7 +79,13 @@ class FaustProcessors:
         changelog_topic = PROCESSOR_DEDUPE.name(prefix)
         self.faults = Faults(settings.processor_fault)
         self.view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
-            settings, "processor", partial(compile_routing_trigger, engine=settings.cel_engine)
+            settings,
+            "processor",
+            partial(
+                compile_routing_trigger,
+                engine=settings.cel_engine,
+                max_collection_items=settings.cel_max_collection_items,
+            ),
         )
         self.handler = RawEventHandler(
             self.view,

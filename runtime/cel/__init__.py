@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from runtime.cel.cost import BoundedInputProgram, comprehension_depth
 from runtime.cel.fast import compile_fast
 from runtime.cel.interface import (
     CelCompileError,
@@ -36,6 +37,7 @@ __all__ = [
     "EngineName",
     "Program",
     "compile",
+    "comprehension_depth",
 ]
 
 
@@ -44,16 +46,21 @@ def compile(
     declarations: Mapping[str, CelType],
     result_type: CelType | None = None,
     engine: EngineName = DEFAULT_ENGINE,
+    max_collection_items: int | None = None,
 ) -> Program:
     """Parses and checks `expression` once; raises `CelCompileError` with line and column.
 
     `declarations` names the variables the expression may use; `result_type` (if given) is what
     it must return: the fast engine checks it at compile time when it can, both at evaluation.
+    With `max_collection_items`, an expression with comprehensions fails on any list or map
+    it is handed that has more entries (runtime/cel/cost.py).
     """
     if engine == "celpy":
         program: Program = compile_reference(expression, declarations, result_type)
     else:
         program = compile_fast(expression, declarations, result_type)
+    if max_collection_items is not None and comprehension_depth(expression):
+        program = BoundedInputProgram(program, max_collection_items)
     projections = {
         name: fields
         for name, kind in declarations.items()

@@ -22,7 +22,7 @@ _RAW_PREFIX = re.compile(r"(?:[rR][bB]?|[bB][rR])$")
 
 def referenced_fields(expression: str, variable: str) -> frozenset[str] | None:
     """The fields of `variable` the expression selects, or None if it may use the whole map."""
-    code = _without_strings_and_comments(expression)
+    code = without_strings_and_comments(expression)
     if code is None:
         return None
     fields: set[str] = set()
@@ -40,7 +40,7 @@ def referenced_fields(expression: str, variable: str) -> frozenset[str] | None:
     return frozenset(fields)
 
 
-def _without_strings_and_comments(expression: str) -> str | None:
+def without_strings_and_comments(expression: str) -> str | None:
     """The source with string literals blanked and comments removed; None if a literal does
     not end (the compiler rejects it anyway)."""
     out: list[str] = []

@@ -52,7 +52,9 @@ def marks(tmp_path: Path) -> Iterator[PartitionMarks]:
 
 
 def handler(*configs: TriggerConfig) -> RawEventHandler:
-    view = CompiledTriggers(*(compile_routing_trigger(c, "cel-expr-python") for c in configs))
+    view = CompiledTriggers(
+        *(compile_routing_trigger(c, "cel-expr-python", max_collection_items=1000) for c in configs)
+    )
     return RawEventHandler(view, PREFIX, max_correlation_id_bytes=256)
 
 

@@ -131,7 +131,7 @@ def test_the_handler_returns_records_the_producer_takes(
     case: tuple[TriggerConfig, dict[str, Any], EngineName],
 ) -> None:
     config, body, engine = case
-    view = CompiledTriggers(compile_routing_trigger(config, engine))
+    view = CompiledTriggers(compile_routing_trigger(config, engine, max_collection_items=1000))
     handler = RawEventHandler(view, PREFIX, max_correlation_id_bytes=256)
     record = raw_record("t1", config.definition, body, {"webhook-id": "msg_1"})
     output = BoundedOutput()

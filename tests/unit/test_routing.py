@@ -46,6 +46,7 @@ def trigger(
             config=dict(config),
         ),
         engine,
+        max_collection_items=1000,
     )
 
 
