@@ -16,6 +16,7 @@ from dispatchers.circuit import CircuitBreakers
 from dispatchers.compiled import DispatchTrigger, compile_dispatch_trigger
 from dispatchers.consumer import CommittedOffsets, Dispatcher
 from dispatchers.delivery import Deliverer
+from dispatchers.endpoints import EndpointSlots
 from dispatchers.journal import Journal
 from dispatchers.targets import Targets
 from runtime.config_view import TriggerConfigView
@@ -55,6 +56,7 @@ async def serve(settings: Settings) -> None:
         breakers=CircuitBreakers(
             settings.dispatcher_circuit_failures, settings.dispatcher_circuit_cooldown_s
         ),
+        endpoints=EndpointSlots(settings.dispatcher_max_in_flight_per_endpoint),
         backoff=Backoff(settings.dispatcher_backoff_base_s, settings.dispatcher_backoff_cap_s),
         stopping=stopping,
     )

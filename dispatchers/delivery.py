@@ -20,6 +20,7 @@ from typing import Any, Literal
 from dispatchers.backoff import Backoff, next_due
 from dispatchers.circuit import CircuitBreaker, CircuitBreakers
 from dispatchers.compiled import DispatchTrigger
+from dispatchers.endpoints import EndpointSlots
 from dispatchers.journal import Journal
 from dispatchers.targets import AttemptResult, Targets, endpoint_of
 from dispatchers.tracker import RetryState
@@ -58,10 +59,12 @@ class Deliverer:
         targets: Targets,
         journal: Journal,
         breakers: CircuitBreakers,
+        endpoints: EndpointSlots,
         backoff: Backoff,
         stopping: asyncio.Event,
     ) -> None:
         self._view = view
+        self._endpoints = endpoints
         self._targets = targets
         self._journal = journal
         self._breakers = breakers
@@ -104,12 +107,14 @@ class Deliverer:
             )
             return True
         body = item.value or b""
-        breaker = self._breakers.for_endpoint(event.targetkind, endpoint_of(event))
+        endpoint = endpoint_of(event)
+        breaker = self._breakers.for_endpoint(event.targetkind, endpoint)
         state = item.retry
         while True:
             if not await self._ready(state, breaker):
                 return False
-            async with slot:
+            # The endpoint's slot first: waiting for it holds no partition or process slot.
+            async with self._endpoints.hold(f"{event.targetkind}:{endpoint}"), slot:
                 DISPATCH_IN_FLIGHT.inc()
                 started = time.perf_counter()
                 try:
