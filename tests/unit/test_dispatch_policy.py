@@ -104,13 +104,43 @@ def test_429_carries_retry_after() -> None:
         "::ffff:127.0.0.1",
         "100.64.0.1",
         "224.0.0.1",
+        "192.0.0.9",
+        "192.88.99.1",
+        "198.18.0.1",
+        "240.0.0.1",
+        # IPv6 forms that translate to or tunnel into a non-public IPv4 address.
+        "::ffff:10.0.0.1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::1",
+        "2002:a00:1::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        # IPv6 prefixes that are not targets whatever they embed.
+        "::808:808",
+        "::7f00:1",
+        "64:ff9b:1::808:808",
+        "fec0::1",
+        "3fff::1",
+        "5f00::1",
+        "ff02::1",
     ],
 )
 def test_non_public_addresses_are_forbidden(address: str) -> None:
     assert is_forbidden(address)
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "8.8.8.8"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "2606:4700::1111",
+        "8.8.8.8",
+        # NAT64 and 6to4 forms of a public IPv4 address reach that address.
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+        "::ffff:8.8.8.8",
+    ],
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert not is_forbidden(address)
 
