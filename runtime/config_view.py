@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from aiokafka import TopicPartition
 
 from runtime.kafka import reached, whole_topic_consumer
-from runtime.metrics import CONFIG_TRIGGERS
+from runtime.metrics import CONFIG_TRIGGERS, CONFIG_UNUSABLE_TRIGGERS
+from runtime.secrets import SecretKeyError
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import TRIGGER_CONFIG
@@ -28,13 +30,21 @@ C = TypeVar("C")
 
 # How long one fetch may wait for new records, which bounds how late a `sync` call is noticed.
 SYNC_POLL_MS = 200
+# Unusable triggers named by `problems`; the rest are counted.
+PROBLEMS_NAMED = 5
 
 
 class TriggerConfigView(Generic[C]):
     """Trigger id -> compiled config, kept current by a background task.
 
-    `compile` runs once per config revision. If it raises, the trigger is left out of the view
-    (callers see it as unknown) and the error is logged; the view keeps running.
+    `compile` runs once per config revision. If it raises, the trigger is held as unusable
+    with the reason (`unusable`), and the view keeps running. A failure to decrypt its secrets
+    is the deployment's problem, not the trigger's: it is listed by `problems` for readiness.
+
+    Ids found absent after a sync are remembered for a while (bounded), so that a backlog of
+    events for deleted or unknown triggers costs a sync per retention, not one per event. Ids
+    are never reused, so a remembered id only reappears through a config record, whose arrival
+    forgets it.
     """
 
     def __init__(
@@ -44,6 +54,13 @@ class TriggerConfigView(Generic[C]):
         self._stage = stage
         self._compile = compile
         self._entries: dict[str, C] = {}
+        # Trigger id -> (reason, whether the deployment's keys are at fault); one per config
+        # record, so bounded by the topic as `_entries` is.
+        self._unusable: dict[str, tuple[str, bool]] = {}
+        # Trigger id -> when a sync found it absent (monotonic), oldest first.
+        self._absent: dict[str, float] = {}
+        self._absent_ttl_s = settings.config_absent_retention_s
+        self._absent_max = settings.config_absent_max_ids
         self._caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sync_waiters: list[asyncio.Future[None]] = []
@@ -54,6 +71,19 @@ class TriggerConfigView(Generic[C]):
 
     def get(self, trigger_id: str) -> C | None:
         return self._entries.get(trigger_id)
+
+    def unusable(self, trigger_id: str) -> str | None:
+        """Why a trigger whose config is on the topic cannot be used here, or None."""
+        held = self._unusable.get(trigger_id)
+        return None if held is None else held[0]
+
+    def problems(self) -> list[str]:
+        """Deployment problems: configs this process cannot decrypt (names a few)."""
+        failing = [(tid, reason) for tid, (reason, keys) in self._unusable.items() if keys]
+        named = [f"trigger {tid}: {reason}" for tid, reason in failing[:PROBLEMS_NAMED]]
+        if len(failing) > PROBLEMS_NAMED:
+            named.append(f"and {len(failing) - PROBLEMS_NAMED} more triggers")
+        return named
 
     def values(self) -> list[C]:
         """A snapshot of every compiled trigger, safe to iterate while the view changes."""
@@ -81,10 +111,23 @@ class TriggerConfigView(Generic[C]):
         event accepted for it must not be dropped as "unknown" by a view that lags behind.
         """
         entry = self._entries.get(trigger_id)
-        if entry is None:
-            await self.sync()
-            entry = self._entries.get(trigger_id)
+        if entry is not None or trigger_id in self._unusable or self._known_absent(trigger_id):
+            return entry
+        await self.sync()
+        entry = self._entries.get(trigger_id)
+        if entry is None and trigger_id not in self._unusable:
+            self._absent.pop(trigger_id, None)
+            self._absent[trigger_id] = time.monotonic()
+            while len(self._absent) > self._absent_max:
+                del self._absent[next(iter(self._absent))]
         return entry
+
+    def _known_absent(self, trigger_id: str) -> bool:
+        now = time.monotonic()
+        # Oldest first: expired entries leave from the front.
+        while self._absent and now - next(iter(self._absent.values())) >= self._absent_ttl_s:
+            del self._absent[next(iter(self._absent))]
+        return trigger_id in self._absent
 
     async def stop(self) -> None:
         if self._task:
@@ -92,21 +135,30 @@ class TriggerConfigView(Generic[C]):
             await asyncio.gather(self._task, return_exceptions=True)
 
     def apply(self, trigger_id: str, raw: bytes | None, position: RecordPosition) -> None:
-        if raw is None:
-            self._entries.pop(trigger_id, None)
-        else:
+        self._entries.pop(trigger_id, None)
+        self._unusable.pop(trigger_id, None)
+        if raw is not None:
+            self._absent.pop(trigger_id, None)
             try:
                 self._entries[trigger_id] = self._compile(TRIGGER_CONFIG.decode(raw, position))
             except RecordDecodeError as exc:
                 log.error("undecodable trigger config", extra={"error": str(exc)})
-                self._entries.pop(trigger_id, None)
+                self._unusable[trigger_id] = (f"its config record is undecodable: {exc}", False)
+            except SecretKeyError as exc:
+                reason = f"{exc}; it is not among this process's TRIGGERLINE_SECRET_KEYS"
+                log.error(
+                    "trigger config cannot be decrypted",
+                    extra={"trigger_id": trigger_id, "error": reason},
+                )
+                self._unusable[trigger_id] = (reason, True)
             except Exception as exc:
                 log.exception(
-                    "trigger config failed to compile; the trigger is disabled here",
+                    "trigger config failed to compile; the trigger is unusable here",
                     extra={"trigger_id": trigger_id, "error": str(exc)},
                 )
-                self._entries.pop(trigger_id, None)
+                self._unusable[trigger_id] = (f"its config does not compile: {exc}", False)
         CONFIG_TRIGGERS.labels(self._stage).set(len(self._entries))
+        CONFIG_UNUSABLE_TRIGGERS.labels(self._stage).set(len(self._unusable))
 
     async def _run(self) -> None:
         # A broker restart or a missing topic must not leave the process with a frozen view.

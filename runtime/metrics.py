@@ -117,6 +117,12 @@ CONFIG_TRIGGERS = Gauge(
     "Triggers in this process's view of the trigger-config topic.",
     ["stage"],
 )
+CONFIG_UNUSABLE_TRIGGERS = Gauge(
+    f"{PREFIX}_config_unusable_triggers",
+    "Triggers whose config is on the topic but unusable here (undecryptable secrets, a config "
+    "that does not compile); their events are dead-lettered with the reason.",
+    ["stage"],
+)
 
 CRON_LEADER = Gauge(f"{PREFIX}_cron_leader", "1 while this cron producer is the active leader.")
 CRON_ACTIVE_SCHEDULES = Gauge(

@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     cel_max_collection_items: int = Field(
         default=1000, ge=10, alias="TRIGGERLINE_CEL_MAX_COLLECTION_ITEMS"
     )
+    # Trigger ids a config view found absent after a sync (deleted or never created) are
+    # answered from memory for this long, so a backlog of their events costs a sync per id
+    # and retention rather than one per event (each waits up to a poll, 200 ms). Ids are never
+    # reused and a config record for one forgets it, so the retention only bounds the memory.
+    config_absent_retention_s: float = Field(
+        default=600.0, gt=0, alias="TRIGGERLINE_CONFIG_ABSENT_RETENTION_S"
+    )
+    # At most this many such ids are remembered (about 100 bytes each), oldest forgotten first.
+    config_absent_max_ids: int = Field(
+        default=100_000, ge=1, alias="TRIGGERLINE_CONFIG_ABSENT_MAX_IDS"
+    )
     # The CEL engine for filters; the default is the fastest (benchmarks/processor_cel_engines.py).
     cel_engine: Literal["cel-expr-python", "celpy"] = Field(
         default="cel-expr-python", alias="TRIGGERLINE_CEL_ENGINE"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from runtime import config_view
 from runtime.config_view import TriggerConfigView
+from runtime.secrets import SecretKeyError
 from runtime.settings import Settings
 from schemas.codec import RecordPosition
 from schemas.records import TRIGGER_CONFIG
@@ -30,15 +33,40 @@ def config(trigger_id: str = "t1", name: str = "support") -> TriggerConfig:
     )
 
 
-def names_view() -> TriggerConfigView[str]:
-    """A view whose compiled form is the trigger's name, which a test can refuse to compile."""
+def names_view(**settings: Any) -> TriggerConfigView[str]:
+    """A view whose compiled form is the trigger's name, which a test can refuse to compile
+    ("broken") or to decrypt ("locked")."""
 
     def compile_name(record: TriggerConfig) -> str:
         if record.name == "broken":
             raise ValueError("this config does not compile")
+        if record.name == "locked":
+            raise SecretKeyError("secret was encrypted with key 'k2', which is not loaded")
         return record.name
 
-    return TriggerConfigView(Settings(), "unit", compile_name)
+    return TriggerConfigView(Settings(**settings), "unit", compile_name)
+
+
+class CountedSyncs:
+    """Stands in for the view's catch-up with the topic (a Kafka round trip) and counts it;
+    `arriving` are applied during the sync, as records read from the topic would be."""
+
+    def __init__(self, view: TriggerConfigView[str]) -> None:
+        self.count = 0
+        self.arriving: list[TriggerConfig] = []
+        self._view = view
+
+    async def __call__(self, timeout_s: float = 10.0) -> None:
+        self.count += 1
+        for record in self.arriving:
+            self._view.apply(record.trigger_id, TRIGGER_CONFIG.encode(record), AT)
+        self.arriving.clear()
+
+
+def counted(view: TriggerConfigView[str], monkeypatch: pytest.MonkeyPatch) -> CountedSyncs:
+    syncs = CountedSyncs(view)
+    monkeypatch.setattr(view, "sync", syncs)
+    return syncs
 
 
 def test_a_record_is_compiled_into_the_view() -> None:
@@ -70,7 +98,7 @@ def test_a_tombstone_for_an_unknown_trigger_is_harmless() -> None:
     assert len(view) == 0
 
 
-def test_a_config_that_fails_to_compile_is_left_out_without_raising() -> None:
+def test_a_config_that_fails_to_compile_is_held_as_unusable_without_raising() -> None:
     view = names_view()
     view.apply("t1", TRIGGER_CONFIG.encode(config(name="support")), AT)
 
@@ -79,6 +107,87 @@ def test_a_config_that_fails_to_compile_is_left_out_without_raising() -> None:
 
     assert view.get("t1") is None
     assert len(view) == 0
+    assert view.unusable("t1") == "its config does not compile: this config does not compile"
+    # A trigger's own config is not the deployment's problem.
+    assert view.problems() == []
+
+
+async def test_an_undecryptable_config_is_unusable_and_a_deployment_problem(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    view = names_view()
+    syncs = counted(view, monkeypatch)
+    view.apply("t1", TRIGGER_CONFIG.encode(config(name="locked")), AT)
+
+    assert await view.lookup("t1") is None
+    assert syncs.count == 0
+    reason = (
+        "secret was encrypted with key 'k2', which is not loaded; "
+        "it is not among this process's TRIGGERLINE_SECRET_KEYS"
+    )
+    assert view.unusable("t1") == reason
+    assert view.problems() == [f"trigger t1: {reason}"]
+
+    # With the key back, the next revision is usable and the problem is gone.
+    view.apply("t1", TRIGGER_CONFIG.encode(config(name="support")), AT)
+    assert (view.get("t1"), view.unusable("t1"), view.problems()) == ("support", None, [])
+
+
+def test_problems_name_a_few_triggers_and_count_the_rest() -> None:
+    view = names_view()
+    for n in range(8):
+        view.apply(f"t{n}", TRIGGER_CONFIG.encode(config(f"t{n}", name="locked")), AT)
+
+    problems = view.problems()
+
+    assert len(problems) == config_view.PROBLEMS_NAMED + 1
+    assert problems[-1] == "and 3 more triggers"
+
+
+async def test_a_backlog_of_unknown_ids_costs_one_sync_per_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    view = names_view()
+    syncs = counted(view, monkeypatch)
+
+    for n in range(3000):
+        assert await view.lookup(f"gone-{n % 10}") is None
+
+    assert syncs.count == 10
+
+
+async def test_a_trigger_created_after_it_was_found_absent_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    view = names_view()
+    syncs = counted(view, monkeypatch)
+    assert await view.lookup("t1") is None
+
+    # The view's normal updates bring its config record in, which forgets the absence.
+    view.apply("t1", TRIGGER_CONFIG.encode(config("t1")), AT)
+
+    assert await view.lookup("t1") == "support"
+    assert syncs.count == 1
+
+
+async def test_absent_ids_are_bounded_and_retained_only_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    view = names_view(TRIGGERLINE_CONFIG_ABSENT_MAX_IDS=2, TRIGGERLINE_CONFIG_ABSENT_RETENTION_S=60)
+    syncs = counted(view, monkeypatch)
+    now = [1000.0]
+    monkeypatch.setattr("runtime.config_view.time.monotonic", lambda: now[0])
+    for trigger_id in ("a", "b", "c", "c", "b"):
+        await view.lookup(trigger_id)
+    # "a" was forgotten to keep two; "b" and "c" were answered from memory.
+    assert syncs.count == 3
+    await view.lookup("a")
+    assert syncs.count == 4
+
+    now[0] += 60
+    syncs.arriving.append(config("b", name="created-late"))
+    assert await view.lookup("b") == "created-late"
+    assert syncs.count == 5
 
 
 @pytest.mark.parametrize(
@@ -94,3 +203,4 @@ def test_an_undecodable_value_is_left_out_without_raising(value: bytes) -> None:
 
     assert view.get("t1") is None
     assert len(view) == 0
+    assert (view.unusable("t1") or "").startswith("its config record is undecodable: ")
