@@ -44,6 +44,9 @@ class CompiledTriggers:
     async def lookup(self, trigger_id: str) -> RoutingTrigger | None:
         return self._compiled.get(trigger_id)
 
+    def unusable(self, trigger_id: str) -> str | None:
+        return None
+
 
 def records(count: int) -> tuple[list[ConsumerRecord], CompiledTriggers]:
     configs = triggers()

@@ -115,6 +115,8 @@ class TriggerLookup(Protocol):
 
     async def lookup(self, trigger_id: str) -> RoutingTrigger | None: ...
 
+    def unusable(self, trigger_id: str) -> str | None: ...
+
 
 class RawEventHandler:
     def __init__(self, view: TriggerLookup, prefix: str, *, max_correlation_id_bytes: int) -> None:
@@ -159,8 +161,7 @@ class RawEventHandler:
         self._counters.read(raw.definition)
         trigger = self._view.get(raw.trigger_id) or await self._view.lookup(raw.trigger_id)
         if trigger is None:
-            # Deleted after ingest accepted the event: there is no target left to deliver to.
-            return [self._record(raw, raw.id, "ignored", reason="trigger no longer exists")]
+            return [self._missing(source, raw)]
         try:
             event = normalize(raw, trigger)
         except UnroutableEvent as exc:
@@ -188,6 +189,16 @@ class RawEventHandler:
         ):
             return [self._duplicate(raw, event)]
         return self._decided(raw, trigger, event)
+
+    def _missing(self, source: SourceRecord, raw: RawEvent) -> Output:
+        unusable = self._view.unusable(raw.trigger_id)
+        if unusable is not None:
+            # The trigger exists but its config cannot be used here; once it can (a fixed
+            # config or key), the dead letter is re-drivable.
+            self._counters.decided(raw.definition, "dead_lettered")
+            return self.dead_letter(source, "trigger_unusable", unusable, raw)
+        # Deleted after ingest accepted the event: there is no target left to deliver to.
+        return self._record(raw, raw.id, "ignored", reason="trigger no longer exists")
 
     def _decode(self, source: SourceRecord) -> RawEvent | Output:
         """The raw event, or the dead letter of a record that is not one."""

@@ -28,12 +28,16 @@ class CompiledTriggers:
 
     def __init__(self, *compiled: RoutingTrigger) -> None:
         self._compiled = {trigger.trigger_id: trigger for trigger in compiled}
+        self.unusable_reasons: dict[str, str] = {}
 
     def get(self, trigger_id: str) -> RoutingTrigger | None:
         return self._compiled.get(trigger_id)
 
     async def lookup(self, trigger_id: str) -> RoutingTrigger | None:
         return self._compiled.get(trigger_id)
+
+    def unusable(self, trigger_id: str) -> str | None:
+        return self.unusable_reasons.get(trigger_id)
 
 
 @dataclass(frozen=True)

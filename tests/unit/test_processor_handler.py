@@ -124,3 +124,22 @@ async def test_a_correlation_id_over_its_limit_is_a_filter_error(
     assert outcome == "filter_error"
     assert "bytes, over the limit of 256 (TRIGGERLINE_MAX_CORRELATION_ID_BYTES)" in (reason or "")
     assert output.topics() == ["delivery-log"]
+
+
+async def test_an_event_for_an_unusable_trigger_is_dead_lettered_with_the_reason(
+    marks: PartitionMarks,
+) -> None:
+    view = CompiledTriggers()
+    view.unusable_reasons["s1"] = "its config does not compile: boom"
+    output = BoundedOutput()
+    record = raw_record("s1", "slack", slack_envelope("hi"))
+    output.produce(
+        await RawEventHandler(view, PREFIX, max_correlation_id_bytes=256).handle(record, marks)
+    )
+
+    [letter] = output.dead_letters()
+    assert (letter.reason, letter.error) == (
+        "trigger_unusable",
+        "its config does not compile: boom",
+    )
+    assert output.outcomes() == []
