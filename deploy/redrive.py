@@ -1,9 +1,17 @@
-"""Re-drives dead-lettered deliveries back to the dispatchers.
+"""Re-drives dead letters back to the stage that gave up on them.
 
-The dispatchers dead-letter a routed event with its original key and value; re-driving produces
-that record to the routed-events topic again, unchanged. Its event id, and so its `webhook-id`,
-stays the same, so a receiver that already has it can tell. Letters from other stages, and
-records the dispatcher could not decode, cannot be re-driven and are counted as such.
+Every letter carries its record's original key and value. The dispatchers dead-letter a routed
+event they could not deliver; re-driving produces it to routed-events again, unchanged. Its
+event id, and so its `webhook-id`, stays the same, so a receiver that already has it can tell.
+The processors dead-letter a raw event whose processing failed (`processing_error`: a bug, or a
+passing failure such as a config view that did not catch up) or whose trigger config they could
+not use (`trigger_unusable`: a missing encryption key, say); once that is fixed, re-driving
+produces it to raw-events again, where it is processed from the start. Records that could not
+be decoded, or that the processors refused for what they are (unroutable, too large), would
+fail the same way again: they are counted as not re-drivable, by reason.
+
+Event ids come from senders, so two triggers can share one: letters are told apart by trigger
+and event id, and each pair is re-driven once, from its latest letter.
 """
 
 from __future__ import annotations
@@ -16,8 +24,12 @@ from datetime import datetime
 from runtime.kafka import durable_producer, reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import DEAD_LETTER, DeadLetter
-from schemas.topics import DEAD_LETTERS, ROUTED_EVENTS
+from schemas.records import DEAD_LETTER, RAW_EVENT, DeadLetter
+from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
+
+# The processors' reasons that name a failure of processing or of the deployment, not of the
+# record: the same record can succeed once the cause is fixed.
+REDRIVABLE_PROCESSOR_REASONS = frozenset({"processing_error", "trigger_unusable"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +38,23 @@ class RedriveFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def matches(self, letter: DeadLetter) -> bool:
-        if self.trigger_id is not None and letter.trigger_id != self.trigger_id:
+    def matches(self, letter: DeadLetter, trigger_id: str | None) -> bool:
+        if self.trigger_id is not None and trigger_id != self.trigger_id:
             return False
         if self.since is not None and letter.failed_at < self.since:
             return False
         return self.until is None or letter.failed_at < self.until
+
+
+@dataclass(frozen=True, slots=True)
+class Redrivable:
+    """Where a letter's record goes back to, and which event of which trigger it is."""
+
+    topic: str
+    trigger_id: str
+    event_id: str
+    key: bytes | None
+    value: bytes
 
 
 @dataclass
@@ -69,29 +92,27 @@ async def redrive(
     selection: RedriveFilter,
     progress: Callable[[int], None] = lambda _: None,
 ) -> RedriveSummary:
-    """Produce every selected, re-drivable letter's record to routed-events; one per event id."""
-    routed = ROUTED_EVENTS.name(settings.topic_prefix)
+    """Produce every selected, re-drivable letter's record; once per topic, trigger and event."""
     summary = RedriveSummary(scanned=len(letters))
     # An event dead-lettered twice (re-driven once already) is re-driven once, from its latest.
-    chosen: dict[str, DeadLetter] = {}
+    chosen: dict[tuple[str, str, str], Redrivable] = {}
     for letter in letters:
-        if not selection.matches(letter):
+        plan = redrivable(letter, settings.topic_prefix)
+        trigger_id = plan.trigger_id if isinstance(plan, Redrivable) else letter.trigger_id
+        if not selection.matches(letter, trigger_id):
             progress(1)
             continue
         summary.matched += 1
-        reason = _not_redrivable(letter, routed)
-        if reason is not None:
-            summary.not_redrivable[reason] = summary.not_redrivable.get(reason, 0) + 1
+        if not isinstance(plan, Redrivable):
+            summary.not_redrivable[plan] = summary.not_redrivable.get(plan, 0) + 1
             progress(1)
             continue
-        chosen[letter.event_id or ""] = letter
+        chosen[(plan.topic, plan.trigger_id, plan.event_id)] = plan
     producer = durable_producer(settings)
     await producer.start()
     try:
-        for letter in chosen.values():
-            key = base64.b64decode(letter.key_b64) if letter.key_b64 else None
-            value = base64.b64decode(letter.value_b64 or "")
-            await producer.send_and_wait(routed, value, key=key)
+        for plan in chosen.values():
+            await producer.send_and_wait(plan.topic, plan.value, key=plan.key)
             summary.redriven += 1
             progress(1)
     finally:
@@ -100,9 +121,21 @@ async def redrive(
     return summary
 
 
-def _not_redrivable(letter: DeadLetter, routed_topic: str) -> str | None:
-    if letter.stage != "dispatcher" or letter.source_topic != routed_topic:
-        return f"from the {letter.stage} stage"
-    if letter.event_id is None or not letter.value_b64:
-        return "undecodable record"
-    return None
+def redrivable(letter: DeadLetter, prefix: str) -> Redrivable | str:
+    """Where the letter's record goes back to, or why it cannot go back."""
+    key = base64.b64decode(letter.key_b64) if letter.key_b64 else None
+    value = base64.b64decode(letter.value_b64) if letter.value_b64 else b""
+    if letter.stage == "dispatcher" and letter.source_topic == ROUTED_EVENTS.name(prefix):
+        if letter.event_id is None or letter.trigger_id is None or not value:
+            return "undecodable record"
+        return Redrivable(letter.source_topic, letter.trigger_id, letter.event_id, key, value)
+    if letter.stage == "processor" and letter.source_topic == RAW_EVENTS.name(prefix):
+        if letter.reason not in REDRIVABLE_PROCESSOR_REASONS:
+            return f"from the processor stage: {letter.reason}"
+        try:
+            # Also refuses a value the processors cut to fit the letter.
+            raw = RAW_EVENT.decode(value)
+        except RecordDecodeError:
+            return "undecodable record"
+        return Redrivable(letter.source_topic, raw.trigger_id, raw.id, key, value)
+    return f"from the {letter.stage} stage"

@@ -1,4 +1,4 @@
-"""`triggerline dead-letters ...`: inspect and re-drive dead-lettered deliveries."""
+"""`triggerline dead-letters ...`: re-drive dead letters to the stage that gave up on them."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def _aware(value: datetime | None) -> datetime | None:
 @dead_letters_app.command("redrive")
 def redrive_command(
     all_letters: Annotated[
-        bool, typer.Option("--all", help="Re-drive every dead-lettered delivery.")
+        bool, typer.Option("--all", help="Re-drive every re-drivable dead letter.")
     ] = False,
-    trigger: Annotated[str | None, typer.Option(help="Only this trigger's deliveries.")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Only this trigger's letters.")] = None,
     since: Annotated[
         datetime | None, typer.Option(help="Only letters written at or after this time (UTC).")
     ] = None,
@@ -34,7 +34,8 @@ def redrive_command(
         datetime | None, typer.Option(help="Only letters written before this time (UTC).")
     ] = None,
 ) -> None:
-    """Send dead-lettered deliveries back to the dispatchers, unchanged (same webhook-id)."""
+    """Send dead letters back, unchanged: deliveries to the dispatchers (same webhook-id), raw
+    events whose processing failed to the processors."""
     if not (all_letters or trigger or since or until):
         raise typer.BadParameter("choose --all, or narrow with --trigger, --since or --until")
     selection = RedriveFilter(trigger, _aware(since), _aware(until))

@@ -161,16 +161,15 @@ class RawEventHandler:
         self._counters.read(raw.definition)
         trigger = self._view.get(raw.trigger_id) or await self._view.lookup(raw.trigger_id)
         if trigger is None:
-            return [self._missing(source, raw)]
+            return self._missing(source, raw)
         try:
             event = normalize(raw, trigger)
         except UnroutableEvent as exc:
-            self._counters.decided(raw.definition, "dead_lettered")
             log.warning(
                 "unroutable raw event",
                 extra={"event_id": raw.id, "trigger_id": raw.trigger_id, "error": str(exc)},
             )
-            return [self.dead_letter(source, "unroutable", str(exc), raw)]
+            return self._dead_lettered(source, raw, "unroutable", str(exc))
         if isinstance(event, Ignored):
             return [self._record(raw, event.event_id, "ignored", reason=event.reason)]
         size = len(event.correlation_id.encode())
@@ -190,15 +189,23 @@ class RawEventHandler:
             return [self._duplicate(raw, event)]
         return self._decided(raw, trigger, event)
 
-    def _missing(self, source: SourceRecord, raw: RawEvent) -> Output:
+    def _missing(self, source: SourceRecord, raw: RawEvent) -> list[Output]:
         unusable = self._view.unusable(raw.trigger_id)
         if unusable is not None:
             # The trigger exists but its config cannot be used here; once it can (a fixed
             # config or key), the dead letter is re-drivable.
-            self._counters.decided(raw.definition, "dead_lettered")
-            return self.dead_letter(source, "trigger_unusable", unusable, raw)
+            return self._dead_lettered(source, raw, "trigger_unusable", unusable)
         # Deleted after ingest accepted the event: there is no target left to deliver to.
-        return self._record(raw, raw.id, "ignored", reason="trigger no longer exists")
+        return [self._record(raw, raw.id, "ignored", reason="trigger no longer exists")]
+
+    def _dead_lettered(
+        self, source: SourceRecord, raw: RawEvent, reason: str, error: str
+    ) -> list[Output]:
+        """The dead letter, and the journey's record of it (which also counts the decision)."""
+        return [
+            self.dead_letter(source, reason, error, raw),
+            self._record(raw, raw.id, "dead_lettered", reason=f"{reason}: {error}"),
+        ]
 
     def _decode(self, source: SourceRecord) -> RawEvent | Output:
         """The raw event, or the dead letter of a record that is not one."""
@@ -246,11 +253,10 @@ class RawEventHandler:
             "output record over the record bound; dead-lettered",
             extra={"event_id": raw.id if raw else None, "error": problem},
         )
-        letter = self.dead_letter(source, "too_large", problem, raw)
         if raw is None:
-            return [letter]
+            return [self.dead_letter(source, "too_large", problem, None)]
         # The decision's own records are dropped; the journey says why.
-        return [letter, self._record(raw, raw.id, "dead_lettered", reason=problem)]
+        return self._dead_lettered(source, raw, "too_large", problem)
 
     def _duplicate(self, raw: RawEvent, event: Normalized) -> Output:
         retry = raw.headers.get("x-slack-retry-num")

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
-from deploy.redrive import RedriveFilter, read_letters, redrive
+from deploy.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import DEAD_LETTER, DeadLetter
-from schemas.topics import DEAD_LETTERS, ROUTED_EVENTS
+from schemas.records import DEAD_LETTER, RAW_EVENT, DeadLetter, RawEvent
+from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
 from tests.integration.stages import stage_env
 from tests.integration.topic_reader import read_all
 
@@ -98,3 +99,86 @@ async def test_the_command_shows_progress_and_a_summary(settings: Settings) -> N
     )
     assert refused.returncode != 0
     assert "--all" in refused.stderr
+
+
+async def test_two_triggers_sharing_an_event_id_keep_a_letter_each(settings: Settings) -> None:
+    first = letter(settings, "ev-shared", "A", age_h=1)
+    second = msgspec.structs.replace(
+        letter(settings, "ev-shared", "B", age_h=1),
+        value_b64=base64.b64encode(b'{"id": "ev-shared", "of": "B"}').decode(),
+    )
+    await write_letters(settings, [first, second])
+    summary = await redrive(settings, await read_letters(settings), RedriveFilter())
+    assert summary.redriven == 2
+    assert sorted(await routed_values(settings)) == [
+        b'{"id": "ev-shared", "of": "B"}',
+        b'{"id": "ev-shared"}',
+    ]
+
+
+def processor_letter(
+    settings: Settings, reason: str, value: bytes, trigger_id: str | None = None
+) -> DeadLetter:
+    return DeadLetter(
+        stage="processor",
+        reason=reason,
+        failed_at=NOW,
+        source_topic=RAW_EVENTS.name(settings.topic_prefix),
+        source_partition=0,
+        source_offset=7,
+        key_b64=base64.b64encode(b"trigger-key").decode(),
+        value_b64=base64.b64encode(value).decode(),
+        error="TimeoutError()",
+        trigger_id=trigger_id,
+    )
+
+
+async def test_processing_errors_go_back_to_the_processors(settings: Settings) -> None:
+    raw = RawEvent(
+        id="raw-1",
+        trigger_id="T",
+        project_id="P",
+        definition="webhook",
+        received_at=NOW,
+        content_type="application/json",
+        body="{}",
+    )
+    encoded = RAW_EVENT.encode(raw)
+    await write_letters(
+        settings,
+        [
+            processor_letter(settings, "processing_error", encoded),
+            # The processors would refuse these again: they stay where they are.
+            processor_letter(settings, "unroutable", encoded, trigger_id="T"),
+            processor_letter(settings, "processing_error", encoded[:20]),
+            letter(settings, "ev-other", "U", age_h=1),
+        ],
+    )
+    summary = await redrive(settings, await read_letters(settings), RedriveFilter(trigger_id="T"))
+    assert (summary.matched, summary.redriven) == (2, 1)
+    assert summary.not_redrivable == {"from the processor stage: unroutable": 1}
+    redriven = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
+    assert redriven == [(b"trigger-key", encoded)]
+    assert await routed_values(settings) == []
+
+
+def test_a_trigger_unusable_letter_can_go_back_once_its_cause_is_fixed(settings: Settings) -> None:
+    raw = RawEvent(
+        id="raw-2",
+        trigger_id="T",
+        project_id="P",
+        definition="webhook",
+        received_at=NOW,
+        content_type="application/json",
+        body="{}",
+    )
+    plan = redrivable(
+        processor_letter(settings, "trigger_unusable", RAW_EVENT.encode(raw)),
+        settings.topic_prefix,
+    )
+    assert isinstance(plan, Redrivable)
+    assert (plan.topic, plan.trigger_id, plan.event_id) == (
+        RAW_EVENTS.name(settings.topic_prefix),
+        "T",
+        "raw-2",
+    )

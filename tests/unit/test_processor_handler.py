@@ -142,4 +142,7 @@ async def test_an_event_for_an_unusable_trigger_is_dead_lettered_with_the_reason
         "trigger_unusable",
         "its config does not compile: boom",
     )
-    assert output.outcomes() == []
+    # The event's journey ends where the letter is.
+    assert output.outcomes() == [
+        ("dead_lettered", "trigger_unusable: its config does not compile: boom")
+    ]
