@@ -66,6 +66,7 @@ async def serve(settings: Settings) -> None:
         "127.0.0.1",
         settings.dispatcher_metrics_port,
         lambda: {**started, "trigger_config": view.ready},
+        view.problems,
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

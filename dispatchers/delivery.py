@@ -101,10 +101,7 @@ class Deliverer:
         if trigger is False:
             return False
         if trigger is None:
-            DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
-            await self._journal.record(
-                event, "skipped", attempt=0, reason="trigger no longer exists"
-            )
+            await self._missing(item, event)
             return True
         body = item.value or b""
         endpoint = endpoint_of(event)
@@ -213,6 +210,23 @@ class Deliverer:
         DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
         await self._journal.record(
             event, "dead_lettered", attempt=attempt, reason=reason, error=result.error
+        )
+
+    async def _missing(self, item: WorkItem, event: RoutedEvent) -> None:
+        unusable = self._view.unusable(event.triggerid)
+        if unusable is None:
+            DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
+            await self._journal.record(
+                event, "skipped", attempt=0, reason="trigger no longer exists"
+            )
+            return
+        # The trigger exists but its config cannot be used here (e.g. a secret this process
+        # cannot decrypt): its events are kept, re-drivable once the cause is fixed.
+        log.error("trigger config is unusable; dead-lettered", extra={"error": unusable})
+        await self._dead_letter(item, event, "trigger_unusable", unusable)
+        DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
+        await self._journal.record(
+            event, "dead_lettered", attempt=0, reason="trigger_unusable", error=unusable
         )
 
     async def _dead_letter(

@@ -12,13 +12,23 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], dict[str, bool]]
+# Problems that make the process unready however its checks stand, each named for an operator
+# (e.g. trigger configs it cannot decrypt).
+ProblemsCheck = Callable[[], list[str]]
 
 
 class OpsServer:
-    def __init__(self, host: str, port: int, readiness: ReadinessCheck) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        readiness: ReadinessCheck,
+        problems: ProblemsCheck = list,
+    ) -> None:
         self._host = host
         self._port = port
         self._readiness = readiness
+        self._problems = problems
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -39,9 +49,10 @@ class OpsServer:
 
     async def _ready(self, _: web.Request) -> web.Response:
         checks = self._readiness()
-        ready = all(checks.values())
+        problems = self._problems()
+        ready = all(checks.values()) and not problems
         return web.json_response(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
+            {"status": "ready" if ready else "not_ready", "checks": checks, "problems": problems},
             status=200 if ready else 503,
         )
 

@@ -111,7 +111,9 @@ class BatchWorker:
             max_correlation_id_bytes=settings.processor_max_correlation_id_bytes,
         )
         self._stores = DedupeStores(settings)
-        self._ops = OpsServer("127.0.0.1", settings.processor_metrics_port, self._readiness)
+        self._ops = OpsServer(
+            "127.0.0.1", settings.processor_metrics_port, self._readiness, self._view.problems
+        )
         # At-least-once shares one idempotent producer; exactly-once has one per partition.
         self._shared_producer = (
             None if settings.processor_exactly_once else self._producer(transactional=None)

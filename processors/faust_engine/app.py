@@ -95,7 +95,10 @@ class FaustProcessors:
         self.stores = DedupeStores(settings)
         self.sender = OutputSender(app, settings.processor_exactly_once)
         self.ops = OpsServer(
-            "127.0.0.1", settings.processor_metrics_port, lambda: {"config": self.view.ready}
+            "127.0.0.1",
+            settings.processor_metrics_port,
+            lambda: {"config": self.view.ready},
+            self.view.problems,
         )
         self.guard = CommitGuard(
             self.stores,
