@@ -22,6 +22,7 @@ from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, l
 from dispatchers.signing import webhook_headers
 from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.records import RoutedEvent
+from schemas.redaction import redact_urls_in
 from schemas.triggers import TARGET_SIGNING_ENTRY
 
 log = logging.getLogger("triggerline.dispatchers")
@@ -63,6 +64,7 @@ def classify_status(status: int, retry_after: str | None) -> AttemptResult:
 
 
 def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
+    """The attempt's outcome; its error text is shown to humans, so URLs in it are redacted."""
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ForbiddenAddress):
             return AttemptResult("permanent", error=str(exc.os_error))
@@ -72,9 +74,13 @@ def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
     if isinstance(exc, TimeoutError):
         return AttemptResult("retryable", error=f"timed out after {timeout_s:g} s")
     if isinstance(exc, aiohttp.ClientError):
-        return AttemptResult("retryable", error=f"{type(exc).__name__}: {exc}")
+        # Some of aiohttp's messages quote the request URL (ClientResponseError for a response
+        # it cannot parse), query string included.
+        return AttemptResult("retryable", error=redact_urls_in(f"{type(exc).__name__}: {exc}"))
     # aiohttp refuses some header or URL values outright; sending again cannot help.
-    return AttemptResult("permanent", error=f"request refused before sending: {exc}")
+    return AttemptResult(
+        "permanent", error=redact_urls_in(f"request refused before sending: {exc}")
+    )
 
 
 class Targets:
