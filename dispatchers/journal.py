@@ -24,6 +24,7 @@ from schemas.records import (
     Outcome,
     RoutedEvent,
 )
+from schemas.redaction import redact_url
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
 
 log = logging.getLogger("triggerline.dispatchers")
@@ -57,7 +58,8 @@ class Journal:
             at=datetime.now(UTC),
             correlation_id=event.subject,
             target_kind=event.targetkind,
-            target_ref=event.targetref,
+            # Shown in /deliveries and /events; the real URL may carry a credential.
+            target_ref=redact_url(event.targetref),
             attempt=attempt,
             reason=reason,
             http_status=http_status,
@@ -89,6 +91,8 @@ class Journal:
             source_partition=partition,
             source_offset=offset,
             key_b64=None if key is None else base64.b64encode(key).decode(),
+            # The routed record unchanged, real target URL included: a re-drive delivers it
+            # again. The readable fields (reason, error, attempts) carry only redacted URLs.
             value_b64=None if value is None else base64.b64encode(value).decode(),
             event_id=event.id if event else None,
             trigger_id=event.triggerid if event else None,

@@ -46,6 +46,8 @@ class RoutedEvent(msgspec.Struct, frozen=True):
     triggerid: str
     projectid: str
     targetkind: TargetKind
+    # The target's URL or topic, unredacted, credentials included: the dispatcher delivers to
+    # it. Whatever is made of it for humans goes through `schemas.redaction.redact_url`.
     targetref: str
     # When ingest accepted the original event; the end-to-end latency clock starts here.
     receivedat: datetime
@@ -80,6 +82,7 @@ class DeliveryLogRecord(msgspec.Struct, frozen=True):
     at: datetime
     correlation_id: str | None = None
     target_kind: TargetKind | None = None
+    # Redacted (`schemas.redaction.redact_url`): this record is shown to humans.
     target_ref: str | None = None
     # 0 for decisions made before delivery (skips, filter errors); 1.. for delivery attempts.
     attempt: int = 0

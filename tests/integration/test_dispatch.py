@@ -234,3 +234,47 @@ async def test_a_slow_endpoint_takes_only_its_share_of_the_slots(settings: Setti
             await all_finished(settings, {e.id for e in held + quick})
         finally:
             assert stop(process) == 0
+
+
+async def test_delivery_log_and_dead_letters_show_target_urls_without_credentials(
+    settings: Settings,
+) -> None:
+    async with target_server() as target:
+
+        def with_credentials(path: str) -> str:
+            # The real URL, credentials included: the target must still receive the request.
+            base = target.url(path).replace("http://", "http://alice:pw-SECRET@")
+            return f"{base}?token=tok-SECRET&sig=sig-SECRET#frag-SECRET"
+
+        trigger = await publish_trigger(settings, ref=with_credentials("/ok"))
+        delivered = routed_event(trigger, "a", 0, with_credentials("/ok"))
+        rejected = routed_event(trigger, "b", 0, with_credentials("/gone"))
+        await produce_routed(settings, [delivered, rejected])
+        process = start_dispatcher(settings)
+        try:
+            found = await all_finished(settings, {delivered.id, rejected.id})
+        finally:
+            assert stop(process) == 0
+
+    assert target.ids("/ok") == {delivered.id}
+    assert target.ids("/gone") == {rejected.id}
+    assert found[delivered.id][-1].outcome == "delivered"
+    assert found[rejected.id][-1].outcome == "dead_lettered"
+    shown = {
+        f"http://redacted:redacted@127.0.0.1:{target.port}{path}"
+        "?token=redacted&sig=redacted#redacted"
+        for path in ("/ok", "/gone")
+    }
+    entries = [e for journey in found.values() for e in journey if e.stage == "dispatcher"]
+    assert {e.target_ref for e in entries} == shown
+    for entry in entries:
+        assert "SECRET" not in f"{entry.target_ref} {entry.reason} {entry.error}"
+
+    [letter] = [
+        DEAD_LETTER.decode(v)
+        for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
+    ]
+    assert letter.event_id == rejected.id
+    readable = f"{letter.reason} {letter.error} {letter.attempts}"
+    assert "410" in readable
+    assert "SECRET" not in readable
