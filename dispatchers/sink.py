@@ -30,6 +30,7 @@ from runtime.ops_server import OpsServer
 from runtime.settings import Settings, get_settings
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DELIVERY_LOG_RECORD
+from schemas.redaction import redact_url
 from schemas.topics import DELIVERY_LOG
 
 log = logging.getLogger("triggerline.sink")
@@ -84,7 +85,8 @@ def row_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...] | None:
         e.at,
         storable(e.correlation_id),
         e.target_kind,
-        storable(e.target_ref),
+        # The table holds no target credential, whichever writer's record this is.
+        storable(None if e.target_ref is None else redact_url(e.target_ref)),
         e.attempt,
         storable(e.reason),
         e.http_status,

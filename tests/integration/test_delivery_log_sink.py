@@ -186,3 +186,24 @@ async def test_rows_past_the_retention_are_pruned(settings: Settings) -> None:
     await produce_log(settings, [log_record("ev-new")])
     await run_sink_until(settings, f"{settings.topic_prefix}.sink", 1)
     assert [row[0] for row in stored_rows(settings)] == ["ev-new"]
+
+
+async def test_target_urls_are_stored_without_credentials(settings: Settings) -> None:
+    # Whoever wrote the record, the table never holds the URL's credentials.
+    ref = "https://alice:pw-SECRET@hooks.example/in?token=tok-SECRET"
+    await produce_log(
+        settings,
+        [
+            log_record("ev-http", target_kind="http", target_ref=ref),
+            log_record("ev-kafka", target_kind="kafka", target_ref="orders.created"),
+        ],
+    )
+    await run_sink_until(settings, f"{settings.topic_prefix}.sink", 2)
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        stored = conn.execute(
+            "SELECT event_id, target_ref FROM delivery_log ORDER BY event_id"
+        ).fetchall()
+    assert stored == [
+        ("ev-http", "https://redacted:redacted@hooks.example/in?token=redacted"),
+        ("ev-kafka", "orders.created"),
+    ]
