@@ -29,6 +29,9 @@ log = logging.getLogger("triggerline.dispatchers")
 
 AttemptOutcome = Literal["delivered", "retryable", "permanent"]
 CLOUDEVENTS_JSON = "application/cloudevents+json"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# The endpoint of every URL that cannot be parsed; no request is ever sent to one.
+INVALID_URL_ENDPOINT = "invalid-url"
 # Enough of a response body to keep the connection reusable; the rest is not needed.
 RESPONSE_READ_LIMIT = 64 * 1024
 
@@ -42,11 +45,20 @@ class AttemptResult:
 
 
 def endpoint_of(event: RoutedEvent) -> str:
-    """What a circuit breaker is keyed by: scheme, host and port for http, the topic for kafka."""
-    if event.targetkind == "http":
+    """What circuit breakers and the per-endpoint cap are keyed by: the topic for kafka; for
+    http the scheme, host and port, never the userinfo, so that one host is one endpoint
+    whatever credentials its URLs carry, and the key can be logged.
+    """
+    if event.targetkind != "http":
+        return event.targetref
+    try:
         parts = urlsplit(event.targetref)
-        return f"{parts.scheme}://{parts.netloc}"
-    return event.targetref
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return INVALID_URL_ENDPOINT
+    if host and ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host or ''}" + ("" if port is None else f":{port}")
 
 
 def classify_status(status: int, retry_after: str | None) -> AttemptResult:
@@ -142,7 +154,11 @@ class Targets:
 
     def _refusal(self, target_url: str, trigger: DispatchTrigger) -> str | None:
         """Why a request to this URL must not be sent at all, if it must not."""
-        url = urlsplit(target_url)
+        try:
+            url = urlsplit(target_url)
+            _ = url.port  # urlsplit accepts a malformed port; reading it raises
+        except ValueError:
+            return "http target URL is not a valid URL"
         if url.scheme not in ("http", "https") or not url.hostname:
             return "http target URL must be http(s)://host/..."
         if trigger.signing_key is None:

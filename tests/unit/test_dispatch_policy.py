@@ -1,4 +1,4 @@
-"""Backoff, Retry-After, response classification and the SSRF guard of the dispatchers."""
+"""Backoff, Retry-After, response classification, endpoints and the SSRF guard (dispatchers)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from dispatchers.backoff import Backoff, RetryPolicy, next_due, parse_retry_after
+from dispatchers.compiled import DispatchTrigger
 from dispatchers.guard import is_forbidden, literal_address
-from dispatchers.targets import classify_status
+from dispatchers.targets import INVALID_URL_ENDPOINT, Targets, classify_status, endpoint_of
+from runtime.kafka_targets import KafkaTargetPolicy
+from schemas.records import RoutedEvent
+from schemas.triggers import TargetKind
 
 pytestmark = pytest.mark.unit
 
@@ -87,6 +91,59 @@ def test_status_classification(status: int, outcome: str) -> None:
 
 def test_429_carries_retry_after() -> None:
     assert classify_status(429, "12").retry_after_s == 12.0
+
+
+def routed(kind: TargetKind, ref: str) -> RoutedEvent:
+    now = datetime.now(UTC)
+    return RoutedEvent(
+        id="ev-1",
+        source="test",
+        type="test.event",
+        subject="conv-1",
+        time=now,
+        data={},
+        triggerid="t-1",
+        projectid="p-1",
+        targetkind=kind,
+        targetref=ref,
+        receivedat=now,
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "endpoint"),
+    [
+        ("https://hooks.example/a?token=x", "https://hooks.example:443"),
+        # Userinfo is no part of the endpoint: one host, one circuit and one in-flight cap.
+        ("https://alice:pw@HOOKS.example:443/b", "https://hooks.example:443"),
+        ("http://[2001:db8::1]:8080/p", "http://[2001:db8::1]:8080"),
+        ("http://[::1/p", INVALID_URL_ENDPOINT),
+        ("http://hooks.example:99999/", INVALID_URL_ENDPOINT),
+    ],
+)
+def test_http_endpoints_are_scheme_host_and_port(ref: str, endpoint: str) -> None:
+    assert endpoint_of(routed("http", ref)) == endpoint
+
+
+def test_kafka_endpoints_are_topics() -> None:
+    assert endpoint_of(routed("kafka", "orders.created")) == "orders.created"
+
+
+@pytest.mark.parametrize("ref", ["http://[::1/p", "http://hooks.example:99999/"])
+async def test_an_unparseable_url_is_refused_without_a_request(ref: str) -> None:
+    targets = Targets(
+        None,  # http deliveries do not produce to Kafka
+        allow_private=False,
+        max_connections=1,
+        kafka_topics=KafkaTargetPolicy("triggerline"),
+    )
+    trigger = DispatchTrigger("t-1", "p-1", 5.0, RetryPolicy(3, 60.0), b"k" * 32)
+    await targets.start()
+    try:
+        result = await targets.attempt(routed("http", ref), b"{}", trigger)
+    finally:
+        await targets.close()
+    assert (result.outcome, result.error) == ("permanent", "http target URL is not a valid URL")
 
 
 @pytest.mark.parametrize(
