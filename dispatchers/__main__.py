@@ -54,7 +54,10 @@ async def serve(settings: Settings) -> None:
         targets=targets,
         journal=Journal(settings, producer),
         breakers=CircuitBreakers(
-            settings.dispatcher_circuit_failures, settings.dispatcher_circuit_cooldown_s
+            settings.dispatcher_circuit_failures,
+            settings.dispatcher_circuit_cooldown_s,
+            max_endpoints=settings.dispatcher_circuit_max_endpoints,
+            idle_s=settings.dispatcher_circuit_idle_s,
         ),
         endpoints=EndpointSlots(settings.dispatcher_max_in_flight_per_endpoint),
         backoff=Backoff(settings.dispatcher_backoff_base_s, settings.dispatcher_backoff_cap_s),

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import chain, islice
 from typing import Literal
 
 from runtime.metrics import DISPATCH_CIRCUITS
+
+log = logging.getLogger("triggerline.dispatchers")
 
 CircuitState = Literal["closed", "open", "half_open"]
 
@@ -77,6 +83,10 @@ class CircuitBreaker:
             self._probing = False
             self._changed.notify_all()
 
+    def forget(self) -> None:
+        """Taken out of its table: it is no longer counted in the circuits gauge."""
+        DISPATCH_CIRCUITS.labels(self._kind, self.state).dec()
+
     def _set(self, state: CircuitState) -> None:
         if state != self.state:
             DISPATCH_CIRCUITS.labels(self._kind, self.state).dec()
@@ -84,18 +94,99 @@ class CircuitBreaker:
             self.state = state
 
 
-class CircuitBreakers:
-    """One breaker per endpoint, created on first use."""
+@dataclass(slots=True)
+class _Entry:
+    breaker: CircuitBreaker
+    last_used: float
+    # Deliveries holding the breaker (one per record between its first and last attempt).
+    users: int = 0
 
-    def __init__(self, threshold: int, cooldown_s: float) -> None:
+
+class CircuitBreakers:
+    """One breaker per endpoint, created on first use, in a table with a bound and a retention.
+
+    A breaker a delivery holds is never forgotten, so every attempt of that delivery reports to
+    the breaker that admitted it; those are bounded by the records in progress. Of the others,
+    closed breakers unused for `idle_s` are forgotten; past `max_endpoints`, the least recently
+    used closed one goes. An open or half-open breaker is forgotten only when the bound leaves
+    no closed one to drop (the least recently used first, with a warning): its endpoint's next
+    delivery then starts from a closed circuit, and the endpoint is probed by up to `threshold`
+    attempts instead of one.
+    """
+
+    def __init__(
+        self,
+        threshold: int,
+        cooldown_s: float,
+        *,
+        max_endpoints: int,
+        idle_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._threshold = threshold
         self._cooldown_s = cooldown_s
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._max_endpoints = max_endpoints
+        self._idle_s = idle_s
+        self._clock = clock
+        # In order of last use, least recent first.
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    def for_endpoint(self, target_kind: str, endpoint: str) -> CircuitBreaker:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, endpoint: tuple[str, str]) -> bool:
+        target_kind, name = endpoint
+        return f"{target_kind}:{name}" in self._entries
+
+    @contextlib.contextmanager
+    def hold(self, target_kind: str, endpoint: str) -> Iterator[CircuitBreaker]:
+        """The endpoint's breaker, kept in the table for as long as the caller holds it."""
         key = f"{target_kind}:{endpoint}"
-        breaker = self._breakers.get(key)
-        if breaker is None:
-            breaker = CircuitBreaker(target_kind, self._threshold, self._cooldown_s)
-            self._breakers[key] = breaker
-        return breaker
+        entry = self._entries.get(key)
+        if entry is None:
+            self._make_room()
+            breaker = CircuitBreaker(target_kind, self._threshold, self._cooldown_s, self._clock)
+            entry = self._entries[key] = _Entry(breaker, self._clock())
+        entry.users += 1
+        self._touch(key, entry)
+        try:
+            yield entry.breaker
+        finally:
+            entry.users -= 1
+            self._touch(key, entry)
+
+    def _touch(self, key: str, entry: _Entry) -> None:
+        entry.last_used = self._clock()
+        self._entries.move_to_end(key)
+
+    def _make_room(self) -> None:
+        """Forget idle closed breakers, then enough others to leave room for one more."""
+        idle_before = self._clock() - self._idle_s
+        idle = []
+        for key, entry in self._entries.items():
+            if entry.last_used >= idle_before:
+                break  # the rest were used later
+            if entry.users == 0 and entry.breaker.state == "closed":
+                idle.append((key, entry))
+        for key, entry in idle:
+            self._forget(key, entry)
+        excess = len(self._entries) + 1 - self._max_endpoints
+        if excess <= 0:
+            return
+        entries = self._entries.items()
+        # Least recently used first within each kind; those held by a delivery never.
+        by_preference = chain(
+            ((k, e) for k, e in entries if e.users == 0 and e.breaker.state == "closed"),
+            ((k, e) for k, e in entries if e.users == 0 and e.breaker.state != "closed"),
+        )
+        for key, entry in list(islice(by_preference, excess)):
+            if entry.breaker.state != "closed":
+                log.warning(
+                    "circuit table full: forgetting a circuit that is not closed",
+                    extra={"endpoint": key, "state": entry.breaker.state},
+                )
+            self._forget(key, entry)
+
+    def _forget(self, key: str, entry: _Entry) -> None:
+        del self._entries[key]
+        entry.breaker.forget()

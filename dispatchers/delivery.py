@@ -103,9 +103,33 @@ class Deliverer:
         if trigger is None:
             await self._missing(item, event)
             return True
-        body = item.value or b""
         endpoint = endpoint_of(event)
-        breaker = self._breakers.for_endpoint(event.targetkind, endpoint)
+        # Held until the record is finished or given back: the table keeps the breaker this
+        # record waits for and reports to.
+        with self._breakers.hold(event.targetkind, endpoint) as breaker:
+            return await self._attempts(
+                item,
+                event,
+                trigger=trigger,
+                breaker=breaker,
+                endpoint=endpoint,
+                slot=slot,
+                on_retry=on_retry,
+            )
+
+    async def _attempts(
+        self,
+        item: WorkItem,
+        event: RoutedEvent,
+        *,
+        trigger: DispatchTrigger,
+        breaker: CircuitBreaker,
+        endpoint: str,
+        slot: AbstractAsyncContextManager[None],
+        on_retry: Callable[[RetryState], None],
+    ) -> bool:
+        """Attempt until the record is finished; False if it was given back because of shutdown."""
+        body = item.value or b""
         state = item.retry
         while True:
             if not await self._ready(state, breaker):
