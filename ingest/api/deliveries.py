@@ -31,6 +31,7 @@ from ingest.registry.deliveries import (
 )
 from ingest.registry.store import NotFound, find_trigger
 from schemas.records import Outcome
+from schemas.redaction import redact_url
 
 router = APIRouter(tags=["deliveries"])
 
@@ -156,7 +157,8 @@ def _step(row: DeliveryRow) -> DeliveryStep:
         event_id=row.event_id,
         correlation_id=row.correlation_id,
         target_kind=row.target_kind,
-        target_ref=row.target_ref,
+        # No target credential is shown, whatever the row holds.
+        target_ref=None if row.target_ref is None else redact_url(row.target_ref),
         attempt=row.attempt,
         reason=row.reason,
         http_status=row.http_status,

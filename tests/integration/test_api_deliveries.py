@@ -34,7 +34,7 @@ def log_row(
         T0 + timedelta(seconds=seconds),
         fields.get("correlation_id", "conv-1"),
         "http",
-        "https://example.com/hook",
+        fields.get("target_ref", "https://example.com/hook"),
         fields.get("attempt", 0),
         fields.get("reason"),
         fields.get("http_status"),
@@ -194,3 +194,25 @@ async def test_a_retried_event_is_delivered_and_shared_ids_stay_apart(settings: 
         assert pending.status_code == 200, pending.text
         assert pending.json()["final_outcome"] == "in_progress"
         assert [s["outcome"] for s in pending.json()["steps"]] == ["received", "routed", "retrying"]
+
+
+async def test_target_urls_are_shown_without_credentials(settings: Settings) -> None:
+    # Whatever a row holds, the API never shows a target URL's credentials.
+    project_id, key = await project_with_key(settings, "acme")
+    async with control_plane(settings) as client:
+        trigger = await create_trigger(client, key, "orders")
+        ref = "https://alice:pw-SECRET@hooks.example/in?token=tok-SECRET#frag-SECRET"
+        row = log_row(
+            1, "ev-1", (trigger, project_id), "dispatcher:delivered", 1, attempt=1, target_ref=ref
+        )
+        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+            conn.execute(INSERT, row)
+
+        shown = "https://redacted:redacted@hooks.example/in?token=redacted#redacted"
+        page = await client.get(f"/triggers/{trigger}/deliveries", headers=key)
+        assert page.status_code == 200, page.text
+        assert [i["target_ref"] for i in page.json()["items"]] == [shown]
+        journey = await client.get("/events/ev-1", headers=key)
+        assert journey.status_code == 200, journey.text
+        assert journey.json()["steps"][-1]["target_ref"] == shown
+        assert "SECRET" not in page.text + journey.text
