@@ -48,6 +48,19 @@ def test_slack_rejects_malformed_headers(headers: dict[str, str], reason: str) -
         verify_slack_signature(headers, BODY, [SLACK_SECRET])
 
 
+@pytest.mark.parametrize("digits", [13, 400, 5000])
+def test_slack_rejects_a_timestamp_too_long_for_unix_seconds(digits: int) -> None:
+    # Signed by slack_sdk over the long timestamp: only the timestamp check can refuse it, and
+    # it must do so before int() or float arithmetic fails on it.
+    timestamp = "9" * digits
+    signature = SignatureVerifier(SLACK_SECRET).generate_signature(timestamp=timestamp, body=BODY)
+    assert signature is not None
+    headers = {"x-slack-request-timestamp": timestamp, "x-slack-signature": signature}
+    with pytest.raises(SignatureRejected, match=f"{digits} digits") as rejected:
+        verify_slack_signature(headers, BODY, [SLACK_SECRET])
+    assert rejected.value.reason == "malformed_timestamp"
+
+
 def test_slack_rejects_a_tampered_body() -> None:
     with pytest.raises(SignatureRejected, match="does not match"):
         verify_slack_signature(slack_headers(BODY), BODY + b" ", [SLACK_SECRET])
@@ -89,6 +102,14 @@ def test_standard_webhooks_accepts_one_matching_entry_among_several() -> None:
     headers = standard_headers(BODY)
     headers["webhook-signature"] = "v1,bm90LWl0 v2,ignored " + headers["webhook-signature"]
     verify_standard_signature(headers, BODY, [WEBHOOK_SECRET])
+
+
+@pytest.mark.parametrize("digits", [13, 400, 5000])
+def test_standard_webhooks_rejects_a_timestamp_too_long_for_unix_seconds(digits: int) -> None:
+    headers = {**standard_headers(BODY), "webhook-timestamp": "1" * digits}
+    with pytest.raises(SignatureRejected, match=f"{digits} digits") as rejected:
+        verify_standard_signature(headers, BODY, [WEBHOOK_SECRET])
+    assert rejected.value.reason == "malformed_timestamp"
 
 
 def test_standard_webhooks_rejects_another_secret() -> None:
