@@ -17,7 +17,7 @@ from ingest.api.database import registry_pool
 from ingest.cron.producer import CronProducer
 from ingest.handoff import RAW_PRODUCER_OPTIONS, RawEventWriter
 from ingest.rate_limit import RateLimit
-from ingest.recent_ids import RecentIds
+from ingest.refusal_log import RefusalLog
 from ingest.registry.relay import OutboxRelay
 from ingest.triggers import compile_ingress_trigger
 from ingest.webhook_route import IngestApp
@@ -28,7 +28,8 @@ from runtime.secrets import Keyring
 from runtime.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, refusals: RefusalLog | None = None) -> FastAPI:
+    refusals = refusals or RefusalLog(settings.ingest_refusal_log_interval_s)
     keyring = Keyring.from_setting(settings.secret_keys)
     default_rate_limit = RateLimit(
         settings.ingest_rate_limit_per_s, settings.ingest_rate_limit_burst
@@ -51,9 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.trigger_view = view
         app.state.raw_writer = RawEventWriter(settings, producer)
-        app.state.webhooks = WebhookIngress(
-            view, app.state.raw_writer, settings.ingest_max_body_bytes, RecentIds()
-        )
+        app.state.webhooks = WebhookIngress(view, app.state.raw_writer, settings, refusals)
         app.state.producer_started = False
         await producer.start()
         app.state.producer_started = True

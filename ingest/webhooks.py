@@ -4,9 +4,9 @@ Framework-free: `WebhookIngress.receive` takes a trigger id, the headers and the
 arrives, and returns an `Answer`; ingest/webhook_route.py adapts it to ASGI.
 
 The order of checks is deliberate: find the trigger (404), read at most the size limit (413),
-verify the signature before looking at the content (401), then parse (415, 400). Only a request
-proven to come from the sender can spend the trigger's rate budget (429), so forgeries cannot
-push a real sender's events into 429s.
+verify the signature before looking at the content (401), then parse (415, 400, which includes
+an event id over its bound). Only a request proven to come from the sender can spend the
+trigger's rate budget (429), so forgeries cannot push a real sender's events into 429s.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import orjson
@@ -24,11 +24,12 @@ import orjson
 from ingest.handoff import KafkaUnavailable, RawEventWriter, RecordTooLarge
 from ingest.rate_limit import retry_after_header
 from ingest.recent_ids import RecentIds
+from ingest.refusal_log import RefusalLog
 from ingest.slack_signature import SignatureRejected, verify_slack_signature
 from ingest.standard_signature import verify_standard_signature
 from ingest.triggers import IngressTrigger
-from runtime.config_view import TriggerConfigView
 from runtime.metrics import INGEST_IN_FLIGHT, INGEST_REQUESTS
+from runtime.settings import Settings
 from schemas.records import RawEvent
 
 log = logging.getLogger("triggerline.ingest")
@@ -69,18 +70,28 @@ class Rejection(Exception):
         self.answer = Answer(status, orjson.dumps({"error": message}), outcome, headers=headers)
 
 
+class IngressTriggers(Protocol):
+    """The trigger-config view, as ingress uses it."""
+
+    def get(self, trigger_id: str) -> IngressTrigger | None: ...
+
+
 class WebhookIngress:
     def __init__(
         self,
-        view: TriggerConfigView[IngressTrigger],
+        view: IngressTriggers,
         writer: RawEventWriter,
-        max_body_bytes: int,
-        recent_ids: RecentIds | None = None,
+        settings: Settings,
+        refusals: RefusalLog,
     ) -> None:
         self._view = view
         self._writer = writer
-        self._max_body_bytes = max_body_bytes
-        self._recent_ids = recent_ids if recent_ids is not None else RecentIds()
+        self._max_body_bytes = settings.ingest_max_body_bytes
+        self._max_event_id_length = settings.ingest_max_event_id_length
+        self._recent_ids = RecentIds(
+            settings.ingest_recent_ids_max, settings.ingest_recent_ids_retention_s
+        )
+        self._refusals = refusals
 
     async def receive(
         self, trigger_id: str, headers: Mapping[str, str], body: AsyncIterator[bytes]
@@ -112,8 +123,9 @@ class WebhookIngress:
         try:
             verify(headers, body, trigger.signing_secrets)
         except SignatureRejected as exc:
-            # The reason is logged for operators; the caller learns nothing it could use.
-            log.info("signature rejected", extra={"trigger_id": trigger_id, "reason": str(exc)})
+            # The reason is for operators (counted, and logged a few lines at a time); the
+            # caller learns nothing it could use.
+            self._refusals.refused(trigger.definition, exc.reason, str(exc), trigger_id=trigger_id)
             raise Rejection(401, "unauthorized", "invalid request signature") from None
         try:
             text = body.decode()
@@ -132,6 +144,17 @@ class WebhookIngress:
         else:
             _parse_json_object(body)
             sender_event_id = headers.get("webhook-id")
+        # The sender's id is what later stages call the event id; the record id tells retries
+        # apart.
+        event_id = sender_event_id if isinstance(sender_event_id, str) else None
+        if event_id is not None and len(event_id) > self._max_event_id_length:
+            source = "event_id" if trigger.definition == "slack" else "webhook-id"
+            raise Rejection(
+                400,
+                "bad_request",
+                f"{source} of {len(event_id)} characters is over the limit of "
+                f"{self._max_event_id_length} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)",
+            )
         if not trigger.active:
             return Answer(200, PAUSED, "paused")
         wait_s = trigger.inbound.take()
@@ -153,9 +176,6 @@ class WebhookIngress:
             body=text,
             headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
         )
-        # The sender's id is what later stages call the event id; the record id tells retries
-        # apart.
-        event_id = sender_event_id if isinstance(sender_event_id, str) else None
         ids = {"trigger_id": trigger_id, "raw_id": event.id, "event_id": event_id}
         try:
             await self._writer.write(event)

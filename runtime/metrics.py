@@ -24,6 +24,12 @@ INGEST_PRODUCE_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 INGEST_IN_FLIGHT = Gauge(f"{PREFIX}_ingest_in_flight", "Webhook requests being handled.")
+INGEST_REFUSED = Counter(
+    f"{PREFIX}_ingest_rejected_requests_total",
+    "Requests ingest refused as unverifiable (missing_headers, malformed_timestamp, "
+    "stale_timestamp, mismatch); their log lines are rate-limited, this counts every one.",
+    ["reason"],
+)
 
 PROCESSOR_EVENTS = Counter(
     f"{PREFIX}_processor_events_total",

@@ -57,6 +57,26 @@ class Settings(BaseSettings):
     ingest_rate_limit_burst: float = Field(
         default=500.0, ge=1, alias="TRIGGERLINE_INGEST_RATE_LIMIT_BURST"
     )
+    # A sender's event id (webhook-id, Slack's event_id) travels in every log line, in ingest's
+    # recent ids and in the processors' deduplication keys. Slack's are about 12 characters,
+    # Standard Webhooks' `msg_` ids about 30; longer ones are answered 400.
+    ingest_max_event_id_length: int = Field(
+        default=256, ge=16, le=64 * 1024, alias="TRIGGERLINE_MAX_EVENT_ID_LENGTH"
+    )
+    # Ingest's memory of event ids it stored lately (ingest/recent_ids.py), which only tells
+    # `duplicate` from `accepted` in its metrics: at most this many, each for this long (the
+    # processors' deduplication window).
+    ingest_recent_ids_max: int = Field(
+        default=50_000, ge=1, alias="TRIGGERLINE_INGEST_RECENT_IDS_MAX"
+    )
+    ingest_recent_ids_retention_s: float = Field(
+        default=3600.0, gt=0, alias="TRIGGERLINE_INGEST_RECENT_IDS_RETENTION_S"
+    )
+    # Refused requests (forged signatures) write at most one log line per definition and reason
+    # this often, with the number left out since; the counter has them all.
+    ingest_refusal_log_interval_s: float = Field(
+        default=60.0, gt=0, alias="TRIGGERLINE_INGEST_REFUSAL_LOG_INTERVAL_S"
+    )
 
     processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")
     # `batch`, a read-process-write loop on aiokafka transactions, or `faust`, the

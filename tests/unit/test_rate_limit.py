@@ -89,7 +89,7 @@ def test_an_invalid_limit_falls_back_to_the_default(given: Any) -> None:
 
 
 def test_recent_ids_remember_per_trigger_and_forget_the_oldest() -> None:
-    recent = RecentIds(capacity=2)
+    recent = RecentIds(capacity=2, retention_s=3600)
     recent.remember(("t1", "Ev1"))
     assert ("t1", "Ev1") in recent
     assert ("t2", "Ev1") not in recent
@@ -99,3 +99,20 @@ def test_recent_ids_remember_per_trigger_and_forget_the_oldest() -> None:
     assert ("t1", "Ev2") not in recent
     assert ("t1", "Ev1") in recent
     assert ("t1", "Ev3") in recent
+
+
+def test_recent_ids_forget_ids_past_their_retention() -> None:
+    clock = FakeClock()
+    recent = RecentIds(capacity=100, retention_s=60, clock=clock)
+    recent.remember(("t1", "Ev1"))
+    clock.now += 30
+    recent.remember(("t1", "Ev2"))
+    clock.now += 31
+    # Ev1 is 61 s old: no longer a duplicate, and gone from memory once anything is remembered.
+    assert ("t1", "Ev1") not in recent
+    assert ("t1", "Ev2") in recent
+    recent.remember(("t1", "Ev3"))
+    assert len(recent) == 2
+    clock.now += 120
+    recent.remember(("t1", "Ev4"))
+    assert len(recent) == 1

@@ -1,21 +1,27 @@
 """The framework-free webhook core, on answers that come before any hand-off to Kafka.
 
 The view is a real TriggerConfigView fed records directly; the writer's producer is never
-started, because none of these requests may reach it.
+started, because none of these requests may reach it. The refusal log runs on a fake clock.
 """
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from slack_sdk.signature import SignatureVerifier
+from standardwebhooks import Webhook
 
 from ingest.handoff import RawEventWriter
 from ingest.rate_limit import RateLimit
+from ingest.refusal_log import RefusalLog
 from ingest.triggers import IngressTrigger, compile_ingress_trigger
 from ingest.webhooks import WebhookIngress
 from runtime.config_view import TriggerConfigView
@@ -31,6 +37,17 @@ pytestmark = pytest.mark.unit
 
 LIMIT = 1024
 SECRET = "unit-slack-secret"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"unit-standard-webhooks-secret!!!").decode()
+MAX_EVENT_ID = 64
+LOG_INTERVAL_S = 60.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def config(keyring: Keyring, trigger_id: str, definition: DefinitionSlug) -> TriggerConfig:
@@ -43,24 +60,43 @@ def config(keyring: Keyring, trigger_id: str, definition: DefinitionSlug) -> Tri
         target=Target("noop"),
         updated_at=datetime.now(UTC),
         revision=1,
-        secrets={"SLACK_SIGNING_SECRET": keyring.encrypt(SECRET)},
+        secrets={
+            "SLACK_SIGNING_SECRET": keyring.encrypt(SECRET),
+            "WEBHOOK_SECRET": keyring.encrypt(WEBHOOK_SECRET),
+        },
     )
 
 
 @pytest.fixture
-async def webhooks() -> AsyncIterator[WebhookIngress]:
-    settings = Settings().model_copy(update={"secret_keys": SecretStr(new_key_setting())})
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def webhooks(clock: FakeClock) -> AsyncIterator[WebhookIngress]:
+    settings = Settings().model_copy(
+        update={
+            "secret_keys": SecretStr(new_key_setting()),
+            "ingest_max_body_bytes": LIMIT,
+            "ingest_max_event_id_length": MAX_EVENT_ID,
+        }
+    )
     keyring = Keyring.from_setting(settings.secret_keys)
     compile_trigger = partial(
         compile_ingress_trigger, keyring=keyring, default_rate_limit=RateLimit(10, 10)
     )
     view: TriggerConfigView[IngressTrigger] = TriggerConfigView(settings, "ingest", compile_trigger)
-    triggers: list[tuple[str, DefinitionSlug]] = [("slack", "slack"), ("cron", "cron")]
+    triggers: list[tuple[str, DefinitionSlug]] = [
+        ("slack", "slack"),
+        ("webhook", "webhook"),
+        ("cron", "cron"),
+    ]
     for offset, (trigger_id, definition) in enumerate(triggers):
         record = TRIGGER_CONFIG.encode(config(keyring, trigger_id, definition))
         view.apply(trigger_id, record, RecordPosition("trigger-config", 0, offset))
     producer = durable_producer(settings)
-    yield WebhookIngress(view, RawEventWriter(settings, producer), LIMIT)
+    refusals = RefusalLog(LOG_INTERVAL_S, clock)
+    yield WebhookIngress(view, RawEventWriter(settings, producer), settings, refusals)
     await producer.stop()
 
 
@@ -123,3 +159,110 @@ async def test_a_signed_challenge_is_answered_in_plain_text(webhooks: WebhookIng
         b"c-9",
         "text/plain; charset=utf-8",
     )
+
+
+def slack_signed(body: bytes, secret: str, timestamp: str) -> dict[str, str]:
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
+    return {
+        "content-type": "application/json",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": signature,
+    }
+
+
+def refused_count(reason: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "triggerline_ingest_rejected_requests_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
+def refusal_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, int]]:
+    """(definition, reason, refusals left out since the last line) per line logged."""
+    return [
+        (fields["definition"], fields["reason"], fields["left_out_since_last_line"])
+        for fields in (vars(r) for r in caplog.records if r.getMessage() == "request refused")
+    ]
+
+
+async def test_forged_requests_are_all_counted_and_logged_a_line_per_interval(
+    webhooks: WebhookIngress, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="triggerline.ingest")
+    body = orjson.dumps({"type": "event_callback", "event_id": "Ev1"})
+    now = str(int(datetime.now(UTC).timestamp()))
+    before = refused_count("mismatch")
+
+    for _ in range(500):
+        answer = await webhooks.receive("slack", slack_signed(body, "guess", now), chunks(body))
+        assert answer.status == 401
+        clock.now += 0.01
+    assert len(refusal_lines(caplog)) == 1
+    clock.now += LOG_INTERVAL_S
+    await webhooks.receive("slack", slack_signed(body, "guess", now), chunks(body))
+
+    assert refused_count("mismatch") == before + 501
+    assert refusal_lines(caplog) == [("slack", "mismatch", 0), ("slack", "mismatch", 499)]
+
+
+async def test_refusals_are_logged_per_definition_and_reason(
+    webhooks: WebhookIngress, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="triggerline.ingest")
+    body = orjson.dumps({"type": "event_callback"})
+    now = str(int(datetime.now(UTC).timestamp()))
+    requests = [
+        ("slack", slack_signed(body, "guess", now)),
+        ("slack", slack_signed(body, SECRET, "1")),
+        ("slack", slack_signed(body, SECRET, "9" * 400)),
+        ("webhook", {"content-type": "application/json"}),
+    ]
+    for trigger_id, headers in requests * 3:
+        answer = await webhooks.receive(trigger_id, headers, chunks(body))
+        assert answer.status == 401
+
+    assert refusal_lines(caplog) == [
+        ("slack", "mismatch", 0),
+        ("slack", "stale_timestamp", 0),
+        ("slack", "malformed_timestamp", 0),
+        ("webhook", "missing_headers", 0),
+    ]
+
+
+def webhook_signed(body: bytes, msg_id: str) -> dict[str, str]:
+    at = datetime.now(UTC)
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(WEBHOOK_SECRET).sign(msg_id, at, body.decode()),
+    }
+
+
+async def test_a_webhook_id_over_the_bound_is_400_naming_the_limit(
+    webhooks: WebhookIngress,
+) -> None:
+    body = orjson.dumps({"order": 1})
+
+    answer = await webhooks.receive(
+        "webhook", webhook_signed(body, "m" * (MAX_EVENT_ID + 1)), chunks(body)
+    )
+
+    assert (answer.status, answer.outcome) == (400, "bad_request")
+    assert orjson.loads(answer.body) == {
+        "error": f"webhook-id of {MAX_EVENT_ID + 1} characters is over the limit of "
+        f"{MAX_EVENT_ID} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)"
+    }
+
+
+async def test_a_slack_event_id_over_the_bound_is_400_naming_the_limit(
+    webhooks: WebhookIngress,
+) -> None:
+    body = orjson.dumps({"type": "event_callback", "event_id": "E" * 500})
+
+    answer = await webhooks.receive("slack", slack_headers(body, SECRET), chunks(body))
+
+    assert (answer.status, answer.outcome) == (400, "bad_request")
+    assert "event_id of 500 characters" in orjson.loads(answer.body)["error"]
+    assert "TRIGGERLINE_MAX_EVENT_ID_LENGTH" in orjson.loads(answer.body)["error"]
