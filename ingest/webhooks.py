@@ -152,7 +152,7 @@ class WebhookIngress:
             raise Rejection(
                 400,
                 "bad_request",
-                f"{source} of {len(event_id)} characters is over the limit of "
+                f"event id ({source}) of {len(event_id)} characters is over the limit of "
                 f"{self._max_event_id_length} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)",
             )
         if not trigger.active:

@@ -251,7 +251,7 @@ async def test_a_webhook_id_over_the_bound_is_400_naming_the_limit(
 
     assert (answer.status, answer.outcome) == (400, "bad_request")
     assert orjson.loads(answer.body) == {
-        "error": f"webhook-id of {MAX_EVENT_ID + 1} characters is over the limit of "
+        "error": f"event id (webhook-id) of {MAX_EVENT_ID + 1} characters is over the limit of "
         f"{MAX_EVENT_ID} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)"
     }
 
@@ -264,5 +264,5 @@ async def test_a_slack_event_id_over_the_bound_is_400_naming_the_limit(
     answer = await webhooks.receive("slack", slack_headers(body, SECRET), chunks(body))
 
     assert (answer.status, answer.outcome) == (400, "bad_request")
-    assert "event_id of 500 characters" in orjson.loads(answer.body)["error"]
+    assert "event id (event_id) of 500 characters" in orjson.loads(answer.body)["error"]
     assert "TRIGGERLINE_MAX_EVENT_ID_LENGTH" in orjson.loads(answer.body)["error"]
