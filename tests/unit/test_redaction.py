@@ -41,6 +41,19 @@ pytestmark = pytest.mark.unit
             "http://user:pw@[2001:db8::1]:8443/p?k=v#f",
             "http://redacted:redacted@[2001:db8::1]:8443/p?k=redacted#redacted",
         ),
+        # Capability URLs carry their token in the path; words and short ids stay readable.
+        (
+            "https://hooks.slack.com/services/T0001/B0002/c2KXqNw7JrT5LQ8mB1zVyF3d",
+            "https://hooks.slack.com/services/T0001/B0002/redacted",
+        ),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/kX9f3Qz_2LmN8vR4tY7wB1-cD6eH0jK5",
+            "https://discord.com/api/webhooks/123456789012345678/redacted",
+        ),
+        (
+            "https://h.example/orders/webhook-events-v2",
+            "https://h.example/orders/webhook-events-v2",
+        ),
         # Nothing to hide: unchanged.
         ("https://h.example:8080/a/b", "https://h.example:8080/a/b"),
         ("https://h.example/a?", "https://h.example/a"),
