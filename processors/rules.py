@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from runtime.cel import CelCompileError, CelType, EngineName, Program, compile
+from runtime.config_view import TriggerConfigView
 from runtime.metrics import PROCESSOR_CEL_EVALUATION
+from runtime.settings import Settings
 from schemas.definitions import CEL_DECLARATIONS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 
@@ -87,4 +90,17 @@ def compile_routing_trigger(
         filter=programs["filter"],
         correlation=programs["correlation"],
         config_error=error,
+    )
+
+
+def routing_view(settings: Settings) -> TriggerConfigView[RoutingTrigger]:
+    """The processors' view of the trigger configs, compiled with the deployment's CEL bounds."""
+    return TriggerConfigView(
+        settings,
+        "processor",
+        partial(
+            compile_routing_trigger,
+            engine=settings.cel_engine,
+            max_collection_items=settings.cel_max_collection_items,
+        ),
     )

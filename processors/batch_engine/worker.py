@@ -34,7 +34,6 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
@@ -48,7 +47,7 @@ from processors.batch_engine.partition import (
 from processors.dedupe import DedupeStores
 from processors.faults import Faults
 from processors.handler import RawEventHandler
-from processors.rules import RoutingTrigger, compile_routing_trigger
+from processors.rules import RoutingTrigger, routing_view
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client, durable_producer, group_consumer
@@ -96,15 +95,7 @@ class BatchWorker:
             heartbeat_interval_ms=int(settings.processor_session_timeout_s * 1000 / 4),
             max_partition_fetch_bytes=MAX_RECORD_BYTES,
         )
-        self._view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
-            settings,
-            "processor",
-            partial(
-                compile_routing_trigger,
-                engine=settings.cel_engine,
-                max_collection_items=settings.cel_max_collection_items,
-            ),
-        )
+        self._view: TriggerConfigView[RoutingTrigger] = routing_view(settings)
         self._handler = RawEventHandler(
             self._view,
             prefix,

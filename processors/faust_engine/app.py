@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Set
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +24,7 @@ from processors.faust_engine.commits import CommitGuard
 from processors.faust_engine.outputs import FaustRecord, OutputSender
 from processors.faust_engine.transport import ExactlyOnceTransport, TransactionGuardedProducer
 from processors.handler import RawEventHandler
-from processors.rules import RoutingTrigger, compile_routing_trigger
+from processors.rules import RoutingTrigger, routing_view
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
@@ -78,15 +77,7 @@ class FaustProcessors:
         self.raw_topic = RAW_EVENTS.name(prefix)
         changelog_topic = PROCESSOR_DEDUPE.name(prefix)
         self.faults = Faults(settings.processor_fault)
-        self.view: TriggerConfigView[RoutingTrigger] = TriggerConfigView(
-            settings,
-            "processor",
-            partial(
-                compile_routing_trigger,
-                engine=settings.cel_engine,
-                max_collection_items=settings.cel_max_collection_items,
-            ),
-        )
+        self.view: TriggerConfigView[RoutingTrigger] = routing_view(settings)
         self.handler = RawEventHandler(
             self.view,
             prefix,

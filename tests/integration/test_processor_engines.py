@@ -204,7 +204,14 @@ async def test_both_engines_route_decide_and_dead_letter_alike(
     batch, faust = results["batch"], results["faust"]
     assert batch == faust
     outcomes = Counter(DELIVERY_LOG_RECORD.decode(d).outcome for d in batch["decisions"].elements())
-    assert set(outcomes) == {"routed", "skipped", "filter_error", "duplicate", "ignored"}
+    assert set(outcomes) == {
+        "routed",
+        "skipped",
+        "filter_error",
+        "duplicate",
+        "ignored",
+        "dead_lettered",
+    }
     assert sum(batch["dead_letters"].values()) == 2
 
 

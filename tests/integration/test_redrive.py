@@ -133,9 +133,9 @@ def processor_letter(
     )
 
 
-async def test_processing_errors_go_back_to_the_processors(settings: Settings) -> None:
-    raw = RawEvent(
-        id="raw-1",
+def raw_event(raw_id: str) -> RawEvent:
+    return RawEvent(
+        id=raw_id,
         trigger_id="T",
         project_id="P",
         definition="webhook",
@@ -143,7 +143,10 @@ async def test_processing_errors_go_back_to_the_processors(settings: Settings) -
         content_type="application/json",
         body="{}",
     )
-    encoded = RAW_EVENT.encode(raw)
+
+
+async def test_processing_errors_go_back_to_the_processors(settings: Settings) -> None:
+    encoded = RAW_EVENT.encode(raw_event("raw-1"))
     await write_letters(
         settings,
         [
@@ -163,17 +166,8 @@ async def test_processing_errors_go_back_to_the_processors(settings: Settings) -
 
 
 def test_a_trigger_unusable_letter_can_go_back_once_its_cause_is_fixed(settings: Settings) -> None:
-    raw = RawEvent(
-        id="raw-2",
-        trigger_id="T",
-        project_id="P",
-        definition="webhook",
-        received_at=NOW,
-        content_type="application/json",
-        body="{}",
-    )
     plan = redrivable(
-        processor_letter(settings, "trigger_unusable", RAW_EVENT.encode(raw)),
+        processor_letter(settings, "trigger_unusable", RAW_EVENT.encode(raw_event("raw-2"))),
         settings.topic_prefix,
     )
     assert isinstance(plan, Redrivable)
