@@ -1,4 +1,4 @@
-"""`python -m ingest`: serve webhooks and the control plane."""
+"""`python -m ingest`: serve webhooks and the control plane, and metrics on the ops port."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def main() -> None:
     settings = get_settings()
     configure_logging("ingest", settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, serve_ops=True),
         host=settings.ingest_host,
         port=settings.ingest_port,
         log_config=None,

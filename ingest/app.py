@@ -1,16 +1,21 @@
-"""The ingest service: webhook ingress, the outbox relay, and operational endpoints."""
+"""The ingest service: webhook ingress, the outbox relay, and operational endpoints.
+
+The public port answers webhooks, the control plane, and `/healthz` and `/readyz` for load
+balancers. Metrics are on the ops port (127.0.0.1, TRIGGERLINE_INGEST_METRICS_PORT), and the
+OpenAPI schema is not served at all (`python -m ingest.openapi` prints it): neither is for the
+internet.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from ingest.api import mount_control_plane
 from ingest.api.database import registry_pool
@@ -24,11 +29,18 @@ from ingest.webhook_route import IngestApp
 from ingest.webhooks import WebhookIngress
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import durable_producer
+from runtime.ops_server import OpsServer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-def create_app(settings: Settings, refusals: RefusalLog | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings, refusals: RefusalLog | None = None, serve_ops: bool = False
+) -> FastAPI:
+    """Ingest's app. `serve_ops` starts the ops port with it, which only the process does:
+    an app driven in-process (tests) must not take a fixed port."""
     refusals = refusals or RefusalLog(settings.ingest_refusal_log_interval_s)
     keyring = Keyring.from_setting(settings.secret_keys)
     default_rate_limit = RateLimit(
@@ -54,6 +66,13 @@ def create_app(settings: Settings, refusals: RefusalLog | None = None) -> FastAP
         app.state.raw_writer = RawEventWriter(settings, producer)
         app.state.webhooks = WebhookIngress(view, app.state.raw_writer, settings, refusals)
         app.state.producer_started = False
+        ops = OpsServer(
+            "127.0.0.1",
+            settings.ingest_metrics_port,
+            lambda: {"kafka_producer": app.state.producer_started, "trigger_config": view.ready},
+        )
+        if serve_ops:
+            await ops.start()
         await producer.start()
         app.state.producer_started = True
         await view.start()
@@ -73,9 +92,22 @@ def create_app(settings: Settings, refusals: RefusalLog | None = None) -> FastAP
             await registry.close()
             await view.stop()
             await producer.stop()
+            await ops.stop()
 
+    return ingest_app(lifespan)
+
+
+def ingest_app(lifespan: Lifespan | None = None) -> FastAPI:
+    """Ingest's routes; what they use (`app.state`) comes with the lifespan."""
     # POST /webhooks/{trigger_id} is answered ahead of FastAPI (ingest/webhook_route.py).
-    app = IngestApp(title="Triggerline", version="0.1.0", lifespan=lifespan)
+    app = IngestApp(
+        title="Triggerline",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     mount_control_plane(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -94,9 +126,5 @@ def create_app(settings: Settings, refusals: RefusalLog | None = None) -> FastAP
             {"status": "ready" if ready else "not_ready", "checks": checks},
             status_code=200 if ready else 503,
         )
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

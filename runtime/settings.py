@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     ingest_rate_limit_burst: float = Field(
         default=500.0, ge=1, alias="TRIGGERLINE_INGEST_RATE_LIMIT_BURST"
     )
+    # /metrics, /healthz and /readyz, on 127.0.0.1 only: the webhook port is public.
+    ingest_metrics_port: int = Field(default=9100, alias="TRIGGERLINE_INGEST_METRICS_PORT")
     # A sender's event id (webhook-id, Slack's event_id) travels in every log line, in ingest's
     # recent ids and in the processors' deduplication keys. Slack's are about 12 characters,
     # Standard Webhooks' `msg_` ids about 30; longer ones are answered 400.

@@ -1,4 +1,4 @@
-"""A real `python -m ingest` for a test module, and reading its request counters."""
+"""A real `python -m ingest` for a test module, and reading its counters from its ops port."""
 
 from __future__ import annotations
 
@@ -22,22 +22,26 @@ from tests.integration.topic_reader import read_all
 @dataclass(frozen=True)
 class RunningIngest:
     settings: Settings
+    # The public port (webhooks, control plane, health) and the ops port (metrics, health).
     base: str
+    ops: str
     client: httpx.AsyncClient
 
     def url(self, trigger_id: str) -> str:
         return f"{self.base}/webhooks/{trigger_id}"
 
-    async def requests_counted(self, definition: str, outcome: str) -> float:
-        text = (await self.client.get(f"{self.base}/metrics")).text
+    async def counted(self, name: str, **labels: str) -> float:
+        text = (await self.client.get(f"{self.ops}/metrics")).text
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == "triggerline_ingest_requests_total" and sample.labels == {
-                    "definition": definition,
-                    "outcome": outcome,
-                }:
+                if sample.name == name and sample.labels == labels:
                     return sample.value
         return 0.0
+
+    async def requests_counted(self, definition: str, outcome: str) -> float:
+        return await self.counted(
+            "triggerline_ingest_requests_total", definition=definition, outcome=outcome
+        )
 
     async def raw_events_of(self, trigger_id: str) -> list[RawEvent]:
         records = await read_all(self.settings, RAW_EVENTS.name(self.settings.topic_prefix))
@@ -57,14 +61,19 @@ class RunningIngest:
 async def running_ingest(
     base_settings: Settings, **overrides: object
 ) -> AsyncIterator[RunningIngest]:
-    """Ingest on its own port, topic prefix and database, started once and ready."""
+    """Ingest on its own ports, topic prefix and database, started once and ready."""
     with scratch_database(base_settings.database_url.get_secret_value()) as database_url:
         apply_migrations(database_url)
         settings = await isolated_settings(
-            base_settings, database_url, ingest_port=free_port(), **overrides
+            base_settings,
+            database_url,
+            ingest_port=free_port(),
+            ingest_metrics_port=free_port(),
+            **overrides,
         )
         base = f"http://127.0.0.1:{settings.ingest_port}"
+        ops = f"http://127.0.0.1:{settings.ingest_metrics_port}"
         with running_stages(settings, "ingest"):
             await wait_until_ready(f"{base}/readyz")
             async with httpx.AsyncClient(timeout=10.0) as client:
-                yield RunningIngest(settings, base, client)
+                yield RunningIngest(settings, base, ops, client)

@@ -23,6 +23,16 @@ def free_port() -> int:
         return port
 
 
+DEFAULT_INGEST_OPS_PORT = Settings.model_fields["ingest_metrics_port"].default
+
+
+def ingest_ops_port(settings: Settings) -> int:
+    """The ops port a test chose for ingest, or else a free one: concurrent tests (and a local
+    `triggerline run`) must never share the default."""
+    chosen = settings.ingest_metrics_port
+    return free_port() if chosen == DEFAULT_INGEST_OPS_PORT else chosen
+
+
 def stage_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
@@ -33,6 +43,8 @@ def stage_env(settings: Settings) -> dict[str, str]:
         "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
         "TRIGGERLINE_INGEST_PORT": str(settings.ingest_port),
         "TRIGGERLINE_MAX_BODY_BYTES": str(settings.ingest_max_body_bytes),
+        "TRIGGERLINE_INGEST_METRICS_PORT": str(ingest_ops_port(settings)),
+        "TRIGGERLINE_MAX_EVENT_ID_LENGTH": str(settings.ingest_max_event_id_length),
         "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor_metrics_port),
         "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher_metrics_port),
     }

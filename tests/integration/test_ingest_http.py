@@ -53,7 +53,9 @@ MESSAGE = orjson.dumps(
 @dataclass(frozen=True)
 class Ingest:
     settings: Settings
+    # The public port, and the ops port (127.0.0.1) with the metrics.
     base: str
+    ops: str
     client: httpx.AsyncClient
     slack: str
     paused: str
@@ -91,14 +93,21 @@ async def ingest(base_settings: Settings) -> AsyncIterator[Ingest]:
     with scratch_database(base_settings.database_url.get_secret_value()) as database_url:
         apply_migrations(database_url)
         settings = await isolated_settings(
-            base_settings, database_url, ingest_port=free_port(), ingest_max_body_bytes=MAX_BODY
+            base_settings,
+            database_url,
+            ingest_port=free_port(),
+            ingest_metrics_port=free_port(),
+            ingest_max_body_bytes=MAX_BODY,
         )
         ids = await create_triggers(settings)
         base = f"http://127.0.0.1:{settings.ingest_port}"
+        ops = f"http://127.0.0.1:{settings.ingest_metrics_port}"
         with running_stages(settings, "ingest"):
             await wait_until_ready(f"{base}/readyz")
             async with httpx.AsyncClient(event_hooks={"response": [no_server_errors]}) as client:
-                ingest = Ingest(settings, base, client, ids["slack"], ids["paused"], ids["webhook"])
+                ingest = Ingest(
+                    settings, base, ops, client, ids["slack"], ids["paused"], ids["webhook"]
+                )
                 for trigger_id in ids.values():
                     await wait_until_known(ingest, trigger_id)
                 yield ingest
@@ -120,7 +129,7 @@ async def raw_events_of(ingest: Ingest, trigger_id: str) -> list[RawEvent]:
 
 
 async def requests_counted(ingest: Ingest, definition: str, outcome: str) -> float:
-    text = (await ingest.client.get(f"{ingest.base}/metrics")).text
+    text = (await ingest.client.get(f"{ingest.ops}/metrics")).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "triggerline_ingest_requests_total" and sample.labels == {
@@ -285,12 +294,22 @@ async def test_a_standard_webhook_is_verified(ingest: Ingest) -> None:
     ]
 
 
-async def test_health_readiness_and_metrics(ingest: Ingest) -> None:
-    assert (await ingest.client.get(f"{ingest.base}/healthz")).status_code == 200
-    ready = await ingest.client.get(f"{ingest.base}/readyz")
-    assert ready.status_code == 200
-    assert ready.json()["checks"] == {"kafka_producer": True, "trigger_config": True}
+async def test_health_and_readiness_on_both_ports(ingest: Ingest) -> None:
+    for base in (ingest.base, ingest.ops):
+        assert (await ingest.client.get(f"{base}/healthz")).status_code == 200
+        ready = await ingest.client.get(f"{base}/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"kafka_producer": True, "trigger_config": True}
 
+
+@pytest.mark.parametrize("path", ["/metrics", "/openapi.json", "/docs", "/redoc"])
+async def test_metrics_and_the_api_schema_are_not_on_the_public_port(
+    ingest: Ingest, path: str
+) -> None:
+    assert (await ingest.client.get(f"{ingest.base}{path}")).status_code == 404
+
+
+async def test_metrics_are_on_the_ops_port(ingest: Ingest) -> None:
     counted = [("slack", "unauthorized"), ("unknown", "not_found")]
     before = [await requests_counted(ingest, *labels) for labels in counted]
     unsigned = await ingest.client.post(ingest.url(ingest.slack), content=MESSAGE)
@@ -299,5 +318,5 @@ async def test_health_readiness_and_metrics(ingest: Ingest) -> None:
 
     after = [await requests_counted(ingest, *labels) for labels in counted]
     assert after == [count + 1 for count in before]
-    metrics = (await ingest.client.get(f"{ingest.base}/metrics")).text
+    metrics = (await ingest.client.get(f"{ingest.ops}/metrics")).text
     assert 'triggerline_ingest_requests_total{definition="slack",outcome="unauthorized"}' in metrics
