@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 from ingest.app import create_app
+from ingest.refusal_log import RefusalLog, UvicornRefusals
+from ingest.request_bounds import request_bounds
 from runtime.logging import configure_logging
 from runtime.settings import get_settings
 
@@ -12,10 +16,16 @@ from runtime.settings import get_settings
 def main() -> None:
     settings = get_settings()
     configure_logging("ingest", settings.log_level)
+    # One refusal log for the app (forged signatures) and the connections (slow requests,
+    # huge headers, floods).
+    refusals = RefusalLog(settings.ingest_refusal_log_interval_s)
+    logging.getLogger("uvicorn.error").addFilter(UvicornRefusals(refusals))
     uvicorn.run(
-        create_app(settings, serve_ops=True),
+        create_app(settings, refusals, serve_ops=True),
         host=settings.ingest_host,
         port=settings.ingest_port,
+        http=request_bounds(settings, refusals),
+        limit_concurrency=settings.ingest_max_connections,
         log_config=None,
         access_log=False,
         # uvicorn's graceful shutdown lets in-flight hand-offs finish before the producer stops.

@@ -1,7 +1,7 @@
 """Refused requests, counted one by one and logged a few lines at a time.
 
-Forged signatures cost an attacker nothing to send, so a line per request would let anyone
-fill the logs. Each (definition, reason) writes at most one
+Forged signatures, slow requests and connection floods cost an attacker nothing to send, so a
+line per request would let anyone fill the logs. Each (definition, reason) writes at most one
 line per interval, saying how many more it left out since its last line; the counter has every
 one. Definitions and reasons are closed sets, so the state is bounded without eviction.
 """
@@ -49,3 +49,27 @@ class RefusalLog:
                 **fields,
             },
         )
+
+
+# What uvicorn warns about once per request, and the reason each is counted under.
+UVICORN_REFUSALS = {
+    "Exceeded concurrency limit.": "over_connection_limit",
+    "Invalid HTTP request received.": "invalid_http",
+}
+
+
+class UvicornRefusals(logging.Filter):
+    """Routes uvicorn's per-request warnings (installed on `uvicorn.error`) through the
+    refusal log: counted, and logged a few lines at a time."""
+
+    def __init__(self, refusals: RefusalLog) -> None:
+        super().__init__()
+        self._refusals = refusals
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        reason = UVICORN_REFUSALS.get(message)
+        if reason is None:
+            return True
+        self._refusals.refused(None, reason, message)
+        return False

@@ -27,7 +27,9 @@ INGEST_IN_FLIGHT = Gauge(f"{PREFIX}_ingest_in_flight", "Webhook requests being h
 INGEST_REFUSED = Counter(
     f"{PREFIX}_ingest_rejected_requests_total",
     "Requests ingest refused as unverifiable (missing_headers, malformed_timestamp, "
-    "stale_timestamp, mismatch); their log lines are rate-limited, this counts every one.",
+    "stale_timestamp, mismatch), too slow to arrive (header_timeout, body_timeout), with "
+    "headers too large (headers_too_large), past the connection limit (over_connection_limit) "
+    "or not HTTP (invalid_http); their log lines are rate-limited, this counts every one.",
     ["reason"],
 )
 

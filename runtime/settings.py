@@ -74,10 +74,29 @@ class Settings(BaseSettings):
     ingest_recent_ids_retention_s: float = Field(
         default=3600.0, gt=0, alias="TRIGGERLINE_INGEST_RECENT_IDS_RETENTION_S"
     )
-    # Refused requests (forged signatures) write at most one log line per definition and reason
-    # this often, with the number left out since; the counter has them all.
+    # Refused requests (forged signatures, slow requests, connection floods) write at most one
+    # log line per definition and reason this often, with the number left out since; the counter
+    # has them all.
     ingest_refusal_log_interval_s: float = Field(
         default=60.0, gt=0, alias="TRIGGERLINE_INGEST_REFUSAL_LOG_INTERVAL_S"
+    )
+    # Open connections (and requests in progress) on the webhook port; past it uvicorn answers
+    # 503 at once, so a flood cannot take all memory or file descriptors.
+    ingest_max_connections: int = Field(
+        default=1000, ge=2, alias="TRIGGERLINE_INGEST_MAX_CONNECTIONS"
+    )
+    # A request's line and headers, and then its body, must arrive within these, or it is
+    # answered 408 and the connection closed (slowloris). Senders send a whole event at once.
+    ingest_header_read_timeout_s: float = Field(
+        default=10.0, gt=0, alias="TRIGGERLINE_INGEST_HEADER_READ_TIMEOUT_S"
+    )
+    ingest_body_read_timeout_s: float = Field(
+        default=10.0, gt=0, alias="TRIGGERLINE_INGEST_BODY_READ_TIMEOUT_S"
+    )
+    # A request's line and headers together: senders' are a few hundred bytes, proxies add a
+    # few KiB. Larger ones are answered 431 (the HTTP parser would buffer them whole).
+    ingest_max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, alias="TRIGGERLINE_INGEST_MAX_HEADER_BYTES"
     )
 
     processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")

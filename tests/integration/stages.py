@@ -45,6 +45,10 @@ def stage_env(settings: Settings) -> dict[str, str]:
         "TRIGGERLINE_MAX_BODY_BYTES": str(settings.ingest_max_body_bytes),
         "TRIGGERLINE_INGEST_METRICS_PORT": str(ingest_ops_port(settings)),
         "TRIGGERLINE_MAX_EVENT_ID_LENGTH": str(settings.ingest_max_event_id_length),
+        "TRIGGERLINE_INGEST_MAX_CONNECTIONS": str(settings.ingest_max_connections),
+        "TRIGGERLINE_INGEST_HEADER_READ_TIMEOUT_S": str(settings.ingest_header_read_timeout_s),
+        "TRIGGERLINE_INGEST_BODY_READ_TIMEOUT_S": str(settings.ingest_body_read_timeout_s),
+        "TRIGGERLINE_INGEST_MAX_HEADER_BYTES": str(settings.ingest_max_header_bytes),
         "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor_metrics_port),
         "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher_metrics_port),
     }
