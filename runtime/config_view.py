@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from runtime.kafka import reached, whole_topic_consumer
+from runtime.kafka import reached, standalone_consumer, whole_topic_consumer
 from runtime.metrics import CONFIG_TRIGGERS, CONFIG_UNUSABLE_TRIGGERS
 from runtime.secrets import SecretKeyError
 from runtime.settings import Settings
@@ -28,7 +28,7 @@ log = logging.getLogger("triggerline.config")
 
 C = TypeVar("C")
 
-# How long one fetch may wait for new records, which bounds how late a `sync` call is noticed.
+# How long one fetch waits for new records; a `sync` call cuts the wait short.
 SYNC_POLL_MS = 200
 # Unusable triggers named by `problems`; the rest are counted.
 PROBLEMS_NAMED = 5
@@ -64,6 +64,7 @@ class TriggerConfigView(Generic[C]):
         self._caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sync_waiters: list[asyncio.Future[None]] = []
+        self._sync_requested = asyncio.Event()
 
     @property
     def ready(self) -> bool:
@@ -102,6 +103,7 @@ class TriggerConfigView(Generic[C]):
         """Wait until the view has applied every record that is on the topic now."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sync_waiters.append(waiter)
+        self._sync_requested.set()
         await asyncio.wait_for(waiter, timeout_s)
 
     async def lookup(self, trigger_id: str) -> C | None:
@@ -174,15 +176,20 @@ class TriggerConfigView(Generic[C]):
     async def _follow(self) -> None:
         topic = TRIGGER_CONFIG_TOPIC.name(self._settings.topic_prefix)
         consumer = await whole_topic_consumer(self._settings, topic)
+        # End offsets come over a connection of their own: on the reading consumer's, a
+        # ListOffsets request queues behind the fetch long-poll, half a second per sync.
+        offsets = standalone_consumer(self._settings)
         try:
+            await offsets.start()
             partitions = list(consumer.assignment())
             # Catching up to the end offsets seen at start is what makes the view ready.
-            target: dict[TopicPartition, int] | None = await consumer.end_offsets(partitions)
+            target: dict[TopicPartition, int] | None = await offsets.end_offsets(partitions)
             waiting: list[asyncio.Future[None]] = []
             while True:
                 if target is None and self._sync_waiters:
                     waiting, self._sync_waiters = self._sync_waiters, []
-                    target = await consumer.end_offsets(partitions)
+                    self._sync_requested.clear()
+                    target = await offsets.end_offsets(partitions)
                 if target is not None and await reached(consumer, target):
                     if not self._caught_up.is_set():
                         log.info("trigger config loaded", extra={"triggers": len(self._entries)})
@@ -192,11 +199,33 @@ class TriggerConfigView(Generic[C]):
                             waiter.set_result(None)
                     waiting, target = [], None
                     continue
-                batches = await consumer.getmany(timeout_ms=SYNC_POLL_MS)
+                batches = await self._fetch(consumer, waiting_for_sync=target is None)
                 for tp, messages in batches.items():
                     for message in messages:
                         position = RecordPosition(tp.topic, tp.partition, message.offset)
                         key = message.key.decode() if message.key else ""
                         self.apply(key, message.value, position)
         finally:
+            await offsets.stop()
             await consumer.stop()
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, *, waiting_for_sync: bool
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """Records that arrived within the poll, or none as soon as a sync is requested.
+
+        A backlog of events for unknown triggers costs one sync each, in partition order: each
+        must start at once, not at the end of a poll. A wait for records that is cancelled
+        takes none (aiokafka drains its buffer without awaiting), so nothing is skipped.
+        """
+        fetch: asyncio.Future[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]
+        fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=SYNC_POLL_MS))
+        if not waiting_for_sync:
+            # Catching up: the records are what the waiting syncs need.
+            return await fetch
+        wake = asyncio.ensure_future(self._sync_requested.wait())
+        await asyncio.wait((fetch, wake), return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+        fetch.cancel()
+        await asyncio.wait((fetch,))
+        return {} if fetch.cancelled() else fetch.result()
