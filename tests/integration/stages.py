@@ -51,6 +51,7 @@ def stage_env(settings: Settings) -> dict[str, str]:
         "TRIGGERLINE_INGEST_MAX_HEADER_BYTES": str(settings.ingest_max_header_bytes),
         "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor_metrics_port),
         "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher_metrics_port),
+        "TRIGGERLINE_SINK_METRICS_PORT": str(settings.sink_metrics_port),
     }
 
 
