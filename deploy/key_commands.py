@@ -10,8 +10,8 @@ import typer
 from deploy.local_secrets import with_secret_keys
 from deploy.registry_commands import connect, project_id_of
 from ingest.registry.api_keys import list_api_keys, revoke_api_key
+from ingest.registry.config_records import RecordTooLarge
 from ingest.registry.rotation import rotate_secrets
-from ingest.registry.store import RecordTooLarge
 from runtime.ids import canonical_id
 from runtime.secrets import Keyring
 from runtime.settings import get_settings

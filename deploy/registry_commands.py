@@ -12,13 +12,8 @@ from psycopg import AsyncConnection
 
 from deploy.local_secrets import with_secret_keys
 from ingest.registry.api_keys import create_api_key
-from ingest.registry.store import (
-    NameConflict,
-    NewTrigger,
-    RecordTooLarge,
-    create_project,
-    create_trigger,
-)
+from ingest.registry.config_records import RecordTooLarge
+from ingest.registry.store import NameConflict, NewTrigger, create_project, create_trigger
 from ingest.registry.validation import (
     FieldError,
     Invalid,

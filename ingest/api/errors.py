@@ -18,7 +18,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ingest.registry.store import RecordTooLarge
+from ingest.registry.config_records import RecordTooLarge
 from ingest.registry.validation import FieldError, path_of
 
 log = logging.getLogger("triggerline.api")

@@ -24,17 +24,16 @@ from ingest.api.dependencies import (
 from ingest.api.errors import ApiError, invalid, not_found
 from ingest.api.models import TargetIn, TargetOut, TriggerCreate, TriggerOut, TriggerPage
 from ingest.api.models import TriggerUpdate as TriggerPatch
+from ingest.registry.config_records import UnknownEnvironment, lock_environment
 from ingest.registry.store import (
     NameConflict,
     NewTrigger,
     NotFound,
     TriggerRow,
-    UnknownEnvironment,
     delete_trigger,
     find_trigger,
     insert_trigger,
     list_triggers,
-    lock_environment,
     save_trigger,
 )
 from ingest.registry.validation import (

@@ -14,12 +14,8 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ingest.registry.store import (
-    DEFAULT_RECORD_BOUND,
-    NameConflict,
-    NotFound,
-    republish_environment_triggers,
-)
+from ingest.registry.config_records import DEFAULT_RECORD_BOUND
+from ingest.registry.store import NameConflict, NotFound, republish_environment_triggers
 from runtime.ids import canonical_id
 
 

@@ -19,19 +19,16 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from ingest.registry.config_records import (
+    DEFAULT_RECORD_BOUND,
+    config_record,
+    enqueue_tombstone,
+    lock_environment,
+    publish,
+)
 from runtime.ids import canonical_id
 from runtime.secrets import Keyring
-from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
-from schemas.triggers import (
-    TARGET_SIGNING_ENTRY,
-    DefinitionSlug,
-    Target,
-    TriggerConfig,
-    TriggerStatus,
-)
-
-# The entry of `TriggerConfig.secrets` that carries an http target's signing secret.
+from schemas.triggers import DefinitionSlug, Target, TriggerConfig, TriggerStatus
 
 _COLUMNS = sql.SQL(
     "id, project_id, definition, name, status, target, config, secrets, target_secret,"
@@ -45,25 +42,6 @@ class NameConflict(Exception):
 
 class NotFound(Exception):
     pass
-
-
-class UnknownEnvironment(Exception):
-    """The environment does not exist in this project (or was deleted)."""
-
-
-class RecordTooLarge(Exception):
-    """A change would publish a trigger-config record over the bound; nothing was saved."""
-
-    def __init__(self, name: str, size: int, bound: int) -> None:
-        super().__init__(
-            f"trigger {name!r} would publish a {size}-byte config record, over the bound of"
-            f" {bound} bytes (TRIGGERLINE_CONFIG_RECORD_MAX_BYTES); use fewer or smaller"
-            " secrets, or a smaller config"
-        )
-
-
-# The settings' bound, for callers that do not pass their own.
-DEFAULT_RECORD_BOUND: int = Settings.model_fields["registry_config_record_max_bytes"].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,27 +265,6 @@ async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id
         await enqueue_tombstone(conn, trigger_id)
 
 
-async def lock_environment(
-    conn: AsyncConnection[Any], project_id: str, environment_id: str
-) -> dict[str, str]:
-    """A live environment's secrets, share-locked so it cannot be deleted under a referrer."""
-    if canonical_id(environment_id) is None:
-        raise UnknownEnvironment(environment_id)
-    environment_id = environment_id.lower()
-    cursor = await conn.execute(
-        """
-        SELECT secrets FROM environments
-        WHERE id = %s AND project_id = %s AND deleted_at IS NULL FOR SHARE
-        """,
-        (environment_id, project_id),
-    )
-    found = await cursor.fetchone()
-    if found is None:
-        raise UnknownEnvironment(environment_id)
-    secrets: dict[str, str] = found[0]
-    return secrets
-
-
 async def republish_environment_triggers(
     conn: AsyncConnection[Any], environment_id: str, *, record_bound: int = DEFAULT_RECORD_BOUND
 ) -> int:
@@ -329,50 +286,6 @@ async def republish_environment_triggers(
     for row in sorted(rows, key=lambda r: r.id):
         await publish(conn, row, record_bound)
     return len(rows)
-
-
-async def config_record(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerConfig:
-    """What the data plane sees: the trigger, its environment's secrets under its own, and the
-    target's signing secret; values stay encrypted."""
-    secrets: dict[str, str] = {}
-    if row.environment_id is not None:
-        secrets.update(await lock_environment(conn, row.project_id, row.environment_id))
-    secrets.update(row.secrets)
-    if row.target_secret is not None:
-        secrets[TARGET_SIGNING_ENTRY] = row.target_secret
-    return TriggerConfig(
-        trigger_id=row.id,
-        project_id=row.project_id,
-        definition=row.definition,
-        name=row.name,
-        status=row.status,
-        target=row.target,
-        updated_at=row.updated_at,
-        revision=row.revision,
-        config=row.config,
-        secrets=secrets,
-    )
-
-
-async def publish(conn: AsyncConnection[Any], row: TriggerRow, record_bound: int) -> None:
-    """Enqueue a trigger's new config record; RecordTooLarge if it would exceed the bound, so a
-    record that the relay could never publish is refused before it is saved."""
-    payload = TRIGGER_CONFIG.encode(await config_record(conn, row))
-    if len(payload) > record_bound:
-        raise RecordTooLarge(row.name, len(payload), record_bound)
-    await _enqueue(conn, row.id, payload)
-
-
-async def enqueue_tombstone(conn: AsyncConnection[Any], trigger_id: str) -> None:
-    await _enqueue(conn, trigger_id, None)
-
-
-async def _enqueue(conn: AsyncConnection[Any], trigger_id: str, payload: bytes | None) -> None:
-    """Append a trigger's new state (or a tombstone) to the outbox; call inside the change's tx."""
-    await conn.execute(
-        "INSERT INTO trigger_config_outbox (trigger_id, payload) VALUES (%s, %s)",
-        (trigger_id, payload),
-    )
 
 
 def _name_conflict(name: str) -> NameConflict:
