@@ -92,6 +92,7 @@ async def ensure_topics(
                 ]
             )
             created = _created(response.topic_errors)
+            await _await_leaders(admin, sorted(created))
         reports = []
         for spec in catalogue:
             name = spec.name(settings.topic_prefix)
@@ -120,6 +121,31 @@ def _created(topic_errors: list[tuple[Any, ...]]) -> set[str]:
     if refused:
         raise TopicCatalogueError("cannot create topics: " + "; ".join(refused))
     return created
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Return once every partition of the new topics has a leader.
+
+    A created topic's partitions get their leaders a moment later (longer on a busy broker);
+    a stage started before then finds no one to fetch from or produce to.
+    """
+    if not names:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DESCRIBE_TIMEOUT_S
+    while True:
+        topics = await admin.describe_topics(names)
+        leaderless = sorted(
+            topic["topic"]
+            for topic in topics
+            if topic["error_code"] != 0
+            or any(p["error_code"] != 0 or p["leader"] < 0 for p in topic["partitions"])
+        )
+        if not leaderless:
+            return
+        if loop.time() > deadline:
+            raise TopicCatalogueError(f"partitions without a leader: {', '.join(leaderless)}")
+        await asyncio.sleep(0.1)
 
 
 async def _drift(admin: AIOKafkaAdminClient, spec: TopicSpec, name: str) -> tuple[str, ...]:

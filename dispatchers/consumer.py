@@ -140,6 +140,10 @@ class Dispatcher:
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         restored = await self._committed.fetch(assigned)
+        log.info(
+            "partitions assigned",
+            extra={"partitions": {tp.partition: restored.get(tp, (0, ""))[0] for tp in assigned}},
+        )
         for tp in assigned:
             offset, metadata = restored.get(tp, (0, ""))
             self._partitions[tp] = PartitionWork(
