@@ -70,6 +70,7 @@ def create_app(
             "127.0.0.1",
             settings.ingest_metrics_port,
             lambda: {"kafka_producer": app.state.producer_started, "trigger_config": view.ready},
+            view.problems,
         )
         if serve_ops:
             await ops.start()

@@ -69,9 +69,11 @@ class CronProducer:
 
     async def run(self) -> None:
         await self.view.start()
-        await self.view.wait_ready()
-        await self.election.start()
         try:
+            # Cancelled while it waits, the view must still stop: its consumer would outlive
+            # the producer.
+            await self.view.wait_ready()
+            await self.election.start()
             while True:
                 await self.election.elected.wait()
                 try:

@@ -113,3 +113,17 @@ async def test_a_fenced_former_leader_cannot_fire(settings: Settings) -> None:
     finally:
         await stale.stop()
         await producer.view.stop()
+
+
+async def test_a_producer_cancelled_while_its_view_loads_leaves_no_consumer_behind(
+    settings: Settings,
+) -> None:
+    task = asyncio.create_task(CronProducer(settings).run())
+    # Let it start its view and begin waiting for it to load, then cancel (as ingest's
+    # shutdown does when it comes early).
+    for _ in range(3):
+        await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    views = [t for t in asyncio.all_tasks() if t.get_name().startswith("config-view-")]
+    assert views == []
