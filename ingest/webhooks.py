@@ -75,6 +75,8 @@ class IngressTriggers(Protocol):
 
     def get(self, trigger_id: str) -> IngressTrigger | None: ...
 
+    def unusable(self, trigger_id: str) -> str | None: ...
+
 
 class WebhookIngress:
     def __init__(
@@ -107,6 +109,18 @@ class WebhookIngress:
         INGEST_REQUESTS.labels(trigger.definition if trigger else "unknown", answer.outcome).inc()
         return answer
 
+    def _receiving(self, trigger_id: str, trigger: IngressTrigger | None) -> IngressTrigger:
+        """The trigger, if it takes webhooks here; otherwise the rejection that says why."""
+        if trigger is None and self._view.unusable(trigger_id) is not None:
+            # The trigger exists, but this deployment cannot use its config (say, a secret
+            # under a key it has not loaded): the sender retries a 503 once that is fixed.
+            raise Rejection(
+                503, "unavailable", "this trigger cannot be served right now; retry later"
+            )
+        if trigger is None or not trigger.receives_webhooks:
+            raise Rejection(404, "not_found", "no webhook trigger with this id")
+        return trigger
+
     async def _handle(
         self,
         trigger_id: str,
@@ -114,8 +128,7 @@ class WebhookIngress:
         headers: Mapping[str, str],
         body_chunks: AsyncIterator[bytes],
     ) -> Answer:
-        if trigger is None or not trigger.receives_webhooks:
-            raise Rejection(404, "not_found", "no webhook trigger with this id")
+        trigger = self._receiving(trigger_id, trigger)
         body = await self._read_bounded(headers, body_chunks)
         verify = (
             verify_slack_signature if trigger.definition == "slack" else verify_standard_signature

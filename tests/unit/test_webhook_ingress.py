@@ -94,6 +94,10 @@ async def webhooks(clock: FakeClock) -> AsyncIterator[WebhookIngress]:
     for offset, (trigger_id, definition) in enumerate(triggers):
         record = TRIGGER_CONFIG.encode(config(keyring, trigger_id, definition))
         view.apply(trigger_id, record, RecordPosition("trigger-config", 0, offset))
+    # Sealed under a key this ingest has not loaded.
+    other_keys = Keyring.from_setting(SecretStr(new_key_setting("other")))
+    sealed = TRIGGER_CONFIG.encode(config(other_keys, "sealed", "webhook"))
+    view.apply("sealed", sealed, RecordPosition("trigger-config", 0, len(triggers)))
     producer = durable_producer(settings)
     refusals = RefusalLog(LOG_INTERVAL_S, clock)
     yield WebhookIngress(view, RawEventWriter(settings, producer), settings, refusals)
@@ -266,3 +270,13 @@ async def test_a_slack_event_id_over_the_bound_is_400_naming_the_limit(
     assert (answer.status, answer.outcome) == (400, "bad_request")
     assert "event id (event_id) of 500 characters" in orjson.loads(answer.body)["error"]
     assert "TRIGGERLINE_MAX_EVENT_ID_LENGTH" in orjson.loads(answer.body)["error"]
+
+
+async def test_a_trigger_whose_config_cannot_be_decrypted_is_503_not_404(
+    webhooks: WebhookIngress,
+) -> None:
+    body = orjson.dumps({"n": 1})
+
+    answer = await webhooks.receive("sealed", {"content-type": "application/json"}, chunks(body))
+
+    assert (answer.status, answer.outcome) == (503, "unavailable")
