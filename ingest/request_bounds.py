@@ -68,6 +68,7 @@ class RequestBoundsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._completed_in_feed = False
 
+    # uvicorn narrows asyncio's BaseTransport to Transport here; so does this override.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self.header_timeout_s, "header_timeout")

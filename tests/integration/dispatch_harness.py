@@ -2,9 +2,10 @@
 
 The target listens on 127.0.0.1, verifies every request's Standard Webhooks signature with the
 `standardwebhooks` package, and behaves per path: `/ok`, `/slow` (random delay), `/hold`
-(answers after 1.5 s), `/flaky` (fails a share of requests with 503), `/fail-twice` (503 twice
-per event, then 200), `/busy` (429 with Retry-After: 1 once per event), `/throttled` (always
-429 with Retry-After: 2), `/gone` (410), `/down` (always 503).
+(answers after 1.5 s), `/gate` (answers once the test opens `gate`), `/flaky` (fails a share
+of requests with 503), `/fail-twice` (503 twice per event, then 200), `/busy` (429 with
+Retry-After: 1 once per event), `/throttled` (always 429 with Retry-After: 2), `/gone` (410),
+`/down` (always 503).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class TargetServer:
     received: list[Received] = field(default_factory=list)
     bad_signatures: int = 0
     flaky_share: float = 0.3
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
     _calls: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def url(self, path: str) -> str:
@@ -98,6 +100,8 @@ class TargetServer:
                 await asyncio.sleep(_rng.uniform(0, 0.03))
             case "/hold":
                 await asyncio.sleep(1.5)
+            case "/gate":
+                await self.gate.wait()
             case "/flaky" if _rng.random() < self.flaky_share:
                 await asyncio.sleep(_rng.uniform(0, 0.02))
                 status = 503

@@ -5,12 +5,12 @@ at once (a `filter_error` naming the field), whatever the engine."""
 from __future__ import annotations
 
 import resource
-import time
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from processors.routing import FilterFailed
 from runtime.cel import ENGINES, CelEvaluationError, CelType, EngineName, compile
 from runtime.cel.cost import comprehension_depth
 from schemas.definitions import CEL_DECLARATIONS, DEFINITIONS
@@ -51,12 +51,11 @@ def test_nested_comprehensions_are_refused_at_save_time() -> None:
 def test_a_comprehension_over_too_many_items_is_a_filter_error_at_once(engine: EngineName) -> None:
     rules = trigger("webhook", engine, filter="size(event.items.map(x, x)) > 0")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
     decision = run(raw(ITEMS, definition="webhook", headers={"webhook-id": "m1"}), rules)
-    assert time.perf_counter() - started < 0.5
     # Unbounded, cel-expr-python's map over 8,000 items peaks near a gigabyte.
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024
-    assert decision.error == (  # type: ignore[union-attr]
+    assert isinstance(decision, FilterFailed)
+    assert decision.error == (
         "filter failed: event.items has 8000 entries; an expression with map, filter, all or "
         "exists sees at most 1000 (TRIGGERLINE_CEL_MAX_COLLECTION_ITEMS)"
     )
