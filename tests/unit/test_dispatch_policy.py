@@ -7,12 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from dispatchers.backoff import Backoff, RetryPolicy, next_due, parse_retry_after
-from dispatchers.compiled import DispatchTrigger
 from dispatchers.guard import is_forbidden, literal_address
-from dispatchers.targets import INVALID_URL_ENDPOINT, Targets, classify_status, endpoint_of
-from runtime.kafka_targets import KafkaTargetPolicy
-from schemas.records import RoutedEvent
-from schemas.triggers import TargetKind
+from dispatchers.targets import INVALID_URL_ENDPOINT, classify_status, endpoint_of
+from tests.unit.dispatch_support import attempt_http, routed
 
 pytestmark = pytest.mark.unit
 
@@ -93,23 +90,6 @@ def test_429_carries_retry_after() -> None:
     assert classify_status(429, "12").retry_after_s == 12.0
 
 
-def routed(kind: TargetKind, ref: str) -> RoutedEvent:
-    now = datetime.now(UTC)
-    return RoutedEvent(
-        id="ev-1",
-        source="test",
-        type="test.event",
-        subject="conv-1",
-        time=now,
-        data={},
-        triggerid="t-1",
-        projectid="p-1",
-        targetkind=kind,
-        targetref=ref,
-        receivedat=now,
-    )
-
-
 @pytest.mark.parametrize(
     ("ref", "endpoint"),
     [
@@ -131,18 +111,7 @@ def test_kafka_endpoints_are_topics() -> None:
 
 @pytest.mark.parametrize("ref", ["http://[::1/p", "http://hooks.example:99999/"])
 async def test_an_unparseable_url_is_refused_without_a_request(ref: str) -> None:
-    targets = Targets(
-        None,  # http deliveries do not produce to Kafka
-        allow_private=False,
-        max_connections=1,
-        kafka_topics=KafkaTargetPolicy("triggerline"),
-    )
-    trigger = DispatchTrigger("t-1", "p-1", 5.0, RetryPolicy(3, 60.0), b"k" * 32)
-    await targets.start()
-    try:
-        result = await targets.attempt(routed("http", ref), b"{}", trigger)
-    finally:
-        await targets.close()
+    result = await attempt_http(ref, allow_private=False)
     assert (result.outcome, result.error) == ("permanent", "http target URL is not a valid URL")
 
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import pytest
 
-from dispatchers.backoff import RetryPolicy
-from dispatchers.compiled import DispatchTrigger
-from dispatchers.targets import Targets
-from runtime.kafka_targets import KafkaTargetPolicy
-from schemas.records import RoutedEvent
 from schemas.redaction import UNPARSEABLE, redact_url, redact_urls_in
+from tests.unit.dispatch_support import attempt_http
 
 pytestmark = pytest.mark.unit
 
@@ -96,33 +91,10 @@ async def unparseable_http_target() -> AsyncIterator[int]:
 
 
 async def test_an_attempt_error_quoting_the_url_carries_no_credential() -> None:
-    targets = Targets(
-        None,  # http deliveries do not produce to Kafka
-        allow_private=True,
-        max_connections=1,
-        kafka_topics=KafkaTargetPolicy("triggerline"),
-    )
-    trigger = DispatchTrigger("t-1", "p-1", 5.0, RetryPolicy(3, 60.0), b"k" * 32)
-    await targets.start()
-    try:
-        async with unparseable_http_target() as port:
-            now = datetime.now(UTC)
-            event = RoutedEvent(
-                id="ev-1",
-                source="test",
-                type="test.event",
-                subject="conv-1",
-                time=now,
-                data={},
-                triggerid="t-1",
-                projectid="p-1",
-                targetkind="http",
-                targetref=f"http://127.0.0.1:{port}/hook?token=tok-SECRET#frag-SECRET",
-                receivedat=now,
-            )
-            result = await targets.attempt(event, b"{}", trigger)
-    finally:
-        await targets.close()
+    async with unparseable_http_target() as port:
+        result = await attempt_http(
+            f"http://127.0.0.1:{port}/hook?token=tok-SECRET#frag-SECRET", allow_private=True
+        )
     assert result.outcome == "retryable"
     assert result.error is not None
     # The client's message quotes the URL; what is kept of it names the parameter only.
