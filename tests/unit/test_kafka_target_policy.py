@@ -4,7 +4,6 @@ kafka target refuses before producing, so the delivery is dead-lettered with the
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from dispatchers.backoff import RetryPolicy
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.targets import Targets
 from runtime.kafka_targets import KafkaTargetPolicy
-from schemas.records import RoutedEvent
+from tests.unit.dispatch_support import routed
 
 POLICY = KafkaTargetPolicy("triggerline")
 
@@ -54,23 +53,6 @@ class RecordingProducer:
         self.sent.append(topic)
 
 
-def routed(ref: str) -> RoutedEvent:
-    now = datetime.now(UTC)
-    return RoutedEvent(
-        id="ev-1",
-        source="test",
-        type="test.event",
-        subject="conv-1",
-        time=now,
-        data={},
-        triggerid="t-1",
-        projectid="p-1",
-        targetkind="kafka",
-        targetref=ref,
-        receivedat=now,
-    )
-
-
 async def test_the_kafka_target_refuses_a_forbidden_topic_at_delivery_time() -> None:
     producer = RecordingProducer()
     targets = Targets(
@@ -81,12 +63,12 @@ async def test_the_kafka_target_refuses_a_forbidden_topic_at_delivery_time() -> 
     )
     trigger = DispatchTrigger("t-1", "p-1", 5.0, RetryPolicy(3, 60.0), None)
 
-    refused = await targets.attempt(routed("triggerline.trigger-config"), b"{}", trigger)
+    refused = await targets.attempt(routed("kafka", "triggerline.trigger-config"), b"{}", trigger)
     assert refused.outcome == "permanent"
     assert refused.error is not None
     assert "prefix" in refused.error
     assert producer.sent == []
 
-    delivered = await targets.attempt(routed("orders"), b"{}", trigger)
+    delivered = await targets.attempt(routed("kafka", "orders"), b"{}", trigger)
     assert delivered.outcome == "delivered"
     assert producer.sent == ["orders"]
