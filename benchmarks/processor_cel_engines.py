@@ -13,7 +13,7 @@ import time
 import orjson
 
 from benchmarks.processor_workload import FILTERS, raw_events, triggers
-from processors.slack import normalize_slack
+from kinds.slack import slack_event
 from runtime.cel import ENGINES, CelCompileError, CelEvaluationError, CelType, compile
 
 
@@ -22,8 +22,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
     events = [
-        normalize_slack(orjson.loads(raw.body)).fields()
-        for raw in raw_events(triggers(), args.events)
+        slack_event(orjson.loads(raw.body)).fields() for raw in raw_events(triggers(), args.events)
     ]
     print(f"{len(FILTERS)} filters x {len(events)} events")
     medians: dict[str, float] = {}

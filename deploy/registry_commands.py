@@ -23,10 +23,10 @@ from ingest.registry.validation import (
     target_errors,
     validated_config,
 )
+from kinds import KINDS
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
-from schemas.definitions import DEFINITIONS
 from schemas.triggers import DefinitionSlug, Target, TargetKind
 
 projects_app = typer.Typer(help="Projects own triggers and API keys.", no_args_is_help=True)
@@ -121,7 +121,7 @@ def triggers_create(
             )
         shown: dict[str, Any] = msgspec.to_builtins(record)
         shown["secrets"] = sorted(record.secrets)
-        if DEFINITIONS[checked].kind == "webhook":
+        if KINDS[checked].arrives_by == "webhook":
             shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"
         return shown
 
@@ -138,7 +138,7 @@ def _checked_config(
     secrets: dict[str, str],
     target_signing_secret: str | None,
 ) -> dict[str, Any]:
-    definition = DEFINITIONS[slug]
+    definition = KINDS[slug]
     settings = get_settings()
     errors: list[FieldError] = []
     try:

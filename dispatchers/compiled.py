@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dispatchers.backoff import RetryPolicy
-from dispatchers.signing import decode_signing_secret
+from runtime import standard_webhooks
 from runtime.secrets import Keyring
 from schemas.triggers import TARGET_SIGNING_ENTRY, TriggerConfig
-
-# The entry of `TriggerConfig.secrets` that http requests are signed with (whsec_<base64>).
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +22,7 @@ class DispatchTrigger:
 
 def compile_dispatch_trigger(config: TriggerConfig, keyring: Keyring) -> DispatchTrigger:
     stored = config.secrets.get(TARGET_SIGNING_ENTRY)
-    key = None if stored is None else decode_signing_secret(keyring.decrypt(stored))
+    key = None if stored is None else standard_webhooks.decode_secret(keyring.decrypt(stored))
     return DispatchTrigger(
         trigger_id=config.trigger_id,
         project_id=config.project_id,

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from dispatchers.backoff import parse_retry_after
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
-from dispatchers.signing import webhook_headers
+from runtime import standard_webhooks
 from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.records import RoutedEvent
 from schemas.redaction import redact_urls_in
@@ -137,7 +137,7 @@ class Targets:
         refusal = self._refusal(event.targetref, trigger)
         if refusal is not None or trigger.signing_key is None:
             return AttemptResult("permanent", error=refusal)
-        headers = webhook_headers(trigger.signing_key, event.id, int(time.time()), body)
+        headers = standard_webhooks.sign(trigger.signing_key, event.id, int(time.time()), body)
         headers["content-type"] = CLOUDEVENTS_JSON
         try:
             async with self._session.post(

@@ -10,15 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ingest.rate_limit import RateLimit, TokenBucket
+from kinds import webhook_kind
+from kinds.base import WebhookKind
 from runtime.secrets import Keyring
 from schemas.triggers import DefinitionSlug, TriggerConfig
-
-# Definitions that receive webhooks, and the secrets that verify them. The `_PREVIOUS` secret
-# stays valid while a sender switches to a rotated one.
-SIGNING_SECRETS: dict[DefinitionSlug, tuple[str, ...]] = {
-    "slack": ("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_PREVIOUS"),
-    "webhook": ("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,24 +21,24 @@ class IngressTrigger:
     trigger_id: str
     project_id: str
     definition: DefinitionSlug
+    # None for a kind whose events do not arrive as webhooks (schedules).
+    kind: WebhookKind | None
     active: bool
     signing_secrets: tuple[str, ...]
     # Mutable state in a frozen record on purpose: the bucket lives and dies with the revision.
     inbound: TokenBucket = field(compare=False, repr=False)
 
-    @property
-    def receives_webhooks(self) -> bool:
-        return self.definition in SIGNING_SECRETS
-
 
 def compile_ingress_trigger(
     config: TriggerConfig, keyring: Keyring, default_rate_limit: RateLimit
 ) -> IngressTrigger:
-    names = SIGNING_SECRETS.get(config.definition, ())
+    kind = webhook_kind(config.definition)
+    names = kind.signing_secrets if kind is not None else ()
     return IngressTrigger(
         trigger_id=config.trigger_id,
         project_id=config.project_id,
         definition=config.definition,
+        kind=kind,
         active=config.active,
         signing_secrets=tuple(
             keyring.decrypt(config.secrets[name]) for name in names if name in config.secrets

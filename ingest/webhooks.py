@@ -16,8 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
-from urllib.parse import parse_qs
+from typing import Protocol
 
 import orjson
 
@@ -25,27 +24,18 @@ from ingest.handoff import KafkaUnavailable, RawEventWriter, RecordTooLarge
 from ingest.rate_limit import retry_after_header
 from ingest.recent_ids import RecentIds
 from ingest.refusal_log import RefusalLog
-from ingest.slack_signature import SignatureRejected, verify_slack_signature
-from ingest.standard_signature import verify_standard_signature
 from ingest.triggers import IngressTrigger
+from kinds.base import JSON, EnvelopeRejected, Handshake, WebhookKind
 from runtime.metrics import INGEST_IN_FLIGHT, INGEST_REQUESTS
 from runtime.settings import Settings
+from runtime.signatures import SignatureRejected
 from schemas.records import RawEvent
 
 log = logging.getLogger("triggerline.ingest")
 
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
-TEXT = "text/plain; charset=utf-8"
-# Headers replay and audit need; everything else (cookies, auth, signatures) stays behind.
-# The retry headers and webhook-id are what the processors deduplicate on.
-KEPT_HEADERS = (
-    "content-type",
-    "user-agent",
-    "x-slack-retry-num",
-    "x-slack-retry-reason",
-    "webhook-id",
-)
+# Headers replay and audit need, with those the trigger's kind keeps for normalizing; the rest
+# (cookies, auth, signatures) stays behind.
+KEPT_HEADERS = ("content-type", "user-agent")
 PAUSED = orjson.dumps({"ok": True, "forwarded": False, "reason": "trigger paused"})
 
 
@@ -109,17 +99,19 @@ class WebhookIngress:
         INGEST_REQUESTS.labels(trigger.definition if trigger else "unknown", answer.outcome).inc()
         return answer
 
-    def _receiving(self, trigger_id: str, trigger: IngressTrigger | None) -> IngressTrigger:
-        """The trigger, if it takes webhooks here; otherwise the rejection that says why."""
+    def _receiving(
+        self, trigger_id: str, trigger: IngressTrigger | None
+    ) -> tuple[IngressTrigger, WebhookKind]:
+        """The trigger and its kind, if it takes webhooks; otherwise the rejection saying why."""
         if trigger is None and self._view.unusable(trigger_id) is not None:
             # The trigger exists, but this deployment cannot use its config (say, a secret
             # under a key it has not loaded): the sender retries a 503 once that is fixed.
             raise Rejection(
                 503, "unavailable", "this trigger cannot be served right now; retry later"
             )
-        if trigger is None or not trigger.receives_webhooks:
+        if trigger is None or trigger.kind is None:
             raise Rejection(404, "not_found", "no webhook trigger with this id")
-        return trigger
+        return trigger, trigger.kind
 
     async def _handle(
         self,
@@ -128,13 +120,10 @@ class WebhookIngress:
         headers: Mapping[str, str],
         body_chunks: AsyncIterator[bytes],
     ) -> Answer:
-        trigger = self._receiving(trigger_id, trigger)
+        trigger, kind = self._receiving(trigger_id, trigger)
         body = await self._read_bounded(headers, body_chunks)
-        verify = (
-            verify_slack_signature if trigger.definition == "slack" else verify_standard_signature
-        )
         try:
-            verify(headers, body, trigger.signing_secrets)
+            kind.verify(headers, body, trigger.signing_secrets)
         except SignatureRejected as exc:
             # The reason is for operators (counted, and logged a few lines at a time); the
             # caller learns nothing it could use.
@@ -146,27 +135,21 @@ class WebhookIngress:
             raise Rejection(400, "bad_request", "body is not valid UTF-8") from None
 
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if trigger.definition == "slack":
-            envelope = _parse_slack_body(content_type, body)
-            if envelope.get("type") == "url_verification":
-                challenge = str(envelope.get("challenge", "")).encode()
-                return Answer(200, challenge, "accepted", media_type=TEXT)
-            sender_event_id = envelope.get("event_id")
-        elif content_type != JSON:
-            raise Rejection(415, "bad_request", f"unsupported content type; send {JSON}")
-        else:
-            _parse_json_object(body)
-            sender_event_id = headers.get("webhook-id")
+        try:
+            envelope = kind.parse(content_type, headers, body)
+        except EnvelopeRejected as exc:
+            raise Rejection(exc.status, "bad_request", exc.message) from None
+        if isinstance(envelope, Handshake):
+            return Answer(200, envelope.body, "accepted", media_type=envelope.media_type)
         # The sender's id is what later stages call the event id; the record id tells retries
         # apart.
-        event_id = sender_event_id if isinstance(sender_event_id, str) else None
+        event_id = envelope.event_id
         if event_id is not None and len(event_id) > self._max_event_id_length:
-            source = "event_id" if trigger.definition == "slack" else "webhook-id"
             raise Rejection(
                 400,
                 "bad_request",
-                f"event id ({source}) of {len(event_id)} characters is over the limit of "
-                f"{self._max_event_id_length} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)",
+                f"event id ({envelope.event_id_source}) of {len(event_id)} characters is over "
+                f"the limit of {self._max_event_id_length} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)",
             )
         if not trigger.active:
             return Answer(200, PAUSED, "paused")
@@ -187,7 +170,12 @@ class WebhookIngress:
             received_at=datetime.now(UTC),
             content_type=content_type,
             body=text,
-            headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
+            headers={
+                name: headers[name]
+                for names in (KEPT_HEADERS, kind.kept_headers)
+                for name in names
+                if name in headers
+            },
         )
         ids = {"trigger_id": trigger_id, "raw_id": event.id, "event_id": event_id}
         try:
@@ -234,25 +222,3 @@ class WebhookIngress:
                 raise Rejection(413, "too_large", f"body exceeds {limit} bytes")
             received.append(chunk)
         return b"".join(received)
-
-
-def _parse_slack_body(content_type: str, body: bytes) -> dict[str, Any]:
-    """The Slack envelope: a JSON body, or an interactivity form with a `payload` field."""
-    if content_type == JSON:
-        return _parse_json_object(body)
-    if content_type == FORM:
-        payload = parse_qs(body.decode()).get("payload")
-        if not payload:
-            raise Rejection(400, "bad_request", "form body has no `payload` field")
-        return _parse_json_object(payload[0].encode())
-    raise Rejection(415, "bad_request", f"unsupported content type; send {JSON} or {FORM}")
-
-
-def _parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Rejection(400, "bad_request", f"malformed JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise Rejection(400, "bad_request", "expected a JSON object")
-    return parsed

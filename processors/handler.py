@@ -16,19 +16,11 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
+from kinds.base import Ignored, Normalized, UnroutableEvent
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
-from processors.routing import (
-    FilterFailed,
-    Ignored,
-    Normalized,
-    Routed,
-    Skipped,
-    UnroutableEvent,
-    decide,
-    normalize,
-)
+from processors.routing import FilterFailed, Routed, Skipped, decide, normalize
 from processors.rules import RoutingTrigger
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition

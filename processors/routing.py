@@ -1,47 +1,23 @@
 """The processors' decision for one raw event: route it, skip it (with a reason), or ignore it.
 
 Pure functions over records and compiled trigger config, so the rules are testable without a
-broker; the faust app only moves the results onto topics. Two steps, because deduplication sits
-between them: `normalize` (per definition) and `decide` (allow-list, then the CEL filter).
+broker; the engines only move the results onto topics. Two steps, because deduplication sits
+between them: `normalize` (the trigger's kind) and `decide` (allow-list, then the CEL filter).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qs
 
 import msgspec
-import orjson
 
-from processors.cron import parse_tick, tick_fields
+from kinds import KINDS
+from kinds.base import Ignored, Normalized, UnroutableEvent
 from processors.rules import RoutingTrigger
-from processors.slack import normalize_slack
 from runtime.cel import CelEvaluationError
-from schemas.codec import RecordDecodeError
 from schemas.records import RawEvent, RoutedEvent
 
 log = logging.getLogger("triggerline.processors")
-
-# Interactivity payloads have no event_callback wrapper but are events all the same.
-ROUTED_SLACK_ENVELOPES = frozenset(
-    {"event_callback", "block_actions", "view_submission", "shortcut"}
-)
-
-
-class Normalized(msgspec.Struct, frozen=True):
-    """One event in Triggerline's terms, whatever the sender."""
-
-    # The sender's id for the event (Slack event_id, webhook-id, tick id): retries share it.
-    event_id: str
-    event_type: str
-    correlation_id: str
-    time: datetime
-    # What filters see as `event`: flat, JSON-typed fields.
-    fields: dict[str, Any]
-    # The routed CloudEvent's data.
-    data: dict[str, Any]
 
 
 class Routed(msgspec.Struct, frozen=True):
@@ -64,30 +40,26 @@ class FilterFailed(msgspec.Struct, frozen=True):
     error: str
 
 
-class Ignored(msgspec.Struct, frozen=True):
-    """Not an event at all for routing purposes (paused trigger, non-event envelope)."""
-
-    event_id: str
-    reason: str
-
-
 Decision = Routed | Skipped | FilterFailed | Ignored
-
-
-class UnroutableEvent(ValueError):
-    """The raw record is well-formed but its body cannot be routed; it is dead-lettered."""
 
 
 def normalize(raw: RawEvent, trigger: RoutingTrigger) -> Normalized | Ignored:
     if not trigger.active:
         return Ignored(raw.id, "trigger paused")
-    if raw.definition == "slack":
-        return _normalize_slack(raw)
-    if raw.definition == "cron":
-        return _normalize_cron(raw)
-    if raw.definition == "webhook":
-        return _normalize_webhook(raw, trigger)
-    raise UnroutableEvent(f"no routing rules for definition {raw.definition!r}")
+    kind = KINDS.get(raw.definition)
+    if kind is None:
+        raise UnroutableEvent(f"no trigger kind {raw.definition!r}")
+    event = kind.normalize(raw, trigger.correlation)
+    if isinstance(event, Normalized) and event.note is not None:
+        log.warning(
+            "normalized with a caveat",
+            extra={
+                "trigger_id": trigger.trigger_id,
+                "event_id": event.event_id,
+                "note": event.note,
+            },
+        )
+    return event
 
 
 def decide(raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> Decision:
@@ -123,79 +95,3 @@ def decide(raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> Decisio
             replay=raw.replay,
         )
     )
-
-
-def _normalize_slack(raw: RawEvent) -> Normalized | Ignored:
-    envelope = _json_object(
-        parse_qs(raw.body).get("payload", ["{}"])[0]
-        if raw.content_type == "application/x-www-form-urlencoded"
-        else raw.body
-    )
-    event = normalize_slack(envelope)
-    event_id = event.event_id or raw.id
-    if event.envelope_type not in ROUTED_SLACK_ENVELOPES:
-        return Ignored(event_id, f"envelope type {event.envelope_type!r} is not routed")
-    fields = event.fields()
-    return Normalized(
-        event_id=event_id,
-        event_type=event.event_type or event.envelope_type,
-        correlation_id=event.correlation_id,
-        time=datetime.fromtimestamp(event.event_time, UTC) if event.event_time else raw.received_at,
-        fields=fields,
-        data={"slack": fields, "envelope": envelope},
-    )
-
-
-def _normalize_cron(raw: RawEvent) -> Normalized:
-    try:
-        tick = parse_tick(raw.body)
-    except RecordDecodeError as exc:
-        raise UnroutableEvent(f"body is not a cron tick: {exc.problem}") from None
-    fields = tick_fields(tick)
-    return Normalized(
-        event_id=tick.tick_id,
-        event_type="tick",
-        correlation_id=tick.trigger_id,
-        time=tick.scheduled_at,
-        fields=fields,
-        data={"cron": fields},
-    )
-
-
-def _normalize_webhook(raw: RawEvent, trigger: RoutingTrigger) -> Normalized:
-    webhook_id = raw.headers.get("webhook-id") or raw.id
-    # The sender's body, plus its webhook-id; the id wins over a body field of the same name.
-    fields = {**_json_object(raw.body), "webhook_id": webhook_id}
-    return Normalized(
-        event_id=webhook_id,
-        event_type="received",
-        correlation_id=_webhook_correlation(trigger, fields, webhook_id),
-        time=raw.received_at,
-        fields=fields,
-        data=fields,
-    )
-
-
-def _webhook_correlation(trigger: RoutingTrigger, fields: dict[str, Any], fallback: str) -> str:
-    if trigger.correlation is None:
-        return fallback
-    try:
-        value = trigger.correlation.evaluate(fields)
-    except CelEvaluationError as exc:
-        # Ordering by webhook-id still delivers the event; the log says why it is not grouped.
-        log.warning(
-            "correlation expression failed; using webhook-id",
-            extra={"trigger_id": trigger.trigger_id, "event_id": fallback, "error": str(exc)},
-        )
-        return fallback
-    return str(value) or fallback
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise UnroutableEvent(f"body is not JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise UnroutableEvent("body is not a JSON object")
-    return parsed

@@ -1,7 +1,7 @@
 """A trigger's routing rules, compiled once per config revision by the trigger-config view.
 
-Config keys read here: `event_types` (slack), `filter` (slack, webhook) and `correlation`
-(webhook). Cron's `schedule`, `timezone` and `misfire` belong to the cron producer.
+Config keys read here, whichever kind declares them: `event_types`, `filter` and `correlation`.
+Cron's `schedule`, `timezone` and `misfire` belong to the cron producer.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from kinds.config import CEL_DECLARATIONS
 from runtime.cel import CelCompileError, CelType, EngineName, Program, compile
 from runtime.config_view import TriggerConfigView
 from runtime.metrics import PROCESSOR_CEL_EVALUATION
 from runtime.settings import Settings
-from schemas.definitions import CEL_DECLARATIONS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 
 # One evaluation in this many is timed: timing and observing every one cost about a quarter as

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from ingest.api.auth import ProjectId
 from ingest.api.dependencies import documented_errors
 from ingest.api.models import DefinitionOut
-from schemas.definitions import DEFINITIONS
+from kinds import KINDS
 
 router = APIRouter(prefix="/definitions", tags=["definitions"])
 
@@ -19,10 +19,10 @@ async def list_(project_id: ProjectId) -> list[DefinitionOut]:
             slug=definition.slug,
             title=definition.title,
             description=definition.description,
-            kind=definition.kind,
+            kind=definition.arrives_by,
             config_schema=definition.config_schema(),
             required_secrets=list(definition.required_secrets),
             verification=definition.verification,
         )
-        for definition in DEFINITIONS.values()
+        for definition in KINDS.values()
     ]

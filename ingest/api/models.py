@@ -7,12 +7,11 @@ values. Partial updates tell "omitted" from "null" through `model_fields_set`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from schemas.definitions import DefinitionKind, Verification
 from schemas.triggers import DefinitionSlug, TargetKind, TriggerStatus
 
 Name = Annotated[
@@ -104,10 +103,10 @@ class DefinitionOut(BaseModel):
     slug: DefinitionSlug
     title: str
     description: str
-    kind: DefinitionKind
+    kind: Literal["webhook", "schedule"]
     config_schema: dict[str, Any]
     required_secrets: list[str]
-    verification: Verification | None
+    verification: str | None
 
 
 class EnvironmentCreate(Body):

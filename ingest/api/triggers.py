@@ -39,15 +39,15 @@ from ingest.registry.store import (
 from ingest.registry.validation import (
     FieldError,
     Invalid,
-    is_whsec,
     missing_secret_errors,
     secret_count_errors,
     secret_errors,
     target_errors,
     validated_config,
 )
+from kinds import KINDS
+from runtime import standard_webhooks
 from runtime.secrets import Keyring
-from schemas.definitions import DEFINITIONS
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 
 router = APIRouter(prefix="/triggers", tags=["triggers"])
@@ -59,7 +59,7 @@ async def create(
 ) -> TriggerOut:
     keyring = keyring_of(request)
     settings = settings_of(request)
-    definition = DEFINITIONS[body.definition]
+    definition = KINDS[body.definition]
     errors: list[FieldError] = []
     config = _collect(errors, lambda: validated_config(definition, body.config))
     target = _target(body.target)
@@ -139,7 +139,7 @@ async def update(
     given = body.model_fields_set
     async with conn.transaction():
         row = await _find(conn, project_id, trigger_id, lock=True)
-        definition = DEFINITIONS[row.definition]
+        definition = KINDS[row.definition]
         errors = [
             FieldError(field, "cannot be null")
             for field in ("definition", "name", "status", "target", "config", "secrets")
@@ -280,7 +280,7 @@ def _target(given: TargetIn) -> Target:
 
 
 def _signing_secret_errors(given: TargetIn) -> list[FieldError]:
-    if given.signing_secret is None or is_whsec(given.signing_secret):
+    if given.signing_secret is None or standard_webhooks.is_secret(given.signing_secret):
         return []
     return [FieldError("target.signing_secret", "signing secrets look like whsec_<base64>")]
 
@@ -303,7 +303,7 @@ def _merged(
 
 def _out(row: TriggerRow, request: Request) -> TriggerOut:
     target = row.target
-    webhook = DEFINITIONS[row.definition].kind == "webhook"
+    webhook = KINDS[row.definition].arrives_by == "webhook"
     return TriggerOut(
         id=row.id,
         project_id=row.project_id,

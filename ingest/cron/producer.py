@@ -178,7 +178,7 @@ class CronProducer:
             id=uuid.uuid4().hex,
             trigger_id=trigger.trigger_id,
             project_id=trigger.project_id,
-            definition="cron",
+            definition=trigger.definition,
             received_at=now,
             content_type="application/json",
             body=CRON_TICK.encode(tick).decode(),

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from schemas.schedule import Schedule
-from schemas.triggers import TriggerConfig
+from kinds import KINDS
+from kinds.schedule import Schedule
+from schemas.triggers import DefinitionSlug, TriggerConfig
 
 MisfirePolicy = Literal["skip", "fire_once", "backfill"]
 MISFIRE_POLICIES: tuple[MisfirePolicy, ...] = ("skip", "fire_once", "backfill")
@@ -20,6 +21,7 @@ DEFAULT_BACKFILL_MAX_AGE = timedelta(days=1)
 class CronTrigger:
     trigger_id: str
     project_id: str
+    definition: DefinitionSlug
     active: bool
     # A change (creation, resume, schedule update) starts the schedule afresh from here, so a
     # paused period or an old schedule never counts as missed ticks.
@@ -32,7 +34,8 @@ class CronTrigger:
 
 def compile_cron_trigger(config: TriggerConfig) -> CronTrigger | None:
     """None for triggers of other definitions, which the cron producer does not schedule."""
-    if config.definition != "cron":
+    kind = KINDS.get(config.definition)
+    if kind is None or kind.arrives_by != "schedule":
         return None
     settings = config.config
     misfire = settings.get("misfire", "skip")
@@ -41,6 +44,7 @@ def compile_cron_trigger(config: TriggerConfig) -> CronTrigger | None:
     return CronTrigger(
         trigger_id=config.trigger_id,
         project_id=config.project_id,
+        definition=config.definition,
         active=config.active,
         changed_at=config.updated_at,
         schedule=Schedule.parse(str(settings["schedule"]), str(settings.get("timezone", "UTC"))),

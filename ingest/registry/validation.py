@@ -5,8 +5,6 @@ Messages never include a submitted secret value.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,14 +13,11 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from kinds import TriggerKind, secret_problem
 from runtime.kafka_targets import KafkaTargetPolicy
-from schemas.definitions import Definition
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target
 
 KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-# Secrets that Standard Webhooks signing decodes; a malformed one would fail every delivery.
-WHSEC_SECRETS = frozenset({"WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"})
-WHSEC_PREFIX = "whsec_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +47,7 @@ def pydantic_errors(error: ValidationError, prefix: str) -> list[FieldError]:
     return [FieldError(path_of([prefix, *e["loc"]]), e["msg"]) for e in error.errors()]
 
 
-def validated_config(definition: Definition, raw: Any) -> dict[str, Any]:
+def validated_config(definition: TriggerKind, raw: Any) -> dict[str, Any]:
     """The normalized config, or Invalid with `config.`-prefixed paths."""
     stored_as_jsonb = nul_errors("config", raw)
     if stored_as_jsonb:
@@ -99,8 +94,8 @@ def secret_errors(prefix: str, secrets: Mapping[str, str | None]) -> list[FieldE
         path = f"{prefix}.{name}"
         if name == TARGET_SIGNING_ENTRY:
             errors.append(FieldError(path, "set this through target.signing_secret"))
-        elif value is not None and name in WHSEC_SECRETS and not is_whsec(value):
-            errors.append(FieldError(path, "this secret looks like whsec_<base64>"))
+        elif value is not None and (problem := secret_problem(name, value)) is not None:
+            errors.append(FieldError(path, problem))
     return errors
 
 
@@ -132,16 +127,7 @@ def nul_errors(path: str, value: Any) -> list[FieldError]:
     return []
 
 
-def is_whsec(value: str) -> bool:
-    if not value.startswith(WHSEC_PREFIX):
-        return False
-    try:
-        return bool(base64.b64decode(value.removeprefix(WHSEC_PREFIX), validate=True))
-    except binascii.Error:
-        return False
-
-
-def missing_secret_errors(definition: Definition, available: Iterable[str]) -> list[FieldError]:
+def missing_secret_errors(definition: TriggerKind, available: Iterable[str]) -> list[FieldError]:
     missing = sorted(set(definition.required_secrets) - set(available))
     return [
         FieldError(

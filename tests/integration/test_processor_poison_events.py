@@ -12,8 +12,8 @@ import msgspec
 import orjson
 import pytest
 
+from kinds import KINDS
 from runtime.settings import Settings
-from schemas.definitions import DEFINITIONS
 from schemas.records import RawEvent
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.polling import eventually
@@ -41,7 +41,7 @@ DOUBLING_CORRELATION = doubling("event.a", 8)
 
 
 def webhook_trigger(trigger_id: str, correlation: str) -> TriggerConfig:
-    config = DEFINITIONS["webhook"].validate_config({"correlation": correlation})
+    config = KINDS["webhook"].validate_config({"correlation": correlation})
     return TriggerConfig(
         trigger_id=trigger_id,
         project_id=PROJECT,

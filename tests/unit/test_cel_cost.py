@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from kinds import KINDS
+from kinds.config import CEL_DECLARATIONS
 from processors.routing import FilterFailed
 from runtime.cel import ENGINES, CelEvaluationError, CelType, EngineName, compile
 from runtime.cel.cost import comprehension_depth
-from schemas.definitions import CEL_DECLARATIONS, DEFINITIONS
 from tests.unit.test_routing import ORDER, raw, run, trigger
 
 pytestmark = pytest.mark.unit
@@ -39,12 +40,12 @@ def test_comprehension_depth_counts_nesting_not_chaining(expression: str, depth:
 def test_nested_comprehensions_are_refused_at_save_time() -> None:
     nested = "event.items.exists(x, event.items.exists(y, y.sku == x.sku))"
     with pytest.raises(ValidationError) as raised:
-        DEFINITIONS["webhook"].validate_config({"filter": nested})
+        KINDS["webhook"].validate_config({"filter": nested})
     [error] = raised.value.errors()
     assert error["type"] == "cel_too_costly"
     assert "inside another is not allowed" in error["msg"]
     chained = "event.items.map(x, x.qty).exists(q, q > 1)"
-    assert DEFINITIONS["webhook"].validate_config({"filter": chained}) == {"filter": chained}
+    assert KINDS["webhook"].validate_config({"filter": chained}) == {"filter": chained}
 
 
 @pytest.mark.parametrize("engine", ENGINES)

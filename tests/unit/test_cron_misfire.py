@@ -6,7 +6,7 @@ import pytest
 
 from ingest.cron.misfire import plan_ticks
 from ingest.cron.triggers import CronTrigger, MisfirePolicy
-from schemas.schedule import Schedule
+from kinds.schedule import Schedule
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +21,7 @@ def trigger(
     return CronTrigger(
         trigger_id="t1",
         project_id="p1",
+        definition="cron",
         active=True,
         changed_at=datetime(2026, 11, 1, tzinfo=UTC),
         schedule=Schedule.parse("* * * * *"),

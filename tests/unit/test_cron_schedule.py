@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.schedule import Schedule, ScheduleError
+from kinds.schedule import Schedule, ScheduleError
 
 pytestmark = pytest.mark.unit
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from kinds import KINDS
 from processors.dedupe import PartitionMarks
 from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
 from processors.rules import compile_routing_trigger
-from schemas.definitions import DEFINITIONS
 from schemas.topics import MAX_RECORD_BYTES
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 from tests.unit.handler_support import (
@@ -40,7 +40,7 @@ def compiled(trigger_id: str, definition: DefinitionSlug, **config: object) -> T
         target=Target("noop"),
         updated_at=datetime.now(UTC),
         revision=1,
-        config=DEFINITIONS[definition].validate_config(config),
+        config=KINDS[definition].validate_config(config),
     )
 
 

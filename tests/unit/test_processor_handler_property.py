@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from kinds import KINDS
 from processors.dedupe import PartitionMarks
 from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
 from processors.rules import compile_routing_trigger
 from runtime.cel import ENGINES, EngineName
-from schemas.definitions import DEFINITIONS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 from tests.unit.handler_support import PREFIX, PROJECT, BoundedOutput, CompiledTriggers, raw_record
 
@@ -56,7 +56,7 @@ def configs(draw: st.DrawFn, definition: DefinitionSlug) -> dict[str, Any]:
     if definition == "webhook" and draw(st.booleans()):
         config["correlation"] = draw(st.sampled_from(CORRELATIONS) | st.text(max_size=20))
     try:
-        return DEFINITIONS[definition].validate_config(config)
+        return KINDS[definition].validate_config(config)
     except ValidationError:
         assume(False)
         raise
@@ -113,7 +113,7 @@ def slack_case(text_bytes: int) -> tuple[TriggerConfig, dict[str, Any], EngineNa
         target=Target("noop"),
         updated_at=datetime.now(UTC),
         revision=1,
-        config=DEFINITIONS["slack"].validate_config({"event_types": ["message"]}),
+        config=KINDS["slack"].validate_config({"event_types": ["message"]}),
     )
     event = {"type": "message", "channel": "C1", "text": "y" * text_bytes}
     return config, {"type": "event_callback", "event_id": "Ev1", "event": event}, "celpy"

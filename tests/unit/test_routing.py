@@ -5,17 +5,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from processors.routing import (
-    Decision,
-    FilterFailed,
-    Ignored,
-    Normalized,
-    Routed,
-    Skipped,
-    UnroutableEvent,
-    decide,
-    normalize,
-)
+from kinds.base import Ignored, Normalized, UnroutableEvent
+from processors.routing import Decision, FilterFailed, Routed, Skipped, decide, normalize
 from processors.rules import RoutingTrigger, compile_routing_trigger
 from runtime.cel import ENGINES, EngineName
 from schemas.records import RawEvent

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.slack_signature import SignatureRejected, verify_slack_signature
-from ingest.standard_signature import verify_standard_signature
+from kinds.slack import KIND as SLACK
+from runtime.signatures import SignatureRejected
+from runtime.standard_webhooks import verify as verify_standard_signature
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +33,7 @@ def test_slack_verifier_only_ever_rejects(
     headers: dict[str, str], body: bytes, keys: list[str]
 ) -> None:
     with contextlib.suppress(SignatureRejected):
-        verify_slack_signature(headers, body, keys)
+        SLACK.verify(headers, body, keys)
 
 
 @given(st.dictionaries(st.sampled_from(STANDARD_NAMES), values), st.binary(max_size=200), secrets)

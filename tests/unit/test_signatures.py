@@ -10,8 +10,9 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook
 
-from ingest.slack_signature import SignatureRejected, verify_slack_signature
-from ingest.standard_signature import verify_standard_signature
+from kinds.slack import KIND as SLACK
+from runtime.signatures import SignatureRejected
+from runtime.standard_webhooks import verify as verify_standard_signature
 
 pytestmark = pytest.mark.unit
 
@@ -27,11 +28,11 @@ def slack_headers(body: bytes, secret: str = SLACK_SECRET, at: int | None = None
 
 
 def test_slack_accepts_a_signature_made_by_slack_sdk() -> None:
-    verify_slack_signature(slack_headers(BODY), BODY, [SLACK_SECRET])
+    SLACK.verify(slack_headers(BODY), BODY, [SLACK_SECRET])
 
 
 def test_slack_accepts_the_previous_secret_during_rotation() -> None:
-    verify_slack_signature(slack_headers(BODY, "old-secret"), BODY, [SLACK_SECRET, "old-secret"])
+    SLACK.verify(slack_headers(BODY, "old-secret"), BODY, [SLACK_SECRET, "old-secret"])
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_slack_accepts_the_previous_secret_during_rotation() -> None:
 )
 def test_slack_rejects_malformed_headers(headers: dict[str, str], reason: str) -> None:
     with pytest.raises(SignatureRejected, match=reason):
-        verify_slack_signature(headers, BODY, [SLACK_SECRET])
+        SLACK.verify(headers, BODY, [SLACK_SECRET])
 
 
 @pytest.mark.parametrize("digits", [13, 400, 5000])
@@ -57,13 +58,13 @@ def test_slack_rejects_a_timestamp_too_long_for_unix_seconds(digits: int) -> Non
     assert signature is not None
     headers = {"x-slack-request-timestamp": timestamp, "x-slack-signature": signature}
     with pytest.raises(SignatureRejected, match=f"{digits} digits") as rejected:
-        verify_slack_signature(headers, BODY, [SLACK_SECRET])
+        SLACK.verify(headers, BODY, [SLACK_SECRET])
     assert rejected.value.reason == "malformed_timestamp"
 
 
 def test_slack_rejects_a_tampered_body() -> None:
     with pytest.raises(SignatureRejected, match="does not match"):
-        verify_slack_signature(slack_headers(BODY), BODY + b" ", [SLACK_SECRET])
+        SLACK.verify(slack_headers(BODY), BODY + b" ", [SLACK_SECRET])
 
 
 @pytest.mark.parametrize("skew", [-301, 301])
@@ -71,12 +72,12 @@ def test_slack_rejects_timestamps_outside_five_minutes(skew: int) -> None:
     now = 1_700_000_000
     headers = slack_headers(BODY, at=now + skew)
     with pytest.raises(SignatureRejected, match="window"):
-        verify_slack_signature(headers, BODY, [SLACK_SECRET], now=lambda: now)
+        SLACK.verify(headers, BODY, [SLACK_SECRET], now=lambda: now)
 
 
 def test_slack_accepts_timestamps_at_the_edge_of_the_window() -> None:
     now = 1_700_000_000
-    verify_slack_signature(slack_headers(BODY, at=now - 300), BODY, [SLACK_SECRET], now=lambda: now)
+    SLACK.verify(slack_headers(BODY, at=now - 300), BODY, [SLACK_SECRET], now=lambda: now)
 
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.definitions import DEFINITIONS
-from schemas.schedule import ALIASES
-from schemas.slack_event_types import SLACK_EVENT_TYPES
+from kinds import KINDS
+from kinds.schedule import ALIASES
+from kinds.slack_event_types import SLACK_EVENT_TYPES
 from schemas.triggers import DefinitionSlug
 
 pytestmark = pytest.mark.unit
@@ -29,7 +29,7 @@ TEXT = st.text(st.characters(exclude_characters='"\\\n\r', codec="utf-8"))
 
 def errors(slug: DefinitionSlug, raw: Any) -> dict[tuple[int | str, ...], str]:
     with pytest.raises(ValidationError) as caught:
-        DEFINITIONS[slug].validate_config(raw)
+        KINDS[slug].validate_config(raw)
     return {tuple(e["loc"]): e["msg"] for e in caught.value.errors()}
 
 
@@ -48,7 +48,7 @@ CRON = st.tuples(
 
 @given(st.lists(st.sampled_from(EVENT_TYPES), min_size=1, unique=True))
 def test_any_subset_of_the_slack_catalogue_is_accepted(event_types: list[str]) -> None:
-    assert DEFINITIONS["slack"].validate_config({"event_types": event_types}) == {
+    assert KINDS["slack"].validate_config({"event_types": event_types}) == {
         "event_types": event_types
     }
 
@@ -74,14 +74,14 @@ def test_valid_schedules_are_accepted_and_normalizing_is_idempotent(
     schedule: str, timezone: str, misfire: str
 ) -> None:
     raw = {"schedule": schedule.replace(" ", "  "), "timezone": timezone, "misfire": misfire}
-    normalized = DEFINITIONS["cron"].validate_config(raw)
+    normalized = KINDS["cron"].validate_config(raw)
     assert normalized["schedule"] == schedule
-    assert DEFINITIONS["cron"].validate_config(normalized) == normalized
+    assert KINDS["cron"].validate_config(normalized) == normalized
 
 
 @given(st.sampled_from(sorted(ALIASES)))
 def test_aliases_are_accepted(alias: str) -> None:
-    assert DEFINITIONS["cron"].validate_config({"schedule": alias})["timezone"] == "UTC"
+    assert KINDS["cron"].validate_config({"schedule": alias})["timezone"] == "UTC"
 
 
 @given(CRON, st.integers(0, 4), st.integers(60, 10_000))
@@ -128,7 +128,7 @@ def test_unknown_keys_are_refused_by_name(slug: DefinitionSlug, key: str) -> Non
 @settings(max_examples=40, deadline=None)
 def test_cel_filters_compile_to_bool_and_correlations_to_string(field: str, text: str) -> None:
     comparison = f'event.{field} == "{text}"'
-    assert DEFINITIONS["webhook"].validate_config(
+    assert KINDS["webhook"].validate_config(
         {"filter": comparison, "correlation": f"string(event.{field})"}
     ) == {"filter": comparison, "correlation": f"string(event.{field})"}
     found = errors("webhook", {"correlation": comparison})

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from processors.slack import normalize_slack
+from kinds.slack import slack_event
 
 pytestmark = pytest.mark.unit
 
@@ -14,17 +14,15 @@ def envelope(event: dict[str, Any], **outer: Any) -> dict[str, Any]:
 
 
 def test_thread_reply_correlates_to_its_root() -> None:
-    root = normalize_slack(envelope({"type": "message", "channel": "C1", "ts": "100.1"}))
-    reply = normalize_slack(
+    root = slack_event(envelope({"type": "message", "channel": "C1", "ts": "100.1"}))
+    reply = slack_event(
         envelope({"type": "message", "channel": "C1", "ts": "200.2", "thread_ts": "100.1"})
     )
     assert root.correlation_id == reply.correlation_id == "C1:100.1"
 
 
 def test_channel_event_without_ts_correlates_to_the_channel() -> None:
-    event = normalize_slack(
-        envelope({"type": "member_joined_channel", "channel": "C9", "user": "U1"})
-    )
+    event = slack_event(envelope({"type": "member_joined_channel", "channel": "C9", "user": "U1"}))
     assert event.correlation_id == "C9"
 
 
@@ -40,20 +38,17 @@ def test_channel_event_without_ts_correlates_to_the_channel() -> None:
 def test_object_shaped_fields_yield_their_ids(
     event: dict[str, Any], user_id: str | None, channel_id: str | None
 ) -> None:
-    normalized = normalize_slack(envelope(event))
+    normalized = slack_event(envelope(event))
     assert normalized.user_id == user_id
     assert normalized.channel_id == channel_id
 
 
 def test_team_level_event_correlates_to_the_team() -> None:
-    assert (
-        normalize_slack(envelope({"type": "team_join", "user": {"id": "U7"}})).correlation_id
-        == "T1"
-    )
+    assert slack_event(envelope({"type": "team_join", "user": {"id": "U7"}})).correlation_id == "T1"
 
 
 def test_unexpected_shapes_do_not_crash() -> None:
-    normalized = normalize_slack(
+    normalized = slack_event(
         {"type": "event_callback", "event": ["not", "an", "object"], "event_time": "x"}
     )
     assert normalized.event_type is None
