@@ -23,7 +23,7 @@ from ingest.registry.validation import (
     target_errors,
     validated_config,
 )
-from kinds import KINDS
+from kinds import KINDS, webhook_kind
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
@@ -121,7 +121,7 @@ def triggers_create(
             )
         shown: dict[str, Any] = msgspec.to_builtins(record)
         shown["secrets"] = sorted(record.secrets)
-        if KINDS[checked].arrives_by == "webhook":
+        if webhook_kind(checked) is not None:
             shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"
         return shown
 

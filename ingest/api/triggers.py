@@ -45,7 +45,7 @@ from ingest.registry.validation import (
     target_errors,
     validated_config,
 )
-from kinds import KINDS
+from kinds import KINDS, webhook_kind
 from runtime import standard_webhooks
 from runtime.secrets import Keyring
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
@@ -303,7 +303,7 @@ def _merged(
 
 def _out(row: TriggerRow, request: Request) -> TriggerOut:
     target = row.target
-    webhook = KINDS[row.definition].arrives_by == "webhook"
+    webhook = webhook_kind(row.definition) is not None
     return TriggerOut(
         id=row.id,
         project_id=row.project_id,
