@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
-DefinitionSlug = Literal["slack", "cron", "webhook"]
+DefinitionSlug = Literal["slack", "cron", "webhook", "github"]
 TriggerStatus = Literal["active", "paused"]
 TargetKind = Literal["http", "kafka", "noop"]
 
