@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kinds import cron, github, slack, webhook
+from kinds import cron, github, slack, stripe, webhook
 from kinds.base import TriggerKind, WebhookKind
 
 KINDS: Mapping[str, TriggerKind] = {
-    kind.slug: kind for kind in (slack.KIND, webhook.KIND, cron.KIND, github.KIND)
+    kind.slug: kind for kind in (slack.KIND, webhook.KIND, cron.KIND, github.KIND, stripe.KIND)
 }
 
 

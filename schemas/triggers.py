@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
-DefinitionSlug = Literal["slack", "cron", "webhook", "github"]
+DefinitionSlug = Literal["slack", "cron", "webhook", "github", "stripe"]
 TriggerStatus = Literal["active", "paused"]
 TargetKind = Literal["http", "kafka", "noop"]
 

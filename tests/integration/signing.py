@@ -1,15 +1,19 @@
-"""Request headers signed the way Slack and Standard Webhooks senders sign, with their own SDKs.
+"""Request headers signed the way Slack, Standard Webhooks and Stripe senders sign.
 
-Signatures come from the senders' libraries rather than from Triggerline's verifiers, so a test
-cannot pass because the verifier and the signer share a mistake.
+Signatures come from the senders' libraries, or are checked with them, rather than from
+Triggerline's verifiers, so a test cannot pass because the verifier and the signer share a
+mistake.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
 from datetime import UTC, datetime
 
+import stripe
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook
 
@@ -42,3 +46,17 @@ def standard_webhook_headers(body: bytes, secret: str) -> dict[str, str]:
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
     }
+
+
+def stripe_headers(body: bytes, secret: str, *rolled_out: str) -> dict[str, str]:
+    """A Stripe-Signature header made here, the way Stripe signs while a secret is rolled: one
+    `v1` per secret. Stripe's own verifier must accept it, or the test's premise is wrong."""
+    timestamp = int(time.time())
+    signed = f"{timestamp}.".encode() + body
+    entries = [
+        "v1=" + hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
+        for key in (*rolled_out, secret)
+    ]
+    header = ",".join([f"t={timestamp}", *entries])
+    assert stripe.WebhookSignature.verify_header(body.decode(), header, secret, tolerance=300)
+    return {"content-type": JSON, "stripe-signature": header}
