@@ -1,21 +1,34 @@
-"""The verifiers answer any headers and body with acceptance or SignatureRejected, nothing else."""
+"""Every webhook kind's verifier answers any headers and body with acceptance or
+SignatureRejected, nothing else; and every kind's envelope parser answers a verified body with
+an envelope or EnvelopeRejected."""
 
 from __future__ import annotations
 
 import contextlib
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinds.slack import KIND as SLACK
+from kinds import KINDS, WebhookKind
+from kinds.base import FORM, JSON, EnvelopeRejected
 from runtime.signatures import SignatureRejected
-from runtime.standard_webhooks import verify as verify_standard_signature
 
 pytestmark = pytest.mark.unit
 
-SLACK_NAMES = ["x-slack-request-timestamp", "x-slack-signature"]
-STANDARD_NAMES = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+WEBHOOK_KINDS = sorted(slug for slug, kind in KINDS.items() if isinstance(kind, WebhookKind))
+HEADER_NAMES = [
+    "x-slack-request-timestamp",
+    "x-slack-signature",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-hub-signature-256",
+    "x-github-event",
+    "x-github-delivery",
+    "stripe-signature",
+]
 # Timestamps and signatures shaped like the real thing as well as arbitrary text.
 values = st.one_of(
     st.text(max_size=100),
@@ -24,21 +37,43 @@ values = st.one_of(
     st.text("0123456789", min_size=300, max_size=5000),
     st.from_regex(r"v[01]=[0-9a-f]{0,64}", fullmatch=True),
     st.from_regex(r"(v1,[A-Za-z0-9+/=]{0,50} ?){1,3}", fullmatch=True),
+    st.from_regex(r"sha256=[0-9a-f]{0,64}", fullmatch=True),
+    st.from_regex(r"t=[0-9]{0,20}(,v[01]=[0-9a-f]{0,64}){0,3}", fullmatch=True),
 )
 secrets = st.lists(st.text(max_size=40) | st.just("whsec_MDEyMzQ1Njc4OWFiY2RlZg=="), max_size=3)
+headers = st.dictionaries(st.sampled_from(HEADER_NAMES), values)
 
 
-@given(st.dictionaries(st.sampled_from(SLACK_NAMES), values), st.binary(max_size=200), secrets)
-def test_slack_verifier_only_ever_rejects(
-    headers: dict[str, str], body: bytes, keys: list[str]
+@pytest.mark.parametrize("slug", WEBHOOK_KINDS)
+@given(headers=headers, body=st.binary(max_size=200), keys=secrets)
+def test_verifiers_only_ever_reject(
+    slug: str, headers: dict[str, str], body: bytes, keys: list[str]
 ) -> None:
+    kind = KINDS[slug]
+    assert isinstance(kind, WebhookKind)
     with contextlib.suppress(SignatureRejected):
-        SLACK.verify(headers, body, keys)
+        kind.verify(headers, body, keys)
 
 
-@given(st.dictionaries(st.sampled_from(STANDARD_NAMES), values), st.binary(max_size=200), secrets)
-def test_standard_verifier_only_ever_rejects(
-    headers: dict[str, str], body: bytes, keys: list[str]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.mark.parametrize("slug", WEBHOOK_KINDS)
+@given(
+    headers=headers,
+    content_type=st.sampled_from([JSON, FORM, "text/plain", ""]),
+    body=st.one_of(st.text(max_size=200), json_values.map(lambda v: orjson.dumps(v).decode())),
+)
+def test_parsers_answer_an_envelope_or_a_rejection(
+    slug: str, headers: dict[str, str], content_type: str, body: str
 ) -> None:
-    with contextlib.suppress(SignatureRejected):
-        verify_standard_signature(headers, body, keys)
+    kind = KINDS[slug]
+    assert isinstance(kind, WebhookKind)
+    with contextlib.suppress(EnvelopeRejected):
+        kind.parse(content_type, headers, body.encode())
