@@ -7,7 +7,6 @@ may only be committed after its delivery-log record is safely on the topic.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -83,24 +82,20 @@ class Journal:
         error: str | None,
         attempts: list[dict[str, Any]] | None = None,
     ) -> None:
-        letter = DeadLetter(
-            stage="dispatcher",
-            reason=reason,
-            failed_at=datetime.now(UTC),
-            source_topic=topic,
-            source_partition=partition,
-            source_offset=offset,
-            key_b64=None if key is None else base64.b64encode(key).decode(),
-            # The routed record unchanged, real target URL included: a re-drive delivers it
-            # again. The readable fields (reason, error, attempts) carry only redacted URLs.
-            value_b64=None if value is None else base64.b64encode(value).decode(),
+        # The routed record unchanged, real target URL included: a re-drive delivers it again.
+        # The readable fields (reason, error, attempts) carry only redacted URLs.
+        letter = DeadLetter.of(
+            "dispatcher",
+            reason,
+            error,
+            source=(topic, partition, offset),
+            key=key,
+            value=value,
             event_id=event.id if event else None,
             trigger_id=event.triggerid if event else None,
-            error=error,
-            attempts=attempts or [],
+            attempts=attempts,
         )
-        letter_key = event.id if event else f"{topic}/{partition}/{offset}"
-        await self._send(self._dead_letters, letter_key, DEAD_LETTER.encode(letter))
+        await self._send(self._dead_letters, letter.key, DEAD_LETTER.encode(letter))
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
         while True:

@@ -10,7 +10,6 @@ sample of decisions (`DecisionSamples`), never a line per event.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from datetime import UTC, datetime
@@ -294,22 +293,16 @@ class RawEventHandler:
         if value is not None and len(value) > DEAD_LETTER_VALUE_BYTES:
             error += f" (value cut to its first {DEAD_LETTER_VALUE_BYTES} of {len(value)} bytes)"
             value = value[:DEAD_LETTER_VALUE_BYTES]
-        letter = DeadLetter(
-            stage="processor",
-            reason=reason,
-            failed_at=datetime.now(UTC),
-            source_topic=source.topic,
-            source_partition=source.partition,
-            source_offset=source.offset,
-            key_b64=_b64(source.key),
-            value_b64=_b64(value),
+        letter = DeadLetter.of(
+            "processor",
+            reason,
+            error,
+            source=(source.topic, source.partition, source.offset),
+            key=source.key,
+            value=value,
             event_id=raw.id if raw else None,
             trigger_id=raw.trigger_id if raw else None,
-            error=error,
         )
-        key = raw.id if raw else f"{source.topic}/{source.partition}/{source.offset}"
-        return Output(self._dead_letters, key.encode(), DEAD_LETTER.encode(letter), NO_HEADERS)
-
-
-def _b64(value: bytes | None) -> str | None:
-    return None if value is None else base64.b64encode(value).decode()
+        return Output(
+            self._dead_letters, letter.key.encode(), DEAD_LETTER.encode(letter), NO_HEADERS
+        )

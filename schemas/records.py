@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
@@ -113,6 +114,42 @@ class DeadLetter(msgspec.Struct, frozen=True):
     error: str | None = None
     attempts: list[dict[str, Any]] = msgspec.field(default_factory=list)
     v: int = 1
+
+    @classmethod
+    def of(
+        cls,
+        stage: Stage,
+        reason: str,
+        error: str | None,
+        *,
+        source: tuple[str, int, int],
+        key: bytes | None,
+        value: bytes | None,
+        event_id: str | None,
+        trigger_id: str | None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> DeadLetter:
+        """The letter for the record at `source` (topic, partition, offset), failed now."""
+        topic, partition, offset = source
+        return cls(
+            stage=stage,
+            reason=reason,
+            failed_at=datetime.now(UTC),
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            key_b64=None if key is None else base64.b64encode(key).decode(),
+            value_b64=None if value is None else base64.b64encode(value).decode(),
+            event_id=event_id,
+            trigger_id=trigger_id,
+            error=error,
+            attempts=attempts or [],
+        )
+
+    @property
+    def key(self) -> str:
+        """The letter's record key: its event id, else where the record stood."""
+        return self.event_id or f"{self.source_topic}/{self.source_partition}/{self.source_offset}"
 
 
 RAW_EVENT = RecordCodec(RawEvent)
