@@ -284,7 +284,16 @@ async def test_definitions_list_their_schemas_secrets_and_verification(
     async with control_plane(settings) as client:
         assert (await client.get("/definitions")).status_code == 401
         listed = {d["slug"]: d for d in (await client.get("/definitions", headers=auth)).json()}
-    assert set(listed) == {"slack", "webhook", "cron"}
+    assert set(listed) == {"slack", "webhook", "cron", "github", "stripe"}
+    github, stripe = listed["github"], listed["stripe"]
+    assert (github["verification"], github["required_secrets"]) == (
+        "github_sha256",
+        ["GITHUB_WEBHOOK_SECRET"],
+    )
+    assert (stripe["verification"], stripe["required_secrets"]) == (
+        "stripe_v1",
+        ["STRIPE_WEBHOOK_SECRET"],
+    )
     slack, webhook, cron = listed["slack"], listed["webhook"], listed["cron"]
     assert (slack["kind"], slack["verification"]) == ("webhook", "slack_v0")
     assert slack["required_secrets"] == ["SLACK_SIGNING_SECRET"]
