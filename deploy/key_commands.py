@@ -10,7 +10,7 @@ import typer
 from deploy.local_secrets import with_secret_keys
 from deploy.registry_commands import connect, project_id_of
 from ingest.registry.api_keys import list_api_keys, revoke_api_key
-from ingest.registry.config_records import RecordTooLarge
+from ingest.registry.errors import RegistryError
 from ingest.registry.rotation import rotate_secrets
 from runtime.ids import canonical_id
 from runtime.secrets import Keyring
@@ -77,5 +77,5 @@ def keys_rotate() -> None:
 
     try:
         typer.echo(asyncio.run(rotate()))
-    except RecordTooLarge as refused:
+    except RegistryError as refused:
         raise typer.BadParameter(str(refused)) from None

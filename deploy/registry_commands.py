@@ -12,11 +12,9 @@ from psycopg import AsyncConnection
 
 from deploy.local_secrets import with_secret_keys
 from ingest.registry.api_keys import create_api_key
-from ingest.registry.config_records import RecordTooLarge
-from ingest.registry.store import NameConflict, NewTrigger, create_project, create_trigger
+from ingest.registry.errors import FieldError, Invalid, RegistryError
+from ingest.registry.store import NewTrigger, create_project, create_trigger
 from ingest.registry.validation import (
-    FieldError,
-    Invalid,
     missing_secret_errors,
     secret_count_errors,
     secret_errors,
@@ -127,7 +125,7 @@ def triggers_create(
 
     try:
         typer.echo(orjson.dumps(asyncio.run(create()), option=orjson.OPT_INDENT_2).decode())
-    except (NameConflict, RecordTooLarge) as refused:
+    except RegistryError as refused:
         raise typer.BadParameter(str(refused)) from None
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import Request
 
-from ingest.api.errors import ErrorBody, not_found
+from ingest.api.errors import ErrorBody
+from ingest.registry.errors import NotFound
 from runtime.ids import canonical_id
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
@@ -31,7 +32,7 @@ def resource_id(value: str, what: str) -> str:
     """A path's id in its canonical form; 404 for anything that is not a UUID."""
     canonical = canonical_id(value)
     if canonical is None:
-        raise not_found(what)
+        raise NotFound(what)
     return canonical
 
 

@@ -9,10 +9,8 @@ from fastapi import APIRouter, Request, Response
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
 from ingest.api.dependencies import documented_errors, keyring_of, resource_id, settings_of
-from ingest.api.errors import ApiError, invalid, not_found
 from ingest.api.models import EnvironmentCreate, EnvironmentOut, EnvironmentUpdate
 from ingest.registry.environments import (
-    EnvironmentInUse,
     EnvironmentRow,
     create_environment,
     delete_environment,
@@ -20,8 +18,8 @@ from ingest.registry.environments import (
     list_environments,
     save_environment,
 )
-from ingest.registry.store import NameConflict, NotFound
-from ingest.registry.validation import FieldError, secret_count_errors, secret_errors
+from ingest.registry.errors import FieldError, Invalid
+from ingest.registry.validation import secret_count_errors, secret_errors
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -35,14 +33,10 @@ async def create(
         "secrets", len(body.secrets), settings_of(request).registry_max_secrets
     )
     if errors:
-        raise invalid(errors)
+        raise Invalid(errors)
     keyring = keyring_of(request)
     encrypted = {name: keyring.encrypt(value) for name, value in body.secrets.items()}
-    try:
-        row = await create_environment(conn, project_id, body.name, encrypted)
-    except NameConflict as conflict:
-        raise ApiError(409, str(conflict)) from None
-    return _out(row)
+    return _out(await create_environment(conn, project_id, body.name, encrypted))
 
 
 @router.get("", responses=documented_errors())
@@ -52,12 +46,9 @@ async def list_(project_id: ProjectId, conn: Connection) -> list[EnvironmentOut]
 
 @router.get("/{environment_id}", responses=documented_errors(404))
 async def get(environment_id: str, project_id: ProjectId, conn: Connection) -> EnvironmentOut:
-    try:
-        return _out(
-            await find_environment(conn, project_id, resource_id(environment_id, "environment"))
-        )
-    except NotFound:
-        raise not_found("environment") from None
+    return _out(
+        await find_environment(conn, project_id, resource_id(environment_id, "environment"))
+    )
 
 
 @router.patch("/{environment_id}", responses=documented_errors(404, 409, 413, 422))
@@ -79,12 +70,9 @@ async def update(
     ]
     errors += secret_errors("secrets", body.secrets or {})
     if errors:
-        raise invalid(errors)
+        raise Invalid(errors)
     async with conn.transaction():
-        try:
-            row = await find_environment(conn, project_id, environment_id, lock=True)
-        except NotFound:
-            raise not_found("environment") from None
+        row = await find_environment(conn, project_id, environment_id, lock=True)
         secrets = dict(row.secrets)
         for name, value in (body.secrets or {}).items():
             if value is None:
@@ -94,27 +82,19 @@ async def update(
         new = replace(row, name=body.name or row.name, secrets=secrets)
         errors = secret_count_errors("secrets", len(secrets), settings.registry_max_secrets)
         if errors:
-            raise invalid(errors)
+            raise Invalid(errors)
         if new != row:
-            try:
-                # RecordTooLarge (413) if a trigger using the environment would outgrow its
-                # config record: the change is refused for all of them.
-                row = await save_environment(
-                    conn, new, record_bound=settings.registry_config_record_max_bytes
-                )
-            except NameConflict as conflict:
-                raise ApiError(409, str(conflict)) from None
+            # RecordTooLarge (413) if a trigger using the environment would outgrow its
+            # config record: the change is refused for all of them.
+            row = await save_environment(
+                conn, new, record_bound=settings.registry_config_record_max_bytes
+            )
     return _out(row)
 
 
 @router.delete("/{environment_id}", status_code=204, responses=documented_errors(404, 409))
 async def delete(environment_id: str, project_id: ProjectId, conn: Connection) -> Response:
-    try:
-        await delete_environment(conn, project_id, resource_id(environment_id, "environment"))
-    except NotFound:
-        raise not_found("environment") from None
-    except EnvironmentInUse as in_use:
-        raise ApiError(409, str(in_use)) from None
+    await delete_environment(conn, project_id, resource_id(environment_id, "environment"))
     return Response(status_code=204)
 
 

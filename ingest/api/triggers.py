@@ -21,14 +21,13 @@ from ingest.api.dependencies import (
     resource_id,
     settings_of,
 )
-from ingest.api.errors import ApiError, invalid, not_found
+from ingest.api.errors import ApiError
 from ingest.api.models import TargetIn, TargetOut, TriggerCreate, TriggerOut, TriggerPage
 from ingest.api.models import TriggerUpdate as TriggerPatch
-from ingest.registry.config_records import UnknownEnvironment, lock_environment
+from ingest.registry.config_records import lock_environment
+from ingest.registry.errors import FieldError, Invalid, UnknownEnvironment
 from ingest.registry.store import (
-    NameConflict,
     NewTrigger,
-    NotFound,
     TriggerRow,
     delete_trigger,
     find_trigger,
@@ -37,8 +36,6 @@ from ingest.registry.store import (
     save_trigger,
 )
 from ingest.registry.validation import (
-    FieldError,
-    Invalid,
     is_whsec,
     missing_secret_errors,
     secret_count_errors,
@@ -75,25 +72,22 @@ async def create(
         available |= await _environment_secret_names(conn, project_id, environment_id, errors)
         errors += missing_secret_errors(definition, available)
         if errors:
-            raise invalid(errors)
-        try:
-            row = await insert_trigger(
-                conn,
-                NewTrigger(
-                    project_id=project_id,
-                    definition=body.definition,
-                    name=body.name,
-                    target=target,
-                    config=config or {},
-                    secrets={name: keyring.encrypt(v) for name, v in body.secrets.items()},
-                    status=body.status,
-                    environment_id=environment_id,
-                    target_secret=_encrypted(keyring, body.target.signing_secret),
-                ),
-                record_bound=settings.registry_config_record_max_bytes,
-            )
-        except NameConflict as conflict:
-            raise ApiError(409, str(conflict)) from None
+            raise Invalid(errors)
+        row = await insert_trigger(
+            conn,
+            NewTrigger(
+                project_id=project_id,
+                definition=body.definition,
+                name=body.name,
+                target=target,
+                config=config or {},
+                secrets={name: keyring.encrypt(v) for name, v in body.secrets.items()},
+                status=body.status,
+                environment_id=environment_id,
+                target_secret=_encrypted(keyring, body.target.signing_secret),
+            ),
+            record_bound=settings.registry_config_record_max_bytes,
+        )
     return _out(row, request)
 
 
@@ -182,23 +176,17 @@ async def update(
         available |= await _environment_secret_names(conn, project_id, new.environment_id, errors)
         errors += missing_secret_errors(definition, available)
         if errors:
-            raise invalid(errors)
+            raise Invalid(errors)
         if new != row:
-            try:
-                row = await save_trigger(
-                    conn, new, record_bound=settings.registry_config_record_max_bytes
-                )
-            except NameConflict as conflict:
-                raise ApiError(409, str(conflict)) from None
+            row = await save_trigger(
+                conn, new, record_bound=settings.registry_config_record_max_bytes
+            )
     return _out(row, request)
 
 
 @router.delete("/{trigger_id}", status_code=204, responses=documented_errors(404))
 async def delete(trigger_id: str, project_id: ProjectId, conn: Connection) -> Response:
-    try:
-        await delete_trigger(conn, project_id, resource_id(trigger_id, "trigger"))
-    except NotFound:
-        raise not_found("trigger") from None
+    await delete_trigger(conn, project_id, resource_id(trigger_id, "trigger"))
     return Response(status_code=204)
 
 
@@ -238,10 +226,7 @@ async def _set_status(
 async def _find(
     conn: AsyncConnection[Any], project_id: str, trigger_id: str, *, lock: bool = False
 ) -> TriggerRow:
-    try:
-        return await find_trigger(conn, project_id, resource_id(trigger_id, "trigger"), lock=lock)
-    except NotFound:
-        raise not_found("trigger") from None
+    return await find_trigger(conn, project_id, resource_id(trigger_id, "trigger"), lock=lock)
 
 
 async def _environment_secret_names(
@@ -254,8 +239,8 @@ async def _environment_secret_names(
         return set()
     try:
         return set(await lock_environment(conn, project_id, environment_id))
-    except UnknownEnvironment:
-        errors.append(FieldError("environment_id", "no such environment in this project"))
+    except UnknownEnvironment as unknown:
+        errors.extend(unknown.errors)
         return set()
 
 

@@ -15,12 +15,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ingest.registry.config_records import DEFAULT_RECORD_BOUND
-from ingest.registry.store import NameConflict, NotFound, republish_environment_triggers
+from ingest.registry.errors import EnvironmentInUse, NameConflict, NotFound
+from ingest.registry.store import republish_environment_triggers
 from runtime.ids import canonical_id
-
-
-class EnvironmentInUse(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +52,7 @@ async def find_environment(
 ) -> EnvironmentRow:
     canonical = canonical_id(environment_id)
     if canonical is None:
-        raise NotFound(environment_id)
+        raise NotFound("environment")
     environment_id = canonical
     cursor = conn.cursor(row_factory=dict_row)
     query = (
@@ -65,7 +62,7 @@ async def find_environment(
     await cursor.execute(query + (" FOR UPDATE" if lock else ""), (environment_id, project_id))
     found = await cursor.fetchone()
     if found is None:
-        raise NotFound(environment_id)
+        raise NotFound("environment")
     return _environment_row(found)
 
 

@@ -26,6 +26,7 @@ from ingest.registry.config_records import (
     lock_environment,
     publish,
 )
+from ingest.registry.errors import NameConflict, NotFound
 from runtime.ids import canonical_id
 from runtime.secrets import Keyring
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig, TriggerStatus
@@ -34,14 +35,6 @@ _COLUMNS = sql.SQL(
     "id, project_id, definition, name, status, target, config, secrets, target_secret,"
     " environment_id, revision, created_at, updated_at"
 )
-
-
-class NameConflict(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +161,7 @@ async def find_trigger(
     )
     found = await cursor.fetchone()
     if found is None:
-        raise NotFound(trigger_id)
+        raise NotFound("trigger")
     return _trigger_row(found)
 
 
@@ -243,7 +236,7 @@ async def save_trigger(
             raise _name_conflict(row.name) from None
         found = await cursor.fetchone()
         if found is None:
-            raise NotFound(row.id)
+            raise NotFound("trigger")
         saved = _trigger_row(found)
         await publish(conn, saved, record_bound)
     return saved
@@ -261,7 +254,7 @@ async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id
             (trigger_id, project_id),
         )
         if cursor.rowcount == 0:
-            raise NotFound(trigger_id)
+            raise NotFound("trigger")
         await enqueue_tombstone(conn, trigger_id)
 
 
@@ -295,7 +288,7 @@ def _name_conflict(name: str) -> NameConflict:
 def _canonical(trigger_id: str) -> str:
     canonical = canonical_id(trigger_id)
     if canonical is None:
-        raise NotFound(trigger_id)
+        raise NotFound("trigger")
     return canonical
 
 

@@ -9,12 +9,12 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from ingest.registry.errors import FieldError, Invalid
 from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.definitions import Definition
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target
@@ -23,18 +23,6 @@ KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # Secrets that Standard Webhooks signing decodes; a malformed one would fail every delivery.
 WHSEC_SECRETS = frozenset({"WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"})
 WHSEC_PREFIX = "whsec_"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    path: str
-    message: str
-
-
-class Invalid(Exception):
-    def __init__(self, errors: Iterable[FieldError]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
 
 
 def path_of(loc: Iterable[int | str]) -> str:

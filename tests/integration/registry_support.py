@@ -9,7 +9,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ingest.registry.store import NotFound, delete_trigger, find_trigger, save_trigger
+from ingest.registry.errors import NotFound
+from ingest.registry.store import delete_trigger, find_trigger, save_trigger
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
