@@ -8,8 +8,8 @@ from fastapi import Request
 
 from ingest.api.errors import ErrorBody
 from ingest.registry.errors import NotFound
+from ingest.registry.service import ControlPlane
 from runtime.ids import canonical_id
-from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 
@@ -24,8 +24,8 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def kafka_target_policy(request: Request) -> KafkaTargetPolicy:
-    return KafkaTargetPolicy.from_settings(settings_of(request))
+def control_plane_of(request: Request) -> ControlPlane:
+    return ControlPlane.from_settings(settings_of(request), keyring_of(request))
 
 
 def resource_id(value: str, what: str) -> str:

@@ -1,25 +1,24 @@
-"""`/environments`: named sets of write-only secrets that a project's triggers may refer to."""
+"""`/environments`: named sets of write-only secrets that a project's triggers may refer to.
+
+Each route adapts HTTP to the control-plane service (`ingest.registry.service`) or a registry
+read; refusals become error answers in the app's one handler.
+"""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from fastapi import APIRouter, Request, Response
 
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
-from ingest.api.dependencies import documented_errors, keyring_of, resource_id, settings_of
-from ingest.api.models import EnvironmentCreate, EnvironmentOut, EnvironmentUpdate
+from ingest.api.dependencies import control_plane_of, documented_errors, resource_id
+from ingest.api.models import EnvironmentOut
 from ingest.registry.environments import (
     EnvironmentRow,
-    create_environment,
     delete_environment,
     find_environment,
     list_environments,
-    save_environment,
 )
-from ingest.registry.errors import FieldError, Invalid
-from ingest.registry.validation import secret_count_errors, secret_errors
+from ingest.registry.inputs import EnvironmentCreate, EnvironmentUpdate
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -28,15 +27,7 @@ router = APIRouter(prefix="/environments", tags=["environments"])
 async def create(
     body: EnvironmentCreate, project_id: ProjectId, conn: Connection, request: Request
 ) -> EnvironmentOut:
-    errors = secret_errors("secrets", body.secrets)
-    errors += secret_count_errors(
-        "secrets", len(body.secrets), settings_of(request).registry_max_secrets
-    )
-    if errors:
-        raise Invalid(errors)
-    keyring = keyring_of(request)
-    encrypted = {name: keyring.encrypt(value) for name, value in body.secrets.items()}
-    return _out(await create_environment(conn, project_id, body.name, encrypted))
+    return _out(await control_plane_of(request).create_environment(conn, project_id, body))
 
 
 @router.get("", responses=documented_errors())
@@ -59,37 +50,9 @@ async def update(
     conn: Connection,
     request: Request,
 ) -> EnvironmentOut:
-    keyring = keyring_of(request)
-    settings = settings_of(request)
     environment_id = resource_id(environment_id, "environment")
-    given = body.model_fields_set
-    errors = [
-        FieldError(field, "cannot be null")
-        for field in ("name", "secrets")
-        if field in given and getattr(body, field) is None
-    ]
-    errors += secret_errors("secrets", body.secrets or {})
-    if errors:
-        raise Invalid(errors)
-    async with conn.transaction():
-        row = await find_environment(conn, project_id, environment_id, lock=True)
-        secrets = dict(row.secrets)
-        for name, value in (body.secrets or {}).items():
-            if value is None:
-                secrets.pop(name, None)
-            else:
-                secrets[name] = keyring.encrypt(value)
-        new = replace(row, name=body.name or row.name, secrets=secrets)
-        errors = secret_count_errors("secrets", len(secrets), settings.registry_max_secrets)
-        if errors:
-            raise Invalid(errors)
-        if new != row:
-            # RecordTooLarge (413) if a trigger using the environment would outgrow its
-            # config record: the change is refused for all of them.
-            row = await save_environment(
-                conn, new, record_bound=settings.registry_config_record_max_bytes
-            )
-    return _out(row)
+    service = control_plane_of(request)
+    return _out(await service.update_environment(conn, project_id, environment_id, body))
 
 
 @router.delete("/{environment_id}", status_code=204, responses=documented_errors(404, 409))
