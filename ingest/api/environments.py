@@ -6,6 +6,8 @@ read; refusals become error answers in the app's one handler.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request, Response
 
 from ingest.api.auth import ProjectId
@@ -62,10 +64,4 @@ async def delete(environment_id: str, project_id: ProjectId, conn: Connection) -
 
 
 def _out(row: EnvironmentRow) -> EnvironmentOut:
-    return EnvironmentOut(
-        id=row.id,
-        name=row.name,
-        secret_names=sorted(row.secrets),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return EnvironmentOut.model_validate({**asdict(row), "secret_names": sorted(row.secrets)})

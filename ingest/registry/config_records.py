@@ -56,18 +56,14 @@ async def config_record(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerC
     secrets.update(row.secrets)
     if row.target_secret is not None:
         secrets[TARGET_SIGNING_ENTRY] = row.target_secret
-    return TriggerConfig(
-        trigger_id=row.id,
-        project_id=row.project_id,
-        definition=row.definition,
-        name=row.name,
-        status=row.status,
-        target=row.target,
-        updated_at=row.updated_at,
-        revision=row.revision,
-        config=row.config,
-        secrets=secrets,
-    )
+    # The record's fields are the row's of the same name, but for its id, its secrets and its
+    # schema version (`v`), which belong to the record.
+    shared = {
+        name: getattr(row, name)
+        for name in TriggerConfig.__struct_fields__
+        if name not in ("trigger_id", "secrets", "v")
+    }
+    return TriggerConfig(trigger_id=row.id, secrets=secrets, **shared)
 
 
 async def publish(conn: AsyncConnection[Any], row: TriggerRow, record_bound: int) -> None:
