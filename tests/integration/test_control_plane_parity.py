@@ -207,3 +207,25 @@ async def test_clearing_optional_fields_works_and_is_refused_alike(settings: Set
             assert trigger["environment_id"] is None
             assert trigger["secret_names"] == ["SLACK_SIGNING_SECRET"]
             assert trigger["revision"] == 2
+
+
+async def test_pause_resume_and_delete_through_the_cli(settings: Settings) -> None:
+    _, auth = await project_with_key(settings, "acme")
+    async with control_plane(settings) as client:
+        created = await client.post("/triggers", json=slack(), headers=auth)
+        assert created.status_code == 201, created.text
+        url = f"/triggers/{created.json()['id']}"
+
+        for command, status in (("pause", "paused"), ("resume", "active")):
+            cli = await triggerline(
+                settings, "triggers", command, "--project", "acme", created.json()["id"]
+            )
+            assert cli.code == 0, cli.stderr
+            assert orjson.loads(cli.stdout)["status"] == status
+            assert (await client.get(url, headers=auth)).json()["status"] == status
+
+        args = ("triggers", "delete", "--project", "acme", created.json()["id"])
+        assert (await triggerline(settings, *args)).code == 0
+        gone = await client.get(url, headers=auth)
+        assert gone.status_code == 404
+        refused_alike(gone, await triggerline(settings, *args))
