@@ -25,6 +25,7 @@ from deploy.pipeline import Pipeline, child_env
 from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
 from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
+from ingest.registry.errors import RegistryError
 from runtime.settings import Settings, get_settings
 from schemas.topics import CATALOGUE
 
@@ -45,8 +46,10 @@ app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(keys_app, name="keys")
 
-# Failures whose message is written for the user: printed without a traceback.
+# Failures whose message is written for the user: printed without a traceback. A registry
+# refusal prints as the API answers it: the message, then each refused field's path and message.
 USER_ERRORS: tuple[type[Exception], ...] = (
+    RegistryError,
     LocalKafkaError,
     LocalPostgresError,
     MigrationError,

@@ -1,9 +1,15 @@
-"""`triggerline projects ...` and `triggerline triggers ...`: admin commands on the registry."""
+"""`triggerline projects ...` and `triggerline triggers ...`: admin commands on the registry.
+
+The trigger commands build the same typed input the API takes and call the same control-plane
+service, so the CLI refuses exactly what the API refuses, with the same messages and field
+paths; `deploy.cli.main` prints a refusal and exits non-zero.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, cast, get_args
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -12,25 +18,32 @@ from psycopg import AsyncConnection
 
 from deploy.local_secrets import with_secret_keys
 from ingest.registry.api_keys import create_api_key
-from ingest.registry.config_records import RecordTooLarge
-from ingest.registry.store import NameConflict, NewTrigger, create_project, create_trigger
-from ingest.registry.validation import (
-    FieldError,
-    Invalid,
-    missing_secret_errors,
-    secret_count_errors,
-    secret_errors,
-    target_errors,
-    validated_config,
-)
-from kinds import KINDS, webhook_kind
-from runtime.kafka_targets import KafkaTargetPolicy
+from ingest.registry.config_records import config_record
+from ingest.registry.inputs import TriggerCreate, TriggerUpdate, parsed
+from ingest.registry.service import ControlPlane, webhook_url
+from ingest.registry.store import TriggerRow, create_project
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
-from schemas.triggers import DefinitionSlug, Target, TargetKind
+from schemas.triggers import TriggerStatus
 
 projects_app = typer.Typer(help="Projects own triggers and API keys.", no_args_is_help=True)
 triggers_app = typer.Typer(help="Trigger instances.", no_args_is_help=True)
+
+ProjectOption = Annotated[str, typer.Option("--project", help="Project name.")]
+TriggerId = Annotated[str, typer.Argument(help="The trigger's id.")]
+SecretOption = Annotated[
+    list[str] | None, typer.Option("--secret", help="NAME=VALUE, e.g. SLACK_SIGNING_SECRET=...")
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", help='Config as JSON, e.g. \'{"schedule": "@hourly"}\'.'),
+]
+SigningSecretOption = Annotated[
+    str | None, typer.Option(help="http targets: whsec_<base64> that signs deliveries.")
+]
+EnvironmentOption = Annotated[
+    str | None, typer.Option("--environment", help="Id of an environment whose secrets to use.")
+]
 
 
 @projects_app.command("create")
@@ -58,102 +71,107 @@ def projects_create_key(project: str) -> None:
 @triggers_app.command("create")
 def triggers_create(
     *,
-    project: Annotated[str, typer.Option(help="Project name.")],
+    project: ProjectOption,
     definition: Annotated[str, typer.Option(help="slack, webhook or cron.")],
     name: Annotated[str, typer.Option(help="Unique among the project's live triggers.")],
     target: Annotated[str, typer.Option(help="Target kind: http, kafka or noop.")] = "noop",
     target_ref: Annotated[str, typer.Option(help="URL or topic name.")] = "",
+    target_signing_secret: SigningSecretOption = None,
     event_type: Annotated[
         list[str] | None, typer.Option(help="Slack event type to route; repeat for more.")
     ] = None,
-    secret: Annotated[
-        list[str] | None, typer.Option(help="NAME=VALUE, e.g. SLACK_SIGNING_SECRET=...")
-    ] = None,
-    config_json: Annotated[
-        str, typer.Option("--config", help='Config as JSON, e.g. \'{"schedule": "@hourly"}\'.')
-    ] = "{}",
-    target_signing_secret: Annotated[
-        str | None, typer.Option(help="http targets: whsec_<base64> that signs deliveries.")
-    ] = None,
+    secret: SecretOption = None,
+    config_json: ConfigOption = None,
+    environment: EnvironmentOption = None,
 ) -> None:
-    """Create a trigger and print it as JSON (secret values are not printed).
-
-    The config is checked exactly as the API checks it.
-    """
-    if definition not in get_args(DefinitionSlug):
-        raise typer.BadParameter(f"definition must be one of {', '.join(get_args(DefinitionSlug))}")
-    if target not in get_args(TargetKind):
-        raise typer.BadParameter(f"target must be one of {', '.join(get_args(TargetKind))}")
-    secrets = dict(_pair(entry) for entry in secret or [])
-    try:
-        config: dict[str, Any] = orjson.loads(config_json)
-    except orjson.JSONDecodeError:
-        raise typer.BadParameter("--config is not valid JSON") from None
-    if event_type:
+    """Create a trigger and print its config record as JSON (secret values are not printed)."""
+    config = _json_option(config_json) if config_json is not None else {}
+    if event_type and isinstance(config, dict):
         config["event_types"] = event_type
-    checked = cast(DefinitionSlug, definition)
-    config = _checked_config(
-        checked,
-        config,
-        Target(cast(TargetKind, target), ref=target_ref),
-        secrets,
-        target_signing_secret,
+    raw: dict[str, Any] = {
+        "definition": definition,
+        "name": name,
+        "target": _target(target, target_ref, target_signing_secret),
+        "config": config,
+        "secrets": dict(_pair(entry) for entry in secret or []),
+    }
+    if environment is not None:
+        raw["environment_id"] = environment
+    given = parsed(TriggerCreate, raw)
+    _run_on_trigger(
+        project, lambda plane, conn, project_id: plane.create_trigger(conn, project_id, given)
     )
-    settings = with_secret_keys(get_settings())
-    keyring = Keyring.from_setting(settings.secret_keys)
 
-    async def create() -> dict[str, Any]:
+
+@triggers_app.command("update")
+def triggers_update(
+    *,
+    project: ProjectOption,
+    trigger_id: TriggerId,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Replace the target: http, kafka or noop.")
+    ] = None,
+    target_ref: Annotated[str, typer.Option(help="With --target: URL or topic name.")] = "",
+    target_signing_secret: SigningSecretOption = None,
+    config_json: ConfigOption = None,
+    secret: SecretOption = None,
+    remove_secret: Annotated[
+        list[str] | None, typer.Option(help="Name of a secret to remove; repeat for more.")
+    ] = None,
+    environment: EnvironmentOption = None,
+    detach_environment: Annotated[
+        bool, typer.Option(help="Stop using the trigger's environment.")
+    ] = False,
+) -> None:
+    """Change the options given, leave the rest, and print the trigger's config record."""
+    raw: dict[str, Any] = {}
+    if name is not None:
+        raw["name"] = name
+    if target is not None:
+        raw["target"] = _target(target, target_ref, target_signing_secret)
+    elif target_ref or target_signing_secret is not None:
+        raise typer.BadParameter("--target-ref and --target-signing-secret need --target")
+    if config_json is not None:
+        raw["config"] = _json_option(config_json)
+    secrets: dict[str, str | None] = dict(_pair(entry) for entry in secret or [])
+    secrets.update(dict.fromkeys(remove_secret or []))
+    if secrets:
+        raw["secrets"] = secrets
+    if environment is not None and detach_environment:
+        raise typer.BadParameter("give --environment or --detach-environment, not both")
+    if environment is not None or detach_environment:
+        raw["environment_id"] = environment
+    given = parsed(TriggerUpdate, raw)
+    _run_on_trigger(
+        project,
+        lambda plane, conn, project_id: plane.update_trigger(conn, project_id, trigger_id, given),
+    )
+
+
+@triggers_app.command("pause")
+def triggers_pause(*, project: ProjectOption, trigger_id: TriggerId) -> None:
+    """Pause a trigger: its events are refused until it is resumed."""
+    _set_status(project, trigger_id, "paused")
+
+
+@triggers_app.command("resume")
+def triggers_resume(*, project: ProjectOption, trigger_id: TriggerId) -> None:
+    """Resume a paused trigger."""
+    _set_status(project, trigger_id, "active")
+
+
+@triggers_app.command("delete")
+def triggers_delete(*, project: ProjectOption, trigger_id: TriggerId) -> None:
+    """Delete a trigger; the data plane forgets it through its tombstone."""
+    plane = _control_plane()
+
+    async def delete() -> None:
         async with await connect() as conn:
-            project_id = await project_id_of(conn, project)
-            record = await create_trigger(
-                conn,
-                keyring,
-                NewTrigger(
-                    project_id=project_id,
-                    definition=checked,
-                    name=name,
-                    target=Target(cast(TargetKind, target), ref=target_ref),
-                    config=config,
-                    secrets=secrets,
-                    target_secret=target_signing_secret,
-                ),
-                record_bound=settings.registry_config_record_max_bytes,
-            )
-        shown: dict[str, Any] = msgspec.to_builtins(record)
-        shown["secrets"] = sorted(record.secrets)
-        if webhook_kind(checked) is not None:
-            shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"
-        return shown
+            await plane.delete_trigger(conn, await project_id_of(conn, project), trigger_id)
 
-    try:
-        typer.echo(orjson.dumps(asyncio.run(create()), option=orjson.OPT_INDENT_2).decode())
-    except (NameConflict, RecordTooLarge) as refused:
-        raise typer.BadParameter(str(refused)) from None
-
-
-def _checked_config(
-    slug: DefinitionSlug,
-    config: dict[str, Any],
-    target: Target,
-    secrets: dict[str, str],
-    target_signing_secret: str | None,
-) -> dict[str, Any]:
-    definition = KINDS[slug]
-    settings = get_settings()
-    errors: list[FieldError] = []
-    try:
-        config = validated_config(definition, config)
-    except Invalid as invalid:
-        errors += invalid.errors
-    errors += target_errors(
-        target, target_signing_secret is not None, KafkaTargetPolicy.from_settings(settings)
-    )
-    errors += secret_errors("secret", secrets)
-    errors += secret_count_errors("secret", len(secrets), settings.registry_max_secrets)
-    errors += missing_secret_errors(definition, secrets)
-    if errors:
-        raise typer.BadParameter("; ".join(f"{e.path}: {e.message}" for e in errors))
-    return config
+    asyncio.run(delete())
+    typer.echo(f"deleted {trigger_id}")
 
 
 async def connect() -> AsyncConnection[Any]:
@@ -166,6 +184,56 @@ async def project_id_of(conn: AsyncConnection[Any], name: str) -> str:
     if row is None:
         raise typer.BadParameter(f"no project named {name!r}; create it with `projects create`")
     return str(row[0])
+
+
+def _set_status(project: str, trigger_id: str, status: TriggerStatus) -> None:
+    _run_on_trigger(
+        project,
+        lambda plane, conn, project_id: plane.set_trigger_status(
+            conn, project_id, trigger_id, status
+        ),
+    )
+
+
+TriggerChange = Callable[[ControlPlane, AsyncConnection[Any], str], Awaitable[TriggerRow]]
+
+
+def _run_on_trigger(project: str, change: TriggerChange) -> None:
+    """Make one change through the control-plane service and print the trigger's record."""
+    plane = _control_plane()
+    public_base_url = get_settings().public_base_url
+
+    async def run() -> dict[str, Any]:
+        async with await connect() as conn:
+            row = await change(plane, conn, await project_id_of(conn, project))
+            record = await config_record(conn, row)
+        shown: dict[str, Any] = msgspec.to_builtins(record)
+        shown["secrets"] = sorted(record.secrets)
+        url = webhook_url(row, public_base_url)
+        if url is not None:
+            shown["webhook_url"] = url
+        return shown
+
+    typer.echo(orjson.dumps(asyncio.run(run()), option=orjson.OPT_INDENT_2).decode())
+
+
+def _control_plane() -> ControlPlane:
+    settings = with_secret_keys(get_settings())
+    return ControlPlane.from_settings(settings, Keyring.from_setting(settings.secret_keys))
+
+
+def _target(kind: str, ref: str, signing_secret: str | None) -> dict[str, Any]:
+    target: dict[str, Any] = {"kind": kind, "ref": ref}
+    if signing_secret is not None:
+        target["signing_secret"] = signing_secret
+    return target
+
+
+def _json_option(value: str) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise typer.BadParameter("--config is not valid JSON") from None
 
 
 def _pair(entry: str) -> tuple[str, str]:

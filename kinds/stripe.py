@@ -34,7 +34,7 @@ from runtime.signatures import SignatureRejected, check_timestamp, hmac_sha256, 
 from schemas.records import RawEvent
 
 TOLERANCE_S = 300
-SECRET_PREFIX = "whsec_"
+WHSEC_PREFIX = "whsec_"
 HEADER = "Stripe-Signature"
 # A `created` past this is no Unix time (and would overflow datetime); the event keeps its
 # arrival time instead.
@@ -76,9 +76,9 @@ class Stripe(WebhookKind):
     verification = "stripe_v1"
 
     def secret_problem(self, name: str, value: str) -> str | None:
-        if name in self.signing_secrets and not value.startswith(SECRET_PREFIX):
+        if name in self.signing_secrets and not value.startswith(WHSEC_PREFIX):
             return (
-                f"Stripe endpoint signing secrets start with {SECRET_PREFIX} (the endpoint's "
+                f"Stripe endpoint signing secrets start with {WHSEC_PREFIX} (the endpoint's "
                 "page in the Stripe Dashboard); an API key is not one"
             )
         return None

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
 from ingest.api.dependencies import documented_errors, resource_id
-from ingest.api.errors import not_found
 from ingest.registry.api_keys import list_api_keys, revoke_api_key
+from ingest.registry.errors import NotFound
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -43,5 +43,5 @@ async def list_(project_id: ProjectId, conn: Connection) -> list[ApiKeyOut]:
 async def revoke(key_id: str, project_id: ProjectId, conn: Connection) -> Response:
     """Revoke a key; it is refused (401) from the next request on, including this caller's."""
     if not await revoke_api_key(conn, project_id, resource_id(key_id, "live API key")):
-        raise not_found("live API key")
+        raise NotFound("live API key")
     return Response(status_code=204)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
 from ingest.api.dependencies import documented_errors, resource_id
-from ingest.api.errors import ApiError, not_found
+from ingest.api.errors import ApiError
 from ingest.registry.deliveries import (
     DeliveryFilter,
     DeliveryRow,
@@ -29,7 +29,8 @@ from ingest.registry.deliveries import (
     event_journey,
     list_deliveries,
 )
-from ingest.registry.store import NotFound, find_trigger
+from ingest.registry.errors import NotFound
+from ingest.registry.store import find_trigger
 from schemas.records import Outcome
 from schemas.redaction import redact_url
 
@@ -91,10 +92,7 @@ async def trigger_deliveries(
 ) -> DeliveryPage:
     """A trigger's delivery-log entries, newest first."""
     trigger_id = resource_id(trigger_id, "trigger")
-    try:
-        await find_trigger(conn, project_id, trigger_id)
-    except NotFound:
-        raise not_found("trigger") from None
+    await find_trigger(conn, project_id, trigger_id)
     rows = await list_deliveries(
         conn,
         project_id,
@@ -121,11 +119,11 @@ async def event(
 ) -> EventJourney:
     """One event's whole journey for one trigger, in order."""
     if not re.fullmatch(NO_CONTROL_CHARACTERS, event_id):
-        raise not_found("event")
+        raise NotFound("event")
     scope = None if trigger_id is None else resource_id(trigger_id, "event")
     rows = await event_journey(conn, project_id, event_id, scope)
     if not rows:
-        raise not_found("event")
+        raise NotFound("event")
     triggers = sorted({row.trigger_id for row in rows})
     if len(triggers) > 1:
         raise ApiError(

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import Request
 
-from ingest.api.errors import ErrorBody, not_found
+from ingest.api.errors import ErrorBody
+from ingest.registry.errors import NotFound
+from ingest.registry.service import ControlPlane
 from runtime.ids import canonical_id
-from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 
@@ -23,15 +24,15 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def kafka_target_policy(request: Request) -> KafkaTargetPolicy:
-    return KafkaTargetPolicy.from_settings(settings_of(request))
+def control_plane_of(request: Request) -> ControlPlane:
+    return ControlPlane.from_settings(settings_of(request), keyring_of(request))
 
 
 def resource_id(value: str, what: str) -> str:
     """A path's id in its canonical form; 404 for anything that is not a UUID."""
     canonical = canonical_id(value)
     if canonical is None:
-        raise not_found(what)
+        raise NotFound(what)
     return canonical
 
 

@@ -7,7 +7,7 @@ Messages never carry the submitted values, so a secret sent in the wrong place i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,8 +18,8 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ingest.registry.config_records import RecordTooLarge
-from ingest.registry.validation import FieldError, path_of
+from ingest.registry.errors import FieldError, Invalid, RegistryError
+from ingest.registry.validation import path_of
 
 log = logging.getLogger("triggerline.api")
 
@@ -28,12 +28,13 @@ log = logging.getLogger("triggerline.api")
 MALFORMED_BODY = frozenset({"model_attributes_type", "dict_type", "missing"})
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: Sequence[FieldError] = ()) -> None:
-        super().__init__(message)
+class ApiError(RegistryError):
+    """A refusal of the API itself (authentication, a malformed request, the database down),
+    whose status is chosen where it is raised."""
+
+    def __init__(self, status: int, message: str, errors: Iterable[FieldError] = ()) -> None:
+        super().__init__(message, errors)
         self.status = status
-        self.message = message
-        self.errors = tuple(errors)
 
 
 class ErrorBody(BaseModel):
@@ -43,15 +44,7 @@ class ErrorBody(BaseModel):
     errors: list[dict[str, str]] = []
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"no such {what}")
-
-
-def invalid(errors: Iterable[FieldError]) -> ApiError:
-    return ApiError(422, "invalid request", list(errors))
-
-
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: RegistryError) -> JSONResponse:
     body: dict[str, Any] = {"error": error.message}
     if error.errors:
         body["errors"] = [{"path": e.path, "message": e.message} for e in error.errors]
@@ -67,8 +60,8 @@ def _malformed(error: Any) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(RegistryError)
+    async def on_refusal(request: Request, exc: RegistryError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(HTTPException)
@@ -86,11 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
         located = [FieldError(path_of(e["loc"]), e["msg"]) for e in errors]
         if any(error["loc"][0] != "body" for error in errors):
             return error_response(ApiError(400, "malformed request", located))
-        return error_response(invalid(located))
-
-    @app.exception_handler(RecordTooLarge)
-    async def on_record_too_large(request: Request, exc: RecordTooLarge) -> JSONResponse:
-        return error_response(ApiError(413, str(exc)))
+        return error_response(Invalid(located))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
+from ingest.registry.errors import RecordTooLarge, UnknownEnvironment
 from runtime.ids import canonical_id
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
@@ -19,21 +20,6 @@ from schemas.triggers import TARGET_SIGNING_ENTRY, TriggerConfig
 
 if TYPE_CHECKING:
     from ingest.registry.store import TriggerRow
-
-
-class UnknownEnvironment(Exception):
-    """The environment does not exist in this project (or was deleted)."""
-
-
-class RecordTooLarge(Exception):
-    """A change would publish a trigger-config record over the bound; nothing was saved."""
-
-    def __init__(self, name: str, size: int, bound: int) -> None:
-        super().__init__(
-            f"trigger {name!r} would publish a {size}-byte config record, over the bound of"
-            f" {bound} bytes (TRIGGERLINE_CONFIG_RECORD_MAX_BYTES); use fewer or smaller"
-            " secrets, or a smaller config"
-        )
 
 
 # The settings' bound, for callers that do not pass their own.
@@ -45,7 +31,7 @@ async def lock_environment(
 ) -> dict[str, str]:
     """A live environment's secrets, share-locked so it cannot be deleted under a referrer."""
     if canonical_id(environment_id) is None:
-        raise UnknownEnvironment(environment_id)
+        raise UnknownEnvironment()
     environment_id = environment_id.lower()
     cursor = await conn.execute(
         """
@@ -56,7 +42,7 @@ async def lock_environment(
     )
     found = await cursor.fetchone()
     if found is None:
-        raise UnknownEnvironment(environment_id)
+        raise UnknownEnvironment()
     secrets: dict[str, str] = found[0]
     return secrets
 
@@ -70,18 +56,14 @@ async def config_record(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerC
     secrets.update(row.secrets)
     if row.target_secret is not None:
         secrets[TARGET_SIGNING_ENTRY] = row.target_secret
-    return TriggerConfig(
-        trigger_id=row.id,
-        project_id=row.project_id,
-        definition=row.definition,
-        name=row.name,
-        status=row.status,
-        target=row.target,
-        updated_at=row.updated_at,
-        revision=row.revision,
-        config=row.config,
-        secrets=secrets,
-    )
+    # The record's fields are the row's of the same name, but for its id, its secrets and its
+    # schema version (`v`), which belong to the record.
+    shared = {
+        name: getattr(row, name)
+        for name in TriggerConfig.__struct_fields__
+        if name not in ("trigger_id", "secrets", "v")
+    }
+    return TriggerConfig(trigger_id=row.id, secrets=secrets, **shared)
 
 
 async def publish(conn: AsyncConnection[Any], row: TriggerRow, record_bound: int) -> None:

@@ -9,18 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+import msgspec
+from psycopg import AsyncConnection, sql
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ingest.registry.config_records import DEFAULT_RECORD_BOUND
-from ingest.registry.store import NameConflict, NotFound, republish_environment_triggers
+from ingest.registry.errors import EnvironmentInUse, NameConflict, NotFound
+from ingest.registry.store import republish_environment_triggers
 from runtime.ids import canonical_id
 
-
-class EnvironmentInUse(Exception):
-    pass
+# Ids as text, so that a selected row converts straight into an EnvironmentRow.
+_COLUMNS = sql.SQL(
+    "id::text AS id, project_id::text AS project_id, name, secrets, created_at, updated_at"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +44,10 @@ async def create_environment(
     try:
         async with conn.transaction():
             await cursor.execute(
-                "INSERT INTO environments (id, project_id, name, secrets) VALUES (%s, %s, %s, %s)"
-                " RETURNING id, project_id, name, secrets, created_at, updated_at",
+                sql.SQL(
+                    "INSERT INTO environments (id, project_id, name, secrets)"
+                    " VALUES (%s, %s, %s, %s) RETURNING {columns}"
+                ).format(columns=_COLUMNS),
                 (str(uuid.uuid4()), project_id, name, Jsonb(encrypted)),
             )
     except UniqueViolation:
@@ -55,25 +60,27 @@ async def find_environment(
 ) -> EnvironmentRow:
     canonical = canonical_id(environment_id)
     if canonical is None:
-        raise NotFound(environment_id)
+        raise NotFound("environment")
     environment_id = canonical
     cursor = conn.cursor(row_factory=dict_row)
-    query = (
-        "SELECT id, project_id, name, secrets, created_at, updated_at FROM environments"
-        " WHERE id = %s AND project_id = %s AND deleted_at IS NULL"
-    )
-    await cursor.execute(query + (" FOR UPDATE" if lock else ""), (environment_id, project_id))
+    query = sql.SQL(
+        "SELECT {columns} FROM environments"
+        " WHERE id = %s AND project_id = %s AND deleted_at IS NULL {lock}"
+    ).format(columns=_COLUMNS, lock=sql.SQL("FOR UPDATE" if lock else ""))
+    await cursor.execute(query, (environment_id, project_id))
     found = await cursor.fetchone()
     if found is None:
-        raise NotFound(environment_id)
+        raise NotFound("environment")
     return _environment_row(found)
 
 
 async def list_environments(conn: AsyncConnection[Any], project_id: str) -> list[EnvironmentRow]:
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        "SELECT id, project_id, name, secrets, created_at, updated_at FROM environments"
-        " WHERE project_id = %s AND deleted_at IS NULL ORDER BY name",
+        sql.SQL(
+            "SELECT {columns} FROM environments"
+            " WHERE project_id = %s AND deleted_at IS NULL ORDER BY name"
+        ).format(columns=_COLUMNS),
         (project_id,),
     )
     return [_environment_row(found) for found in await cursor.fetchall()]
@@ -91,9 +98,11 @@ async def save_environment(
         try:
             async with conn.transaction():
                 await cursor.execute(
-                    "UPDATE environments SET name = %s, secrets = %s, updated_at = now()"
-                    " WHERE id = %s AND project_id = %s AND deleted_at IS NULL"
-                    " RETURNING id, project_id, name, secrets, created_at, updated_at",
+                    sql.SQL(
+                        "UPDATE environments SET name = %s, secrets = %s, updated_at = now()"
+                        " WHERE id = %s AND project_id = %s AND deleted_at IS NULL"
+                        " RETURNING {columns}"
+                    ).format(columns=_COLUMNS),
                     (row.name, Jsonb(row.secrets), row.id, row.project_id),
                 )
         except UniqueViolation:
@@ -132,11 +141,4 @@ def _name_conflict(name: str) -> NameConflict:
 def _environment_row(found: dict[str, Any] | None) -> EnvironmentRow:
     if found is None:
         raise RuntimeError("a RETURNING clause yielded no row")
-    return EnvironmentRow(
-        id=str(found["id"]),
-        project_id=str(found["project_id"]),
-        name=found["name"],
-        secrets=found["secrets"],
-        created_at=found["created_at"],
-        updated_at=found["updated_at"],
-    )
+    return msgspec.convert(found, EnvironmentRow)

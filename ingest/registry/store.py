@@ -3,13 +3,14 @@
 Every write that changes what the data plane sees also appends the trigger's new state to the
 outbox in the same transaction; the relay carries it to the trigger-config topic. Every query
 is scoped to a project and to live rows (`deleted_at IS NULL`): a deleted trigger is gone from
-reads, from name uniqueness, and (through a tombstone) from the topic.
+reads, from name uniqueness, and (through a tombstone) from the topic. Secret values arrive
+here already encrypted (`ingest.registry.service` encrypts them).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -21,60 +22,50 @@ from psycopg.types.json import Jsonb
 
 from ingest.registry.config_records import (
     DEFAULT_RECORD_BOUND,
-    config_record,
     enqueue_tombstone,
     lock_environment,
     publish,
 )
+from ingest.registry.errors import NameConflict, NotFound
 from runtime.ids import canonical_id
-from runtime.secrets import Keyring
-from schemas.triggers import DefinitionSlug, Target, TriggerConfig, TriggerStatus
+from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 
+# Ids as text, so that a selected row converts straight into a TriggerRow.
 _COLUMNS = sql.SQL(
-    "id, project_id, definition, name, status, target, config, secrets, target_secret,"
-    " environment_id, revision, created_at, updated_at"
+    "id::text AS id, project_id::text AS project_id, definition, name, status, target, config,"
+    " secrets, target_secret, environment_id::text AS environment_id, revision, created_at,"
+    " updated_at"
 )
-
-
-class NameConflict(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
 class NewTrigger:
+    """What a trigger holds, as written; secret values are ciphertexts."""
+
     project_id: str
     definition: DefinitionSlug
     name: str
     target: Target
     config: dict[str, Any] = field(default_factory=dict)
-    # Plaintext secret values; encrypted before they reach the database.
     secrets: dict[str, str] = field(default_factory=dict)
     status: TriggerStatus = "active"
     environment_id: str | None = None
     target_secret: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TriggerRow:
-    """A live trigger as stored; secret values are ciphertexts."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerRow(NewTrigger):
+    """A live trigger as stored."""
 
     id: str
-    project_id: str
-    definition: DefinitionSlug
-    name: str
-    status: TriggerStatus
-    target: Target
-    config: dict[str, Any]
-    secrets: dict[str, str]
-    target_secret: str | None
-    environment_id: str | None
     revision: int
     created_at: datetime
     updated_at: datetime
+
+
+# A trigger's columns that a write sets; a trigger's project and definition never change.
+_WRITTEN = tuple(f.name for f in fields(NewTrigger))
+_CHANGEABLE = tuple(name for name in _WRITTEN if name not in ("project_id", "definition"))
 
 
 async def create_project(conn: AsyncConnection[Any], name: str) -> str:
@@ -89,65 +80,15 @@ async def create_project(conn: AsyncConnection[Any], name: str) -> str:
     return project_id
 
 
-async def create_trigger(
-    conn: AsyncConnection[Any],
-    keyring: Keyring,
-    new: NewTrigger,
-    *,
-    record_bound: int = DEFAULT_RECORD_BOUND,
-) -> TriggerConfig:
-    """Store a trigger (encrypting its secrets) and enqueue its first config record."""
-    async with conn.transaction():
-        row = await insert_trigger(
-            conn,
-            replace(
-                new,
-                secrets={name: keyring.encrypt(value) for name, value in new.secrets.items()},
-                target_secret=None
-                if new.target_secret is None
-                else keyring.encrypt(new.target_secret),
-            ),
-            record_bound=record_bound,
-        )
-        return await config_record(conn, row)
-
-
 async def insert_trigger(
     conn: AsyncConnection[Any], new: NewTrigger, *, record_bound: int = DEFAULT_RECORD_BOUND
 ) -> TriggerRow:
-    """Insert a trigger whose secrets are already encrypted, and publish it."""
-    async with conn.transaction():
-        if new.environment_id is not None:
-            await lock_environment(conn, new.project_id, new.environment_id)
-        cursor = conn.cursor(row_factory=dict_row)
-        try:
-            await cursor.execute(
-                sql.SQL(
-                    """
-                INSERT INTO triggers (id, project_id, definition, name, status, target, config,
-                                      secrets, target_secret, environment_id)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                RETURNING {columns}
-                """
-                ).format(columns=_COLUMNS),
-                (
-                    str(uuid.uuid4()),
-                    new.project_id,
-                    new.definition,
-                    new.name,
-                    new.status,
-                    Jsonb(_target_json(new.target)),
-                    Jsonb(new.config),
-                    Jsonb(new.secrets),
-                    new.target_secret,
-                    new.environment_id,
-                ),
-            )
-        except UniqueViolation:
-            raise _name_conflict(new.name) from None
-        row = _trigger_row(await cursor.fetchone())
-        await publish(conn, row, record_bound)
-    return row
+    """Insert a trigger and publish it."""
+    query = sql.SQL("INSERT INTO triggers (id, {columns}) VALUES (%(id)s, {values})").format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, _WRITTEN)),
+        values=sql.SQL(", ").join(map(sql.Placeholder, _WRITTEN)),
+    )
+    return await _write(conn, query, new, str(uuid.uuid4()), record_bound)
 
 
 async def find_trigger(
@@ -168,7 +109,7 @@ async def find_trigger(
     )
     found = await cursor.fetchone()
     if found is None:
-        raise NotFound(trigger_id)
+        raise NotFound("trigger")
     return _trigger_row(found)
 
 
@@ -212,41 +153,16 @@ async def save_trigger(
     conn: AsyncConnection[Any], row: TriggerRow, *, record_bound: int = DEFAULT_RECORD_BOUND
 ) -> TriggerRow:
     """Write a changed live trigger (found with `lock=True` in this transaction) and publish it."""
-    async with conn.transaction():
-        if row.environment_id is not None:
-            await lock_environment(conn, row.project_id, row.environment_id)
-        cursor = conn.cursor(row_factory=dict_row)
-        try:
-            await cursor.execute(
-                sql.SQL(
-                    """
-                UPDATE triggers SET name = %s, status = %s, target = %s, config = %s,
-                    secrets = %s, target_secret = %s, environment_id = %s,
-                    revision = revision + 1, updated_at = now()
-                WHERE id = %s AND project_id = %s AND deleted_at IS NULL
-                RETURNING {columns}
-                """
-                ).format(columns=_COLUMNS),
-                (
-                    row.name,
-                    row.status,
-                    Jsonb(_target_json(row.target)),
-                    Jsonb(row.config),
-                    Jsonb(row.secrets),
-                    row.target_secret,
-                    row.environment_id,
-                    row.id,
-                    row.project_id,
-                ),
-            )
-        except UniqueViolation:
-            raise _name_conflict(row.name) from None
-        found = await cursor.fetchone()
-        if found is None:
-            raise NotFound(row.id)
-        saved = _trigger_row(found)
-        await publish(conn, saved, record_bound)
-    return saved
+    query = sql.SQL(
+        "UPDATE triggers SET {changes}, revision = revision + 1, updated_at = now()"
+        " WHERE id = %(id)s AND project_id = %(project_id)s AND deleted_at IS NULL"
+    ).format(
+        changes=sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name))
+            for name in _CHANGEABLE
+        )
+    )
+    return await _write(conn, query, row, row.id, record_bound)
 
 
 async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id: str) -> None:
@@ -261,7 +177,7 @@ async def delete_trigger(conn: AsyncConnection[Any], project_id: str, trigger_id
             (trigger_id, project_id),
         )
         if cursor.rowcount == 0:
-            raise NotFound(trigger_id)
+            raise NotFound("trigger")
         await enqueue_tombstone(conn, trigger_id)
 
 
@@ -288,6 +204,37 @@ async def republish_environment_triggers(
     return len(rows)
 
 
+async def _write(
+    conn: AsyncConnection[Any],
+    query: sql.Composed,
+    trigger: NewTrigger,
+    trigger_id: str,
+    record_bound: int,
+) -> TriggerRow:
+    """Run an INSERT or UPDATE of one trigger, by `id` and the written columns, and publish the
+    row it leaves."""
+    values = {name: getattr(trigger, name) for name in _WRITTEN}
+    for name in ("target", "config", "secrets"):
+        values[name] = Jsonb(msgspec.to_builtins(values[name]))
+    async with conn.transaction():
+        if trigger.environment_id is not None:
+            await lock_environment(conn, trigger.project_id, trigger.environment_id)
+        cursor = conn.cursor(row_factory=dict_row)
+        try:
+            await cursor.execute(
+                sql.SQL("{query} RETURNING {columns}").format(query=query, columns=_COLUMNS),
+                {**values, "id": trigger_id},
+            )
+        except UniqueViolation:
+            raise _name_conflict(trigger.name) from None
+        found = await cursor.fetchone()
+        if found is None:
+            raise NotFound("trigger")
+        saved = _trigger_row(found)
+        await publish(conn, saved, record_bound)
+    return saved
+
+
 def _name_conflict(name: str) -> NameConflict:
     return NameConflict(f"a live trigger named {name!r} already exists in this project")
 
@@ -295,30 +242,9 @@ def _name_conflict(name: str) -> NameConflict:
 def _canonical(trigger_id: str) -> str:
     canonical = canonical_id(trigger_id)
     if canonical is None:
-        raise NotFound(trigger_id)
+        raise NotFound("trigger")
     return canonical
 
 
-def _target_json(target: Target) -> dict[str, Any]:
-    parsed: dict[str, Any] = msgspec.to_builtins(target)
-    return parsed
-
-
-def _trigger_row(found: dict[str, Any] | None) -> TriggerRow:
-    if found is None:
-        raise RuntimeError("a RETURNING clause yielded no row")
-    return TriggerRow(
-        id=str(found["id"]),
-        project_id=str(found["project_id"]),
-        definition=found["definition"],
-        name=found["name"],
-        status=found["status"],
-        target=Target(**found["target"]),
-        config=found["config"],
-        secrets=found["secrets"],
-        target_secret=found["target_secret"],
-        environment_id=None if found["environment_id"] is None else str(found["environment_id"]),
-        revision=found["revision"],
-        created_at=found["created_at"],
-        updated_at=found["updated_at"],
-    )
+def _trigger_row(found: dict[str, Any]) -> TriggerRow:
+    return msgspec.convert(found, TriggerRow)

@@ -7,29 +7,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from ingest.registry.errors import FieldError, Invalid
 from kinds import TriggerKind, secret_problem
 from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target
 
 KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    path: str
-    message: str
-
-
-class Invalid(Exception):
-    def __init__(self, errors: Iterable[FieldError]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
 
 
 def path_of(loc: Iterable[int | str]) -> str:

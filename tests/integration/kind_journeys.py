@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 from psycopg import AsyncConnection
 
-from ingest.registry.store import NewTrigger, create_project, create_trigger
-from kinds import KINDS
+from ingest.registry.inputs import TargetIn, TriggerCreate
+from ingest.registry.service import ControlPlane
+from ingest.registry.store import create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, ROUTED_EVENT, DeliveryLogRecord, RoutedEvent
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
-from schemas.triggers import DefinitionSlug, Target
+from schemas.triggers import DefinitionSlug
 from tests.integration.polling import eventually
 from tests.integration.stages import free_port, running_stages, wait_until_ready
 from tests.integration.topic_reader import Record, read_all, read_until
@@ -69,27 +70,24 @@ async def kind_pipeline(
     settings = settings.model_copy(
         update={"ingest_port": free_port(), "processor_metrics_port": free_port()}
     )
+    # Through the control-plane service, so the kind's config and secrets are checked as the
+    # API checks them.
+    service = ControlPlane.from_settings(settings, Keyring.from_setting(settings.secret_keys))
     async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
         project_id = await create_project(conn, f"{definition}-kind")
-        trigger = await create_trigger(
-            conn,
-            Keyring.from_setting(settings.secret_keys),
-            NewTrigger(
-                project_id,
-                definition,
-                definition,
-                Target("noop"),
-                config=KINDS[definition].validate_config(config),
-                secrets=secrets,
-            ),
+        given = TriggerCreate(
+            definition=definition,
+            name=definition,
+            target=TargetIn(kind="noop"),
+            config=config,
+            secrets=secrets,
         )
+        trigger = await service.create_trigger(conn, project_id, given)
     base = f"http://127.0.0.1:{settings.ingest_port}"
     with running_stages(settings, "ingest", "processors"):
         await wait_until_ready(f"{base}/readyz")
         async with httpx.AsyncClient() as client:
-            pipeline = KindPipeline(
-                settings, client, f"{base}/webhooks/{trigger.trigger_id}", trigger.trigger_id
-            )
+            pipeline = KindPipeline(settings, client, f"{base}/webhooks/{trigger.id}", trigger.id)
 
             async def reachable() -> bool | None:
                 # Triggers reach ingest through the outbox relay; until then it answers 404.

@@ -9,12 +9,36 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ingest.registry.store import NotFound, delete_trigger, find_trigger, save_trigger
+from ingest.registry.config_records import config_record
+from ingest.registry.errors import NotFound
+from ingest.registry.store import (
+    NewTrigger,
+    delete_trigger,
+    find_trigger,
+    insert_trigger,
+    save_trigger,
+)
+from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
-from schemas.triggers import TriggerStatus
+from schemas.triggers import TriggerConfig, TriggerStatus
 from tests.integration.topic_reader import read_all
+
+
+async def create_trigger(
+    conn: AsyncConnection[Any], keyring: Keyring, new: NewTrigger
+) -> TriggerConfig:
+    """Store a trigger given with plaintext secrets, unchecked, and return its first config
+    record: fixtures that the control-plane service would refuse (a slack trigger without its
+    signing secret) still exercise the store, the outbox and the relay."""
+    encrypted = replace(
+        new,
+        secrets={name: keyring.encrypt(value) for name, value in new.secrets.items()},
+        target_secret=None if new.target_secret is None else keyring.encrypt(new.target_secret),
+    )
+    async with conn.transaction():
+        return await config_record(conn, await insert_trigger(conn, encrypted))
 
 
 async def outbox_counts(conn: AsyncConnection[Any]) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg import AsyncConnection
 
 from deploy.migrate import apply_migrations
-from ingest.registry.store import NewTrigger, create_project, create_trigger
+from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
@@ -29,6 +29,7 @@ from schemas.topics import RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 from tests.integration.isolation import isolated_settings, scratch_database
 from tests.integration.polling import eventually
+from tests.integration.registry_support import create_trigger
 from tests.integration.signing import FORM, slack_headers, standard_webhook_headers
 from tests.integration.stages import free_port, running_stages, wait_until_ready
 from tests.integration.topic_reader import read_all

@@ -19,7 +19,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from ingest.registry.relay import OutboxRelay
-from ingest.registry.store import NewTrigger, create_project, create_trigger
+from ingest.registry.store import NewTrigger, create_project
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
@@ -31,6 +31,7 @@ from tests.integration.registry_support import (
     assert_topic_equals_table,
     change_many,
     change_one,
+    create_trigger,
     outbox_counts,
 )
 from tests.integration.stages import free_port, stage_env, wait_until_ready

@@ -12,7 +12,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from deploy.migrate import apply_migrations
-from ingest.registry.store import NewTrigger, create_project, create_trigger
+from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.triggers import Target
@@ -21,6 +21,7 @@ from tests.integration.polling import eventually
 from tests.integration.registry_support import (
     assert_topic_equals_table,
     change_many,
+    create_trigger,
     outbox_counts,
 )
 from tests.integration.stages import free_port, running_stages, wait_until_ready

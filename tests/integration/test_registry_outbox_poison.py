@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 
 from ingest.registry.relay import OutboxRelay
-from ingest.registry.store import NewTrigger, create_project, create_trigger
+from ingest.registry.store import NewTrigger, create_project
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
@@ -19,7 +19,7 @@ from schemas.records import TRIGGER_CONFIG
 from schemas.topics import MAX_RECORD_BYTES
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target
-from tests.integration.registry_support import change_one
+from tests.integration.registry_support import change_one, create_trigger
 from tests.integration.topic_reader import read_all
 
 pytestmark = pytest.mark.integration

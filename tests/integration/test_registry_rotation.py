@@ -11,17 +11,13 @@ from pydantic import SecretStr
 
 from ingest.registry.environments import create_environment
 from ingest.registry.rotation import Rotation, rotate_secrets
-from ingest.registry.store import (
-    NewTrigger,
-    create_project,
-    create_trigger,
-    delete_trigger,
-)
+from ingest.registry.store import NewTrigger, create_project, delete_trigger
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.cli_support import triggerline
+from tests.integration.registry_support import create_trigger
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,13 @@ import orjson
 import pytest
 from psycopg import AsyncConnection
 
-from ingest.registry.store import NewTrigger, create_project, create_trigger
+from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.topics import DELIVERY_LOG
 from schemas.triggers import Target
 from tests.integration.polling import eventually
+from tests.integration.registry_support import create_trigger
 from tests.integration.stages import free_port, running_stages, wait_until_ready
 from tests.integration.test_walking_skeleton import log_entries, signed
 from tests.integration.topic_reader import read_until

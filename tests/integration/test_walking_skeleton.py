@@ -11,13 +11,14 @@ import pytest
 from psycopg import AsyncConnection
 from slack_sdk.signature import SignatureVerifier
 
-from ingest.registry.store import NewTrigger, create_project, create_trigger
+from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, RAW_EVENT, DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.polling import eventually
+from tests.integration.registry_support import create_trigger
 from tests.integration.stages import free_port, running_stages, wait_until_ready
 from tests.integration.topic_reader import Record, read_all, read_until
 
