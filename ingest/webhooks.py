@@ -12,6 +12,7 @@ trigger's rate budget (429), so forgeries cannot push a real sender's events int
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from ingest.rate_limit import retry_after_header
 from ingest.recent_ids import RecentIds
 from ingest.refusal_log import RefusalLog
 from ingest.triggers import IngressTrigger
-from kinds.base import JSON, EnvelopeRejected, Handshake, WebhookKind
+from kinds.base import JSON, EnvelopeRejected, Handshake, WebhookKind, WebhookRequest
 from runtime.metrics import INGEST_IN_FLIGHT, INGEST_REQUESTS
 from runtime.settings import Settings
 from runtime.signatures import SignatureRejected
@@ -122,8 +123,10 @@ class WebhookIngress:
     ) -> Answer:
         trigger, kind = self._receiving(trigger_id, trigger)
         body = await self._read_bounded(headers, body_chunks)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        request = WebhookRequest(headers, body, content_type)
         try:
-            kind.verify(headers, body, trigger.signing_secrets)
+            kind.verify(request, trigger.signing_secrets, time.time())
         except SignatureRejected as exc:
             # The reason is for operators (counted, and logged a few lines at a time); the
             # caller learns nothing it could use.
@@ -134,9 +137,8 @@ class WebhookIngress:
         except UnicodeDecodeError:
             raise Rejection(400, "bad_request", "body is not valid UTF-8") from None
 
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            envelope = kind.parse(content_type, headers, body)
+            envelope = kind.parse(request)
         except EnvelopeRejected as exc:
             raise Rejection(exc.status, "bad_request", exc.message) from None
         if isinstance(envelope, Handshake):

@@ -3,14 +3,13 @@
 A kind holds everything about one source of events, for every stage: its config model and
 secrets (the registry), how a request is verified and its envelope parsed (ingest), and how an
 event is normalized and correlated (the processors). Kinds do no I/O: they work on bytes,
-headers, records and an injectable clock, so each one is tested on its own.
+headers, records and a given time, so each one is tested on its own.
 """
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
@@ -41,6 +40,16 @@ class EnvelopeRejected(Exception):
 
 class UnroutableEvent(ValueError):
     """The raw record is well-formed but its body cannot be routed; it is dead-lettered."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A webhook request as a kind sees it: the body exactly as received."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    # The media type, lower case, without parameters.
+    content_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,19 +145,11 @@ class WebhookKind(TriggerKind):
         )
 
     @abstractmethod
-    def verify(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        secrets: Iterable[str],
-        now: Callable[[], float] = time.time,
-    ) -> None:
+    def verify(self, request: WebhookRequest, secrets: Iterable[str], now: float) -> None:
         """Return if the request is signed with one of `secrets`; raise SignatureRejected."""
 
     @abstractmethod
-    def parse(
-        self, content_type: str, headers: Mapping[str, str], body: bytes
-    ) -> Envelope | Handshake:
+    def parse(self, request: WebhookRequest) -> Envelope | Handshake:
         """What a verified request carries; `EnvelopeRejected` if it is no event."""
 
 

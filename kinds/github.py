@@ -8,8 +8,7 @@ pull-request number, else the repository, so one thread's events arrive in order
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field
@@ -25,6 +24,7 @@ from kinds.base import (
     Normalized,
     UnroutableEvent,
     WebhookKind,
+    WebhookRequest,
     content_types,
     envelope_object,
     form_payload,
@@ -75,33 +75,26 @@ class GitHub(WebhookKind):
     verification = "github_sha256"
     kept_headers = ("x-github-event", "x-github-delivery", "x-github-hook-id")
 
-    def verify(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        secrets: Iterable[str],
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        signature = headers.get("x-hub-signature-256")
+    def verify(self, request: WebhookRequest, secrets: Iterable[str], now: float) -> None:
+        signature = request.headers.get("x-hub-signature-256")
         if not signature:
             raise SignatureRejected("missing_headers", "missing X-Hub-Signature-256")
         presented = [signature.encode()]
         for secret in secrets:
-            expected = SIGNATURE_PREFIX + hmac_sha256(secret.encode(), body).hex()
+            expected = SIGNATURE_PREFIX + hmac_sha256(secret.encode(), request.body).hex()
             if matches_any(expected.encode(), presented):
                 return
         raise SignatureRejected("mismatch", "signature does not match")
 
-    def parse(
-        self, content_type: str, headers: Mapping[str, str], body: bytes
-    ) -> Envelope | Handshake:
-        content_types(content_type, JSON, FORM)
-        if not headers.get("x-github-event"):
+    def parse(self, request: WebhookRequest) -> Envelope | Handshake:
+        content_types(request.content_type, JSON, FORM)
+        if not request.headers.get("x-github-event"):
             raise EnvelopeRejected(400, "missing X-GitHub-Event header")
-        delivery = headers.get("x-github-delivery")
+        delivery = request.headers.get("x-github-delivery")
         if not delivery:
             raise EnvelopeRejected(400, "missing X-GitHub-Delivery header")
-        envelope_object(form_payload(body) if content_type == FORM else body)
+        body = request.body
+        envelope_object(form_payload(body) if request.content_type == FORM else body)
         return Envelope(delivery, "X-GitHub-Delivery")
 
     def normalize(self, raw: RawEvent, correlation: Expression | None) -> Normalized | Ignored:

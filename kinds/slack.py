@@ -6,8 +6,7 @@ replies name its ts as their thread_ts), else the channel, else the workspace.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from kinds.base import (
     Ignored,
     Normalized,
     WebhookKind,
+    WebhookRequest,
     content_types,
     envelope_object,
     form_payload,
@@ -141,21 +141,15 @@ class Slack(WebhookKind):
     # Slack's retries carry the same event_id; the number and reason show on the journey.
     kept_headers = ("x-slack-retry-num", "x-slack-retry-reason")
 
-    def verify(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        secrets: Iterable[str],
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        timestamp = headers.get("x-slack-request-timestamp")
-        signature = headers.get("x-slack-signature")
+    def verify(self, request: WebhookRequest, secrets: Iterable[str], now: float) -> None:
+        timestamp = request.headers.get("x-slack-request-timestamp")
+        signature = request.headers.get("x-slack-signature")
         if not timestamp or not signature:
             raise SignatureRejected(
                 "missing_headers", "missing X-Slack-Request-Timestamp or X-Slack-Signature"
             )
-        check_timestamp(timestamp, "X-Slack-Request-Timestamp", now(), MAX_CLOCK_SKEW_S)
-        base = b"v0:" + timestamp.encode() + b":" + body
+        check_timestamp(timestamp, "X-Slack-Request-Timestamp", now, MAX_CLOCK_SKEW_S)
+        base = b"v0:" + timestamp.encode() + b":" + request.body
         presented = [signature.encode()]
         for secret in secrets:
             expected = b"v0=" + hmac_sha256(secret.encode(), base).hex().encode()
@@ -163,11 +157,11 @@ class Slack(WebhookKind):
                 return
         raise SignatureRejected("mismatch", "signature does not match")
 
-    def parse(
-        self, content_type: str, headers: Mapping[str, str], body: bytes
-    ) -> Envelope | Handshake:
-        content_types(content_type, JSON, FORM)
-        envelope = envelope_object(form_payload(body) if content_type == FORM else body)
+    def parse(self, request: WebhookRequest) -> Envelope | Handshake:
+        content_types(request.content_type, JSON, FORM)
+        envelope = envelope_object(
+            form_payload(request.body) if request.content_type == FORM else request.body
+        )
         if envelope.get("type") == "url_verification":
             return Handshake(str(envelope.get("challenge", "")).encode(), TEXT)
         return Envelope(text_of(envelope.get("event_id")), "event_id")

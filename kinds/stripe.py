@@ -8,8 +8,7 @@ order.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from kinds.base import (
     Ignored,
     Normalized,
     WebhookKind,
+    WebhookRequest,
     content_types,
     envelope_object,
     raw_object,
@@ -83,31 +83,23 @@ class Stripe(WebhookKind):
             )
         return None
 
-    def verify(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        secrets: Iterable[str],
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        header = headers.get("stripe-signature")
+    def verify(self, request: WebhookRequest, secrets: Iterable[str], now: float) -> None:
+        header = request.headers.get("stripe-signature")
         if not header:
             raise SignatureRejected("missing_headers", f"missing {HEADER}")
         timestamp, presented = _signature_parts(header)
         if timestamp is None:
             raise SignatureRejected("malformed_timestamp", f"{HEADER} has no t=")
-        check_timestamp(timestamp, f"{HEADER} t", now(), TOLERANCE_S)
-        signed = timestamp.encode() + b"." + body
+        check_timestamp(timestamp, f"{HEADER} t", now, TOLERANCE_S)
+        signed = timestamp.encode() + b"." + request.body
         for secret in secrets:
             if matches_any(hmac_sha256(secret.encode(), signed).hex().encode(), presented):
                 return
         raise SignatureRejected("mismatch", "no v1 signature matches")
 
-    def parse(
-        self, content_type: str, headers: Mapping[str, str], body: bytes
-    ) -> Envelope | Handshake:
-        content_types(content_type, JSON)
-        event = envelope_object(body)
+    def parse(self, request: WebhookRequest) -> Envelope | Handshake:
+        content_types(request.content_type, JSON)
+        event = envelope_object(request.body)
         event_id, event_type = text_of(event.get("id")), text_of(event.get("type"))
         if not event_id or not event_type:
             raise EnvelopeRejected(400, "a Stripe event has string `id` and `type` fields")

@@ -6,8 +6,7 @@ expression over the body, else the webhook-id (each event its own stream).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 
 from pydantic import Field
 
@@ -19,6 +18,7 @@ from kinds.base import (
     Ignored,
     Normalized,
     WebhookKind,
+    WebhookRequest,
     content_types,
     envelope_object,
     raw_object,
@@ -54,21 +54,13 @@ class Webhook(WebhookKind):
             return f"this secret looks like {standard_webhooks.SECRET_FORMAT}"
         return None
 
-    def verify(
-        self,
-        headers: Mapping[str, str],
-        body: bytes,
-        secrets: Iterable[str],
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        standard_webhooks.verify(headers, body, secrets, now)
+    def verify(self, request: WebhookRequest, secrets: Iterable[str], now: float) -> None:
+        standard_webhooks.verify(request.headers, request.body, secrets, now)
 
-    def parse(
-        self, content_type: str, headers: Mapping[str, str], body: bytes
-    ) -> Envelope | Handshake:
-        content_types(content_type, JSON)
-        envelope_object(body)
-        return Envelope(headers.get("webhook-id"), "webhook-id")
+    def parse(self, request: WebhookRequest) -> Envelope | Handshake:
+        content_types(request.content_type, JSON)
+        envelope_object(request.body)
+        return Envelope(request.headers.get("webhook-id"), "webhook-id")
 
     def normalize(self, raw: RawEvent, correlation: Expression | None) -> Normalized | Ignored:
         webhook_id = raw.headers.get("webhook-id") or raw.id

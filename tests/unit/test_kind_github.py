@@ -12,7 +12,15 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from kinds.base import FORM, JSON, Envelope, EnvelopeRejected, Ignored, Normalized
+from kinds.base import (
+    FORM,
+    JSON,
+    Envelope,
+    EnvelopeRejected,
+    Ignored,
+    Normalized,
+    WebhookRequest,
+)
 from kinds.github import KIND as GITHUB
 from runtime.signatures import SignatureRejected
 from schemas.records import RawEvent
@@ -23,6 +31,9 @@ pytestmark = pytest.mark.unit
 VECTOR_SECRET = "It's a Secret to Everybody"
 VECTOR_BODY = b"Hello, World!"
 VECTOR_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+VECTOR_HEADERS = {"x-hub-signature-256": VECTOR_SIGNATURE}
+# GitHub signs no timestamp: any time verifies.
+NOW = 1_765_000_000.0
 
 SECRET = "github-hook-secret"
 ISSUE_OPENED = {
@@ -38,7 +49,7 @@ def signature(body: bytes, secret: str = SECRET) -> str:
 
 
 def test_the_documented_vector_verifies() -> None:
-    GITHUB.verify({"x-hub-signature-256": VECTOR_SIGNATURE}, VECTOR_BODY, [VECTOR_SECRET])
+    GITHUB.verify(WebhookRequest(VECTOR_HEADERS, VECTOR_BODY), [VECTOR_SECRET], NOW)
 
 
 @pytest.mark.parametrize(
@@ -56,13 +67,14 @@ def test_requests_not_signed_with_the_secret_are_refused(
     headers: dict[str, str], body: bytes, secrets: list[str], reason: str
 ) -> None:
     with pytest.raises(SignatureRejected) as rejected:
-        GITHUB.verify(headers, body, secrets)
+        GITHUB.verify(WebhookRequest(headers, body), secrets, NOW)
     assert rejected.value.reason == reason
 
 
 def test_the_previous_secret_verifies_during_rotation() -> None:
     body = orjson.dumps(ISSUE_OPENED)
-    GITHUB.verify({"x-hub-signature-256": signature(body, "old")}, body, [SECRET, "old"])
+    headers = {"x-hub-signature-256": signature(body, "old")}
+    GITHUB.verify(WebhookRequest(headers, body), [SECRET, "old"], NOW)
     assert GITHUB.signing_secrets == ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")
 
 
@@ -73,8 +85,12 @@ def github_headers(event: str = "issues", delivery: str = "d-1") -> dict[str, st
 def test_the_delivery_header_is_the_event_id_in_json_and_form_bodies() -> None:
     body = orjson.dumps(ISSUE_OPENED)
     form = urlencode({"payload": body.decode()}).encode()
-    assert GITHUB.parse(JSON, github_headers(), body) == Envelope("d-1", "X-GitHub-Delivery")
-    assert GITHUB.parse(FORM, github_headers(), form) == Envelope("d-1", "X-GitHub-Delivery")
+    assert GITHUB.parse(WebhookRequest(github_headers(), body, JSON)) == Envelope(
+        "d-1", "X-GitHub-Delivery"
+    )
+    assert GITHUB.parse(WebhookRequest(github_headers(), form, FORM)) == Envelope(
+        "d-1", "X-GitHub-Delivery"
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,7 +107,7 @@ def test_envelopes_that_are_no_event_are_refused_with_the_reason(
     content_type: str, headers: dict[str, str], body: bytes, status: int, message: str
 ) -> None:
     with pytest.raises(EnvelopeRejected, match=message) as rejected:
-        GITHUB.parse(content_type, headers, body)
+        GITHUB.parse(WebhookRequest(headers, body, content_type))
     assert rejected.value.status == status
 
 

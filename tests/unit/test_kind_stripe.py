@@ -9,7 +9,7 @@ import orjson
 import pytest
 import stripe
 
-from kinds.base import JSON, Envelope, EnvelopeRejected, Normalized
+from kinds.base import JSON, Envelope, EnvelopeRejected, Normalized, WebhookRequest
 from kinds.stripe import KIND as STRIPE
 from runtime.signatures import SignatureRejected
 from schemas.records import RawEvent
@@ -34,7 +34,7 @@ def signed_by_stripe(body: bytes = BODY, secret: str = SECRET, at: int = NOW) ->
 
 
 def test_a_header_made_by_stripe_verifies() -> None:
-    STRIPE.verify(signed_by_stripe(), BODY, [SECRET], now=lambda: NOW)
+    STRIPE.verify(WebhookRequest(signed_by_stripe(), BODY), [SECRET], NOW)
 
 
 def test_one_matching_v1_among_several_verifies_as_stripe_says() -> None:
@@ -43,12 +43,12 @@ def test_one_matching_v1_among_several_verifies_as_stripe_says() -> None:
     new = signed_by_stripe()["stripe-signature"]
     header = f"{new.split(',')[0]},{old},{new.split(',')[1]},v0=ignored"
     assert stripe.WebhookSignature.verify_header(BODY.decode(), header, SECRET, tolerance=None)
-    STRIPE.verify({"stripe-signature": header}, BODY, [SECRET], now=lambda: NOW)
+    STRIPE.verify(WebhookRequest({"stripe-signature": header}, BODY), [SECRET], NOW)
 
 
 def test_the_previous_secret_verifies_during_rotation() -> None:
     STRIPE.verify(
-        signed_by_stripe(secret="whsec_old"), BODY, [SECRET, "whsec_old"], now=lambda: NOW
+        WebhookRequest(signed_by_stripe(secret="whsec_old"), BODY), [SECRET, "whsec_old"], NOW
     )
     assert STRIPE.signing_secrets == ("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PREVIOUS")
 
@@ -56,13 +56,13 @@ def test_the_previous_secret_verifies_during_rotation() -> None:
 @pytest.mark.parametrize("skew", [-301, 301])
 def test_timestamps_outside_the_tolerance_are_stale(skew: int) -> None:
     with pytest.raises(SignatureRejected) as rejected:
-        STRIPE.verify(signed_by_stripe(at=NOW + skew), BODY, [SECRET], now=lambda: NOW)
+        STRIPE.verify(WebhookRequest(signed_by_stripe(at=NOW + skew), BODY), [SECRET], NOW)
     assert rejected.value.reason == "stale_timestamp"
 
 
 @pytest.mark.parametrize("skew", [-300, 300])
 def test_timestamps_at_the_edge_of_the_tolerance_verify(skew: int) -> None:
-    STRIPE.verify(signed_by_stripe(at=NOW + skew), BODY, [SECRET], now=lambda: NOW)
+    STRIPE.verify(WebhookRequest(signed_by_stripe(at=NOW + skew), BODY), [SECRET], NOW)
 
 
 @pytest.mark.parametrize(
@@ -80,12 +80,12 @@ def test_requests_not_signed_with_the_secret_are_refused(
     headers: dict[str, str], body: bytes, reason: str
 ) -> None:
     with pytest.raises(SignatureRejected) as rejected:
-        STRIPE.verify(headers, body, [SECRET], now=lambda: NOW)
+        STRIPE.verify(WebhookRequest(headers, body), [SECRET], NOW)
     assert rejected.value.reason == reason
 
 
 def test_the_event_id_comes_from_the_body() -> None:
-    assert STRIPE.parse(JSON, {}, BODY) == Envelope("evt_1QxY", "id")
+    assert STRIPE.parse(WebhookRequest({}, BODY, JSON)) == Envelope("evt_1QxY", "id")
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_bodies_that_are_no_stripe_event_are_refused(
     content_type: str, body: bytes, status: int
 ) -> None:
     with pytest.raises(EnvelopeRejected) as rejected:
-        STRIPE.parse(content_type, {}, body)
+        STRIPE.parse(WebhookRequest({}, body, content_type))
     assert rejected.value.status == status
 
 

@@ -5,6 +5,7 @@ an envelope or EnvelopeRejected."""
 from __future__ import annotations
 
 import contextlib
+import time
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kinds import KINDS, WebhookKind
-from kinds.base import FORM, JSON, EnvelopeRejected
+from kinds.base import FORM, JSON, EnvelopeRejected, WebhookRequest
 from runtime.signatures import SignatureRejected
 
 pytestmark = pytest.mark.unit
@@ -52,7 +53,7 @@ def test_verifiers_only_ever_reject(
     kind = KINDS[slug]
     assert isinstance(kind, WebhookKind)
     with contextlib.suppress(SignatureRejected):
-        kind.verify(headers, body, keys)
+        kind.verify(WebhookRequest(headers, body), keys, time.time())
 
 
 json_values = st.recursive(
@@ -76,4 +77,4 @@ def test_parsers_answer_an_envelope_or_a_rejection(
     kind = KINDS[slug]
     assert isinstance(kind, WebhookKind)
     with contextlib.suppress(EnvelopeRejected):
-        kind.parse(content_type, headers, body.encode())
+        kind.parse(WebhookRequest(headers, body.encode(), content_type))
