@@ -11,7 +11,7 @@ commits everything, and the run counts what reached the routed topic and the del
     python -m benchmarks.processor_kill_soak --engine batch --kills 30
 
 Every event sent must be routed exactly once with one `routed` decision, and every resend must
-be decided `duplicate` once. The tally goes in the README's performance section.
+be decided `duplicate` once. The tally goes in docs/performance.md.
 """
 
 from __future__ import annotations

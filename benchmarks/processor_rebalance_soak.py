@@ -10,7 +10,7 @@ every raw event (or three minutes pass), the run counts what reached the routed 
     python -m benchmarks.processor_rebalance_soak --engine faust --runs 10
 
 The batch engine runs the same scenario in the suite (tests/integration/
-test_processor_rebalance.py). The figures go in the README's performance section.
+test_processor_rebalance.py). The figures go in docs/performance.md.
 """
 
 from __future__ import annotations

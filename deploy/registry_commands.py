@@ -22,6 +22,7 @@ from ingest.registry.config_records import config_record
 from ingest.registry.inputs import TriggerCreate, TriggerUpdate, parsed
 from ingest.registry.service import ControlPlane, webhook_url
 from ingest.registry.store import TriggerRow, create_project
+from kinds import KINDS
 from runtime.secrets import Keyring
 from runtime.settings import get_settings
 from schemas.triggers import TriggerStatus
@@ -72,7 +73,7 @@ def projects_create_key(project: str) -> None:
 def triggers_create(
     *,
     project: ProjectOption,
-    definition: Annotated[str, typer.Option(help="slack, webhook or cron.")],
+    definition: Annotated[str, typer.Option(help="A trigger kind: " + ", ".join(KINDS) + ".")],
     name: Annotated[str, typer.Option(help="Unique among the project's live triggers.")],
     target: Annotated[str, typer.Option(help="Target kind: http, kafka or noop.")] = "noop",
     target_ref: Annotated[str, typer.Option(help="URL or topic name.")] = "",
@@ -151,7 +152,7 @@ def triggers_update(
 
 @triggers_app.command("pause")
 def triggers_pause(*, project: ProjectOption, trigger_id: TriggerId) -> None:
-    """Pause a trigger: its events are refused until it is resumed."""
+    """Pause a trigger: its webhooks are answered but not forwarded until it is resumed."""
     _set_status(project, trigger_id, "paused")
 
 

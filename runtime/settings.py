@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     processor_metrics_port: int = Field(default=9101, alias="TRIGGERLINE_PROCESSOR_METRICS_PORT")
     # `batch`, a read-process-write loop on aiokafka transactions, or `faust`, the
     # faust-streaming reference; both keep to the same group, transactional ids and
-    # deduplication changelog (README, "Processors").
+    # deduplication changelog (docs/design.md).
     processor_engine: Literal["batch", "faust"] = Field(
         default="batch", alias="TRIGGERLINE_PROCESSOR_ENGINE"
     )
