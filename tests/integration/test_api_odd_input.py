@@ -10,7 +10,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration
 

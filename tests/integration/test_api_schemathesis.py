@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.control_plane import project_with_key
-from tests.integration.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.control_plane import project_with_key
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import (
     DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
     RAW_EVENT,
     ROUTED_EVENT,
     TRIGGER_CONFIG,
@@ -28,15 +26,15 @@ from schemas.records import (
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target, TriggerConfig
-from tests.integration.stages import free_port, running_stages
-from tests.integration.topic_reader import Record, read_until
+from tests.integration.support.delivery_log import journey
+from tests.integration.support.stages import free_port, running_stages
+from tests.integration.support.topic_reader import Record, read_until
+from tests.integration.support.topic_writer import Position, produce
 
 pytestmark = pytest.mark.integration
 
 # Not JSON, and not even UTF-8: the dead letter must carry it intact all the same.
 GARBAGE = b"\xff\xfe<not a record>"
-
-Position = tuple[int, int]
 
 
 @pytest.fixture
@@ -44,16 +42,6 @@ def stage_settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={"processor_metrics_port": free_port(), "dispatcher_metrics_port": free_port()}
     )
-
-
-async def produce(settings: Settings, topic: str, key: bytes, value: bytes) -> Position:
-    producer = durable_producer(settings)
-    await producer.start()
-    try:
-        metadata = await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-    return metadata.partition, metadata.offset
 
 
 async def publish_trigger(settings: Settings) -> TriggerConfig:
@@ -81,11 +69,6 @@ def letters_from(records: list[Record], topic: str, position: Position) -> list[
         if (letter.source_topic, letter.source_partition, letter.source_offset)
         == (topic, *position)
     ]
-
-
-def journey(records: list[Record], event_id: str) -> list[tuple[str, str]]:
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
-    return [(e.stage, e.outcome) for e in entries if e.event_id == event_id]
 
 
 async def dead_letter_for(settings: Settings, topic: str, position: Position) -> DeadLetter:

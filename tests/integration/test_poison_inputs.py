@@ -18,14 +18,14 @@ from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
-from tests.integration.pipeline_support import (
+from tests.integration.support.pipeline import (
     Pipeline,
     running_pipeline,
     standard_signed,
     webhook_trigger,
 )
-from tests.integration.polling import eventually
-from tests.integration.signing import slack_headers
+from tests.integration.support.polling import eventually
+from tests.integration.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 

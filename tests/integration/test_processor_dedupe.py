@@ -13,25 +13,29 @@ import uuid
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
-    Sent,
-    Worker,
-    WorkerGroup,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
-    dedupe_store_dir,
-    metric,
-    one_trigger_per_partition,
-    processor_workers,
     raw_events_committed,
+)
+from tests.integration.support.processor_records import (
+    Records,
+    Sent,
+    one_trigger_per_partition,
     slack_message,
     trigger_of,
 )
-from tests.integration.stages import wait_until_ready
+from tests.integration.support.processor_workers import (
+    ENGINES,
+    Worker,
+    WorkerGroup,
+    dedupe_store_dir,
+    metric,
+    processor_workers,
+)
+from tests.integration.support.stages import wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -24,26 +24,27 @@ from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, ROUTED_
 from schemas.ticks import CRON_TICK, CronTick
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    PROJECT,
-    Records,
-    Sent,
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
-    one_trigger_per_partition,
-    processor_workers,
-    produce_until,
     raw_events_committed,
     routed_grows_by,
+)
+from tests.integration.support.processor_records import (
+    PROJECT,
+    Records,
+    Sent,
+    one_trigger_per_partition,
+    produce_until,
     slack_message,
     slack_trigger,
     triggers_on_every_partition,
 )
-from tests.integration.topic_reader import read_all
+from tests.integration.support.processor_workers import ENGINES, processor_workers
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 

@@ -10,19 +10,19 @@ import signal
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
-    one_trigger_per_partition,
-    owned_by,
-    processor_workers,
-    produce_steadily,
     routed_events,
 )
+from tests.integration.support.processor_records import (
+    Records,
+    one_trigger_per_partition,
+    produce_steadily,
+)
+from tests.integration.support.processor_workers import ENGINES, owned_by, processor_workers
 
 pytestmark = pytest.mark.integration
 

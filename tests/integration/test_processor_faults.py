@@ -11,16 +11,17 @@ import pytest
 
 from processors.stop import EXIT_TRANSACTION_LOST
 from runtime.settings import Settings
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+)
+from tests.integration.support.processor_records import (
+    Records,
     one_trigger_per_partition,
-    processor_workers,
     produce_steadily,
 )
+from tests.integration.support.processor_workers import ENGINES, processor_workers
 
 pytestmark = pytest.mark.integration
 

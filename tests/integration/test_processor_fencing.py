@@ -11,20 +11,20 @@ import pytest
 
 from processors.stop import EXIT_TRANSACTION_LOST
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
-    Sent,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
-    one_trigger_per_partition,
-    owned_by,
-    processor_workers,
-    produce_until,
     routed_grows_by,
 )
+from tests.integration.support.processor_records import (
+    Records,
+    Sent,
+    one_trigger_per_partition,
+    produce_until,
+)
+from tests.integration.support.processor_workers import ENGINES, owned_by, processor_workers
 
 pytestmark = pytest.mark.integration
 

@@ -16,16 +16,14 @@ import pytest
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
 from schemas.topics import PROCESSOR_DEDUPE
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.processor_support import (
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.processor_records import (
     Records,
     Sent,
-    metric,
     one_trigger_per_partition,
-    processor_workers,
     produce_until,
-    rss_mb,
 )
+from tests.integration.support.processor_workers import metric, processor_workers, rss_mb
 
 pytestmark = pytest.mark.integration
 

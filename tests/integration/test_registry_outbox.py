@@ -26,15 +26,15 @@ from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target
-from tests.integration.polling import eventually
-from tests.integration.registry_support import (
+from tests.integration.support.polling import eventually
+from tests.integration.support.registry import (
     assert_topic_equals_table,
     change_many,
     change_one,
     outbox_counts,
 )
-from tests.integration.stages import free_port, stage_env, wait_until_ready
-from tests.integration.topic_reader import read_all
+from tests.integration.support.stages import free_port, stage_env, wait_until_ready
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 

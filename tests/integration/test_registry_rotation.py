@@ -21,7 +21,7 @@ from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import Target
-from tests.integration.cli_support import triggerline
+from tests.integration.support.cli import triggerline
 
 pytestmark = pytest.mark.integration
 

@@ -20,10 +20,11 @@ from schemas.records import RAW_EVENT, TRIGGER_CONFIG, RawEvent
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target, TriggerConfig
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, running_stages
-from tests.integration.test_dead_letters import journey, produce
-from tests.integration.topic_reader import read_until
+from tests.integration.support.delivery_log import journey
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, running_stages
+from tests.integration.support.topic_reader import read_until
+from tests.integration.support.topic_writer import produce
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from processors.routing import FilterFailed
 from runtime.cel import ENGINES, CelEvaluationError, CelType, EngineName, compile
 from runtime.cel.cost import comprehension_depth
 from schemas.definitions import CEL_DECLARATIONS, DEFINITIONS
-from tests.unit.test_routing import ORDER, raw, run, trigger
+from tests.unit.support.routing import ORDER, raw, run, trigger
 
 pytestmark = pytest.mark.unit
 

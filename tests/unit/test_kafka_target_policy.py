@@ -12,7 +12,7 @@ from dispatchers.backoff import RetryPolicy
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.targets import Targets
 from runtime.kafka_targets import KafkaTargetPolicy
-from tests.unit.dispatch_support import routed
+from tests.unit.support.dispatch import routed
 
 POLICY = KafkaTargetPolicy("triggerline")
 

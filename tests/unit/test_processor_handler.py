@@ -17,7 +17,7 @@ from processors.rules import compile_routing_trigger
 from schemas.definitions import DEFINITIONS
 from schemas.topics import MAX_RECORD_BYTES
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.unit.handler_support import (
+from tests.unit.support.handler import (
     PREFIX,
     PROJECT,
     BoundedOutput,

@@ -31,7 +31,7 @@ from runtime.settings import Settings
 from schemas.codec import RecordPosition
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.integration.signing import slack_headers
+from tests.integration.support.signing import slack_headers
 
 pytestmark = pytest.mark.unit
 

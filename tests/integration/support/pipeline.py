@@ -24,9 +24,9 @@ from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
-from tests.integration.control_plane import project_with_key
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.control_plane import project_with_key
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
 
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 JOURNEY_TIMEOUT_S = 60.0

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import httpx
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
+from tests.integration.support.polling import eventually
 
 
 def free_port() -> int:
