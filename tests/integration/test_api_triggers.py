@@ -16,7 +16,6 @@ from tests.integration.support.control_plane import control_plane, project_with_
 pytestmark = pytest.mark.integration
 
 SIGNING = "slack-signing-secret-value"
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def slack_trigger(name: str = "support", **overrides: object) -> dict[str, object]:

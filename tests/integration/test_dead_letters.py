@@ -27,7 +27,7 @@ from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.support.delivery_log import journey
-from tests.integration.support.stages import free_port, running_stages
+from tests.integration.support.stages import running_stages, with_free_ports
 from tests.integration.support.topic_reader import Record, read_until
 from tests.integration.support.topic_writer import Position, produce
 
@@ -35,13 +35,6 @@ pytestmark = pytest.mark.integration
 
 # Not JSON, and not even UTF-8: the dead letter must carry it intact all the same.
 GARBAGE = b"\xff\xfe<not a record>"
-
-
-@pytest.fixture
-def stage_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"processor_metrics_port": free_port(), "dispatcher_metrics_port": free_port()}
-    )
 
 
 async def publish_trigger(settings: Settings) -> TriggerConfig:
@@ -106,9 +99,9 @@ def assert_undecodable(letter: DeadLetter, stage: str, topic: str, position: Pos
 
 
 async def test_processor_dead_letters_garbage_and_routes_the_next_event(
-    stage_settings: Settings,
+    settings: Settings,
 ) -> None:
-    settings = stage_settings
+    settings = with_free_ports(settings)
     raw_topic = RAW_EVENTS.name(settings.topic_prefix)
     trigger = await publish_trigger(settings)
     key = trigger.trigger_id.encode()
@@ -144,9 +137,9 @@ async def test_processor_dead_letters_garbage_and_routes_the_next_event(
 
 
 async def test_dispatcher_dead_letters_garbage_and_delivers_the_next_event(
-    stage_settings: Settings,
+    settings: Settings,
 ) -> None:
-    settings = stage_settings
+    settings = with_free_ports(settings)
     routed_topic = ROUTED_EVENTS.name(settings.topic_prefix)
     # Published although this dispatcher may not need it, so the test does not depend on that.
     trigger = await publish_trigger(settings)

@@ -29,6 +29,7 @@ from tests.integration.support.processor_records import (
 )
 from tests.integration.support.processor_workers import (
     ENGINES,
+    SHORT_SESSION,
     Worker,
     WorkerGroup,
     dedupe_store_dir,
@@ -81,9 +82,7 @@ async def test_marks_survive_warm_and_cold_restarts_and_die_with_an_aborted_tran
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
         # The killed worker leaves the group when its session expires.
-        with processor_workers(
-            settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
-        ) as group:
+        with processor_workers(settings, 0, engine, **SHORT_SESSION) as group:
             # The first worker dies just before its first commit: that transaction, with its
             # routed records and marks, is aborted. Its replacement runs on.
             group.start(TRIGGERLINE_PROCESSOR_FAULT="before-commit:1")

@@ -5,7 +5,6 @@ back) carries on from the committed offsets and deduplication marks, with no gap
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import uuid
 from collections import Counter
@@ -36,11 +35,10 @@ from tests.integration.support.processor_outputs import (
 from tests.integration.support.processor_records import (
     PROJECT,
     Records,
-    Sent,
     one_trigger_per_partition,
-    produce_until,
     slack_message,
     slack_trigger,
+    steady_stream,
     triggers_on_every_partition,
 )
 from tests.integration.support.processor_workers import ENGINES, processor_workers
@@ -217,20 +215,14 @@ async def test_both_engines_route_decide_and_dead_letter_alike(
 
 
 async def test_switching_engines_mid_stream_keeps_offsets_and_marks(settings: Settings) -> None:
-    sent = Sent(set(), set())
-    stop = asyncio.Event()
+    exits = []
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
-        producing = asyncio.create_task(produce_until(records, triggers, stop, sent, resends=5))
-        exits = []
-        try:
+        async with steady_stream(records, triggers, resends=5) as sent:
             for engine in ("faust", "batch", "faust"):
                 with processor_workers(settings, 1, engine) as group:
                     await routed_grows_by(settings, 300)
                     exits.append(await group.stop_worker(group.workers[0], signal.SIGTERM))
-        finally:
-            stop.set()
-            await producing
         with processor_workers(settings, 1, "batch"):
             events = await all_routed(settings, len(sent.events))
 

@@ -22,10 +22,9 @@ from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.support.cli import triggerline
+from tests.integration.support.control_plane import WHSEC
 
 pytestmark = pytest.mark.integration
-
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 async def registry_under(conn: AsyncConnection[Any], keyring: Keyring) -> None:

@@ -18,7 +18,7 @@ from schemas.triggers import Target
 from tests.integration.support.delivery_log import log_entries
 from tests.integration.support.polling import eventually
 from tests.integration.support.signing import slack_headers
-from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 from tests.integration.support.topic_reader import read_until
 
 pytestmark = pytest.mark.integration
@@ -39,13 +39,7 @@ def message(event_id: str, text: str) -> bytes:
 
 
 async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
-    settings = settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-        }
-    )
+    settings = with_free_ports(settings)
     async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
         project_id = await create_project(conn, "retries")
         trigger = await create_trigger(

@@ -19,7 +19,7 @@ from schemas.triggers import Target, TriggerConfig
 from tests.integration.support.delivery_log import log_entries
 from tests.integration.support.polling import eventually
 from tests.integration.support.signing import slack_headers
-from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 from tests.integration.support.topic_reader import read_all, read_until
 
 pytestmark = pytest.mark.integration
@@ -38,16 +38,6 @@ async def post_when_trigger_known(
         return None if response.status_code == 404 else response
 
     return await eventually(post)
-
-
-def with_free_ports(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-        }
-    )
 
 
 async def slack_trigger(settings: Settings) -> TriggerConfig:

@@ -24,11 +24,10 @@ from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
-from tests.integration.support.control_plane import project_with_key
+from tests.integration.support.control_plane import WHSEC, project_with_key, webhook_trigger
 from tests.integration.support.polling import eventually
-from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 JOURNEY_TIMEOUT_S = 60.0
 
 
@@ -40,16 +39,6 @@ def standard_signed(body: bytes, msg_id: str, secret: str = WHSEC) -> dict[str, 
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
-    }
-
-
-def webhook_trigger(name: str, **config: Any) -> dict[str, Any]:
-    return {
-        "definition": "webhook",
-        "name": name,
-        "target": {"kind": "noop"},
-        "config": config,
-        "secrets": {"WEBHOOK_SECRET": WHSEC},
     }
 
 
@@ -91,7 +80,7 @@ class Pipeline:
     def webhook_url(self, trigger_id: str) -> str:
         return f"/webhooks/{trigger_id}"
 
-    async def create_trigger(self, body: dict[str, Any]) -> str:
+    async def create_trigger(self, body: dict[str, object]) -> str:
         created = await self.client.post("/triggers", json=body, headers=self.auth)
         assert created.status_code == 201, created.text
         trigger_id: str = created.json()["id"]
@@ -138,14 +127,7 @@ class Pipeline:
 @asynccontextmanager
 async def running_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     """Ingest, processors, dispatchers and the delivery-log sink, with one ordinary trigger."""
-    settings = settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-            "sink_metrics_port": free_port(),
-        }
-    )
+    settings = with_free_ports(settings)
     _, auth = await project_with_key(settings, "tenant")
     base = f"http://127.0.0.1:{settings.ingest_port}"
     stages = ("ingest", "processors", "dispatchers", "dispatchers.sink")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -159,6 +161,22 @@ async def produce_until(
         sent.resent.update(again)
         previous = ids
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def steady_stream(
+    records: Records, triggers: list[str], resends: int = 2
+) -> AsyncIterator[Sent]:
+    """`produce_until` for as long as the block runs; the `Sent` it yields fills as events go
+    out and is complete once the block has exited."""
+    sent = Sent(set(), set())
+    stop = asyncio.Event()
+    producing = asyncio.create_task(produce_until(records, triggers, stop, sent, resends))
+    try:
+        yield sent
+    finally:
+        stop.set()
+        await producing
 
 
 def trigger_of(triggers: list[str], event_id: str) -> str:

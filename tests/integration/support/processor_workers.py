@@ -22,6 +22,10 @@ from tests.integration.support.stages import free_port, stage_env
 
 ENGINES = ("batch", "faust")
 
+# For tests that kill, stop or stall workers: the group notices a worker is gone, and moves
+# its partitions, once its session expires.
+SHORT_SESSION = {"TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S": "6"}
+
 
 @dataclass
 class Worker:

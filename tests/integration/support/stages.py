@@ -23,6 +23,19 @@ def free_port() -> int:
         return port
 
 
+def with_free_ports(settings: Settings) -> Settings:
+    """`settings` with each stage's HTTP port on a free one, so that concurrent tests (and a
+    local `triggerline run`) never share a port."""
+    return settings.model_copy(
+        update={
+            "ingest_port": free_port(),
+            "processor_metrics_port": free_port(),
+            "dispatcher_metrics_port": free_port(),
+            "sink_metrics_port": free_port(),
+        }
+    )
+
+
 DEFAULT_INGEST_OPS_PORT = Settings.model_fields["ingest_metrics_port"].default
 
 
