@@ -24,11 +24,11 @@ from schemas.records import RAW_EVENT
 from schemas.topics import RAW_EVENTS
 from tests.integration.support.isolation import isolated_settings, scratch_database
 from tests.integration.support.polling import eventually
-from tests.integration.support.signing import slack_headers
 from tests.integration.support.stages import free_port, running_stages, wait_until_ready
 from tests.integration.support.throwaway_kafka import ThrowawayBroker
 from tests.integration.support.topic_reader import read_all
 from tests.integration.support.trigger_configs import publish_configs, trigger_config
+from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 

@@ -29,9 +29,9 @@ from schemas.topics import RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 from tests.integration.support.isolation import isolated_settings, scratch_database
 from tests.integration.support.polling import eventually
-from tests.integration.support.signing import FORM, slack_headers, standard_webhook_headers
 from tests.integration.support.stages import free_port, running_stages, wait_until_ready
 from tests.integration.support.topic_reader import read_all
+from tests.support.signing import FORM, slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from runtime.settings import Settings
 from schemas.topics import TRIGGER_CONFIG
 from tests.integration.support.ingest_process import RunningIngest, running_ingest
 from tests.integration.support.polling import eventually
-from tests.integration.support.signing import slack_headers, standard_webhook_headers
 from tests.integration.support.trigger_configs import publish_configs, trigger_config
+from tests.support.signing import slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 

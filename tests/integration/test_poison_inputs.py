@@ -18,14 +18,13 @@ from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
-from tests.integration.support.control_plane import webhook_trigger
+from tests.integration.support.control_plane import WHSEC, webhook_trigger
 from tests.integration.support.pipeline import (
     Pipeline,
     running_pipeline,
-    standard_signed,
 )
 from tests.integration.support.polling import eventually
-from tests.integration.support.signing import slack_headers
+from tests.support.signing import slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +90,7 @@ async def refuse_hostile_webhooks(pipeline: Pipeline) -> None:
     # The ordinary trigger is known to ingest: it was delivered to above.
     for digits in (400, 5000):
         stamp = "9" * digits
-        headers = {**standard_signed(body, f"msg_{uuid.uuid4().hex}"), "webhook-timestamp": stamp}
+        headers = {**standard_webhook_headers(body, WHSEC), "webhook-timestamp": stamp}
         answer = await client.post(
             pipeline.webhook_url(pipeline.ordinary_id), content=body, headers=headers
         )
@@ -106,7 +105,7 @@ async def refuse_hostile_webhooks(pipeline: Pipeline) -> None:
     too_long = await client.post(
         pipeline.webhook_url(pipeline.ordinary_id),
         content=body,
-        headers=standard_signed(body, long_id),
+        headers=standard_webhook_headers(body, WHSEC, msg_id=long_id),
     )
     assert too_long.status_code == 400, too_long.text
     assert "event id" in too_long.text

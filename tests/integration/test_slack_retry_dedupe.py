@@ -17,9 +17,9 @@ from schemas.topics import DELIVERY_LOG
 from schemas.triggers import Target
 from tests.integration.support.delivery_log import log_entries
 from tests.integration.support.polling import eventually
-from tests.integration.support.signing import slack_headers
 from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 from tests.integration.support.topic_reader import read_until
+from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 

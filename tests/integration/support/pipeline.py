@@ -12,13 +12,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
-from standardwebhooks import Webhook
 
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
@@ -27,19 +25,9 @@ from schemas.topics import DELIVERY_LOG
 from tests.integration.support.control_plane import WHSEC, project_with_key, webhook_trigger
 from tests.integration.support.polling import eventually
 from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
+from tests.support.signing import standard_webhook_headers
 
 JOURNEY_TIMEOUT_S = 60.0
-
-
-def standard_signed(body: bytes, msg_id: str, secret: str = WHSEC) -> dict[str, str]:
-    """Standard Webhooks v1 headers for `body` under the sender's own `msg_id`, signed now."""
-    now = datetime.now(UTC)
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
-    }
 
 
 @dataclass
@@ -91,7 +79,9 @@ class Pipeline:
 
         async def post() -> httpx.Response | None:
             response = await self.client.post(
-                self.webhook_url(trigger_id), content=body, headers=standard_signed(body, msg_id)
+                self.webhook_url(trigger_id),
+                content=body,
+                headers=standard_webhook_headers(body, WHSEC, msg_id=msg_id),
             )
             return None if response.status_code == 404 else response
 
