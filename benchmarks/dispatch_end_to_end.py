@@ -41,10 +41,10 @@ from runtime.kafka import reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.records import ROUTED_EVENT
 from schemas.topics import ROUTED_EVENTS
-from tests.integration.dispatch_harness import dispatcher_env, publish_trigger
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, wait_until_ready
+from tests.integration.support.dispatch_harness import dispatcher_env, publish_trigger
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, wait_until_ready
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 STAGES = ("ingest", "processors", "dispatchers")

@@ -32,15 +32,15 @@ from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
 from schemas.records import ROUTED_EVENT
-from tests.integration.dispatch_harness import (
+from tests.integration.support.dispatch_harness import (
     dispatcher_env,
     produce_routed,
     publish_trigger,
     routed_event,
 )
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port
 
 TARGET = Path(__file__).resolve().parent / "dispatch_target.py"
 

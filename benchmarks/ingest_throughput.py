@@ -44,10 +44,10 @@ from runtime.kafka import admin_client, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, stage_env, wait_until_ready
-from tests.integration.trigger_configs import publish_configs, trigger_config
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, stage_env, wait_until_ready
+from tests.integration.support.trigger_configs import publish_configs, trigger_config
 
 SECRET = "benchmark-signing-secret"
 WARMUP_S = 3

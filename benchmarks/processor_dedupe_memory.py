@@ -25,17 +25,15 @@ from processors.dedupe import mark_key
 from runtime.kafka import durable_producer
 from runtime.settings import Settings, get_settings
 from schemas.topics import PROCESSOR_DEDUPE, RAW_EVENTS
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_records import (
     Records,
     Sent,
-    metric,
     one_trigger_per_partition,
-    processor_workers,
     produce_until,
-    rss_mb,
 )
+from tests.integration.support.processor_workers import metric, processor_workers, rss_mb
 
 LIVE_S = 60.0
 SAMPLE_S = 5.0

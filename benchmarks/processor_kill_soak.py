@@ -24,21 +24,22 @@ import time
 from collections import Counter
 
 from runtime.settings import get_settings
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
-    Sent,
-    WorkerGroup,
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
-    one_trigger_per_partition,
     processor_decisions,
-    produce_until,
     routed_events,
     routed_grows_by,
     uncommitted_raw_events,
 )
+from tests.integration.support.processor_records import (
+    Records,
+    Sent,
+    one_trigger_per_partition,
+    produce_until,
+)
+from tests.integration.support.processor_workers import ENGINES, WorkerGroup
 
 SETTLE_S = 180.0
 SESSION_TIMEOUT = {"TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S": "6"}

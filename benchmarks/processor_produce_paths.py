@@ -22,7 +22,7 @@ from processors.outputs import key_partition
 from runtime.kafka import durable_producer
 from runtime.settings import Settings, get_settings
 from schemas.topics import ROUTED_EVENTS
-from tests.integration.isolation import drop_topics, isolated_settings
+from tests.integration.support.isolation import drop_topics, isolated_settings
 
 PER_TRANSACTION = 1_000
 VALUE = b"x" * 900

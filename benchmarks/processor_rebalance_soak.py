@@ -24,22 +24,21 @@ from collections import Counter
 from dataclasses import dataclass
 
 from runtime.settings import Settings, get_settings
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
-    Sent,
-    Worker,
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
-    one_trigger_per_partition,
-    owned_by,
-    processor_workers,
-    produce_until,
     routed_events,
     routed_grows_by,
     uncommitted_raw_events,
 )
+from tests.integration.support.processor_records import (
+    Records,
+    Sent,
+    one_trigger_per_partition,
+    produce_until,
+)
+from tests.integration.support.processor_workers import ENGINES, Worker, owned_by, processor_workers
 
 SETTLE_S = 180.0
 

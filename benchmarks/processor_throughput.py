@@ -42,9 +42,9 @@ from schemas.records import RAW_EVENT, ROUTED_EVENT, TRIGGER_CONFIG, RawEvent
 from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as CONFIG_TOPIC
 from schemas.triggers import TriggerConfig
-from tests.integration.isolation import drop_topics
-from tests.integration.processor_support import ENGINES
-from tests.integration.stages import free_port, wait_until_ready
+from tests.integration.support.isolation import drop_topics
+from tests.integration.support.processor_workers import ENGINES
+from tests.integration.support.stages import free_port, wait_until_ready
 
 
 async def fresh_settings(base: Settings) -> Settings:

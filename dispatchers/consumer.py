@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from dispatchers.delivery import Deliverer, WorkItem
+from dispatchers.delivery import WorkItem
 from dispatchers.tracker import PartitionTracker, RetryState
 from runtime.metrics import DISPATCH_PAUSED_PARTITIONS, DISPATCH_PENDING
 from runtime.settings import Settings
@@ -81,12 +84,24 @@ class CommittedOffsets:
         }
 
 
+class RecordDeliverer(Protocol):
+    """Takes one record to its end (dispatchers/delivery.py `Deliverer`): True once it is
+    finished, False if it was given back because the dispatcher is stopping."""
+
+    async def deliver_record(
+        self,
+        item: WorkItem,
+        slot: AbstractAsyncContextManager[None],
+        on_retry: Callable[[RetryState], None],
+    ) -> bool: ...
+
+
 class Dispatcher:
     def __init__(
         self,
         settings: Settings,
         consumer: AIOKafkaConsumer,
-        deliverer: Deliverer,
+        deliverer: RecordDeliverer,
         stopping: asyncio.Event,
         committed: CommittedOffsets,
     ) -> None:

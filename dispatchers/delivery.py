@@ -15,16 +15,15 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from dispatchers.backoff import Backoff, next_due
 from dispatchers.circuit import CircuitBreaker, CircuitBreakers
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.endpoints import EndpointSlots
 from dispatchers.journal import Journal
-from dispatchers.targets import AttemptResult, Targets, endpoint_of
+from dispatchers.targets import AttemptResult, endpoint_of
 from dispatchers.tracker import RetryState
-from runtime.config_view import TriggerConfigView
 from runtime.logging import log_context
 from runtime.metrics import (
     DISPATCH_ATTEMPT_LATENCY,
@@ -51,12 +50,28 @@ class WorkItem:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+class DispatchTriggerLookup(Protocol):
+    """What a delivery needs of the trigger-config view (runtime/config_view.py)."""
+
+    async def lookup(self, trigger_id: str) -> DispatchTrigger | None: ...
+
+    def unusable(self, trigger_id: str) -> str | None: ...
+
+
+class AttemptTarget(Protocol):
+    """Makes one delivery attempt and says how it went (dispatchers/targets.py)."""
+
+    async def attempt(
+        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+    ) -> AttemptResult: ...
+
+
 class Deliverer:
     def __init__(
         self,
         *,
-        view: TriggerConfigView[DispatchTrigger],
-        targets: Targets,
+        view: DispatchTriggerLookup,
+        targets: AttemptTarget,
         journal: Journal,
         breakers: CircuitBreakers,
         endpoints: EndpointSlots,

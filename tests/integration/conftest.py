@@ -16,7 +16,7 @@ import pytest
 from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
-from tests.integration.isolation import drop_topics, isolated_settings, scratch_database
+from tests.integration.support.isolation import drop_topics, isolated_settings, scratch_database
 
 
 @pytest.fixture(scope="session")

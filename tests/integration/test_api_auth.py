@@ -15,7 +15,7 @@ from ingest.api.database import registry_pool
 from ingest.api.errors import install_error_handlers
 from ingest.api.gate import ControlPlaneGate
 from runtime.settings import Settings
-from tests.integration.control_plane import project_with_key
+from tests.integration.support.control_plane import project_with_key
 
 pytestmark = pytest.mark.integration
 

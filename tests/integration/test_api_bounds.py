@@ -10,7 +10,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 
 pytestmark = pytest.mark.integration
 
@@ -20,16 +20,6 @@ BIG = "s" * 4096
 
 def secrets(count: int, prefix: str = "S") -> dict[str, str]:
     return {f"{prefix}{index}": BIG for index in range(count)}
-
-
-def webhook_trigger(name: str, **overrides: object) -> dict[str, object]:
-    return {
-        "definition": "webhook",
-        "name": name,
-        "target": {"kind": "noop"},
-        "secrets": {"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-        **overrides,
-    }
 
 
 async def outbox_rows(settings: Settings) -> int:

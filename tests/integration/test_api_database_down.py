@@ -6,8 +6,8 @@ import pytest
 from pydantic import SecretStr
 
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane
-from tests.integration.stages import free_port
+from tests.integration.support.control_plane import control_plane
+from tests.integration.support.stages import free_port
 
 pytestmark = pytest.mark.integration
 

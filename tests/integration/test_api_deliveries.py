@@ -10,7 +10,7 @@ import pytest
 
 from dispatchers.sink import INSERT
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +48,7 @@ def log_row(
 async def create_trigger(client: Any, headers: dict[str, str], name: str) -> str:
     response = await client.post(
         "/triggers",
-        json={
-            "definition": "webhook",
-            "name": name,
-            "target": {"kind": "noop"},
-            "secrets": {"WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-        },
+        json=webhook_trigger(name),
         headers=headers,
     )
     assert response.status_code == 201, response.text

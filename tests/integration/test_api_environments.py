@@ -8,7 +8,7 @@ from psycopg import AsyncConnection
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +43,7 @@ async def test_environment_secrets_are_write_only_encrypted_and_republished(
         trigger = (
             await client.post(
                 "/triggers",
-                json={
-                    "definition": "webhook",
-                    "name": "orders",
-                    "target": {"kind": "noop"},
-                    "environment_id": environment["id"],
-                },
+                json=webhook_trigger("orders", environment_id=environment["id"]),
                 headers=auth,
             )
         ).json()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import (
+    WHSEC,
+    control_plane,
+    project_with_key,
+    webhook_trigger,
+)
 
 pytestmark = pytest.mark.integration
-
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 async def test_projects_cannot_see_or_touch_each_others_resources(settings: Settings) -> None:
@@ -26,12 +29,7 @@ async def test_projects_cannot_see_or_touch_each_others_resources(settings: Sett
         trigger = (
             await client.post(
                 "/triggers",
-                json={
-                    "definition": "webhook",
-                    "name": "orders",
-                    "target": {"kind": "noop"},
-                    "environment_id": environment["id"],
-                },
+                json=webhook_trigger("orders", environment_id=environment["id"]),
                 headers=acme,
             )
         ).json()
@@ -57,12 +55,7 @@ async def test_projects_cannot_see_or_touch_each_others_resources(settings: Sett
         # Referring to another project's environment is refused like a missing one.
         borrowed = await client.post(
             "/triggers",
-            json={
-                "definition": "webhook",
-                "name": "orders",
-                "target": {"kind": "noop"},
-                "environment_id": environment["id"],
-            },
+            json=webhook_trigger("orders", environment_id=environment["id"]),
             headers=globex,
         )
         assert borrowed.status_code == 422
@@ -71,12 +64,7 @@ async def test_projects_cannot_see_or_touch_each_others_resources(settings: Sett
         # Names are per project: globex may use acme's trigger name.
         same_name = await client.post(
             "/triggers",
-            json={
-                "definition": "webhook",
-                "name": "orders",
-                "target": {"kind": "noop"},
-                "secrets": {"WEBHOOK_SECRET": WHSEC},
-            },
+            json=webhook_trigger("orders"),
             headers=globex,
         )
         assert same_name.status_code == 201

@@ -8,8 +8,8 @@ from psycopg import AsyncConnection
 
 from ingest.registry.api_keys import create_api_key
 from runtime.settings import Settings
-from tests.integration.cli_support import triggerline
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.cli import triggerline
+from tests.integration.support.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration
 

@@ -3,27 +3,15 @@ targets naming internal topics: each is a clear 404 or 422, never a 500 or a sil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import pytest
 from psycopg import AsyncConnection
 
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 
 pytestmark = pytest.mark.integration
-
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def webhook_trigger(name: str, target: Mapping[str, object] | None = None) -> dict[str, object]:
-    return {
-        "definition": "webhook",
-        "name": name,
-        "target": target or {"kind": "noop"},
-        "secrets": {"WEBHOOK_SECRET": WHSEC},
-    }
 
 
 async def test_ids_are_canonical_and_other_spellings_are_404(settings: Settings) -> None:
@@ -71,7 +59,7 @@ async def test_control_characters_in_stored_text_are_422(settings: Settings) -> 
             ({"kind": "kafka", "ref": "orders\x00"}, "target.ref"),
         ):
             response = await client.post(
-                "/triggers", json=webhook_trigger("t", target), headers=auth
+                "/triggers", json=webhook_trigger("t", target=target), headers=auth
             )
             assert response.status_code == 422, response.text
             assert path in {error["path"] for error in response.json()["errors"]}
@@ -108,7 +96,7 @@ async def test_kafka_targets_may_not_name_internal_topics(settings: Settings) ->
         ):
             response = await client.post(
                 "/triggers",
-                json=webhook_trigger("t", {"kind": "kafka", "ref": topic}),
+                json=webhook_trigger("t", target={"kind": "kafka", "ref": topic}),
                 headers=auth,
             )
             assert response.status_code == 422, (topic, response.text)
@@ -117,7 +105,7 @@ async def test_kafka_targets_may_not_name_internal_topics(settings: Settings) ->
 
         allowed = await client.post(
             "/triggers",
-            json=webhook_trigger("t", {"kind": "kafka", "ref": "acme.orders"}),
+            json=webhook_trigger("t", target={"kind": "kafka", "ref": "acme.orders"}),
             headers=auth,
         )
         assert allowed.status_code == 201, allowed.text

@@ -17,12 +17,10 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.control_plane import project_with_key
-from tests.integration.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.control_plane import WHSEC, project_with_key, webhook_trigger
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 
 pytestmark = pytest.mark.integration
-
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def printed_schema(path: Path) -> Path:
@@ -76,7 +74,7 @@ async def test_fuzzing_the_openapi_schema_finds_no_server_errors(
     settings: Settings, tmp_path: Path
 ) -> None:
     schema = printed_schema(tmp_path / "openapi.json")
-    settings = settings.model_copy(update={"ingest_port": free_port()})
+    settings = with_free_ports(settings)
     base = f"http://127.0.0.1:{settings.ingest_port}"
     _, auth = await project_with_key(settings, "fuzz")
     with running_stages(settings, "ingest"):
@@ -89,12 +87,7 @@ async def test_fuzzing_the_openapi_schema_finds_no_server_errors(
             assert environment.status_code == 201
             created = await client.post(
                 "/triggers",
-                json={
-                    "definition": "webhook",
-                    "name": "orders",
-                    "target": {"kind": "noop"},
-                    "environment_id": environment.json()["id"],
-                },
+                json=webhook_trigger("orders", environment_id=environment.json()["id"]),
             )
             assert created.status_code == 201
 

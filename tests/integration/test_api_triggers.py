@@ -11,12 +11,11 @@ from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import TriggerConfig
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration
 
 SIGNING = "slack-signing-secret-value"
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def slack_trigger(name: str = "support", **overrides: object) -> dict[str, object]:

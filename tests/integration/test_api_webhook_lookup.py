@@ -14,8 +14,8 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from runtime.settings import Settings
-from tests.integration.control_plane import control_plane, project_with_key
-from tests.integration.polling import eventually
+from tests.integration.support.control_plane import control_plane, project_with_key
+from tests.integration.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

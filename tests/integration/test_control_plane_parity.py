@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.cli_support import CliResult, triggerline
-from tests.integration.control_plane import control_plane, project_with_key
+from tests.integration.support.cli import CliResult, triggerline
+from tests.integration.support.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.cron_support import cron_config, publish, wait_for_ticks
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, stage_env
+from tests.integration.support.cron import cron_config, publish, wait_for_ticks
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, stage_env
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from ingest.cron.triggers import MisfirePolicy
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.ticks import CronProgress
-from tests.integration.cron_support import SteppedClock, cron_config, publish, wait_for_ticks
-from tests.integration.polling import eventually
+from tests.integration.support.cron import SteppedClock, cron_config, publish, wait_for_ticks
+from tests.integration.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

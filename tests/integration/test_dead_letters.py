@@ -13,11 +13,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import (
     DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
     RAW_EVENT,
     ROUTED_EVENT,
     TRIGGER_CONFIG,
@@ -28,32 +26,15 @@ from schemas.records import (
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target, TriggerConfig
-from tests.integration.stages import free_port, running_stages
-from tests.integration.topic_reader import Record, read_until
+from tests.integration.support.delivery_log import journey
+from tests.integration.support.stages import running_stages, with_free_ports
+from tests.integration.support.topic_reader import Record, read_until
+from tests.integration.support.topic_writer import Position, produce
 
 pytestmark = pytest.mark.integration
 
 # Not JSON, and not even UTF-8: the dead letter must carry it intact all the same.
 GARBAGE = b"\xff\xfe<not a record>"
-
-Position = tuple[int, int]
-
-
-@pytest.fixture
-def stage_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"processor_metrics_port": free_port(), "dispatcher_metrics_port": free_port()}
-    )
-
-
-async def produce(settings: Settings, topic: str, key: bytes, value: bytes) -> Position:
-    producer = durable_producer(settings)
-    await producer.start()
-    try:
-        metadata = await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-    return metadata.partition, metadata.offset
 
 
 async def publish_trigger(settings: Settings) -> TriggerConfig:
@@ -81,11 +62,6 @@ def letters_from(records: list[Record], topic: str, position: Position) -> list[
         if (letter.source_topic, letter.source_partition, letter.source_offset)
         == (topic, *position)
     ]
-
-
-def journey(records: list[Record], event_id: str) -> list[tuple[str, str]]:
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
-    return [(e.stage, e.outcome) for e in entries if e.event_id == event_id]
 
 
 async def dead_letter_for(settings: Settings, topic: str, position: Position) -> DeadLetter:
@@ -123,9 +99,9 @@ def assert_undecodable(letter: DeadLetter, stage: str, topic: str, position: Pos
 
 
 async def test_processor_dead_letters_garbage_and_routes_the_next_event(
-    stage_settings: Settings,
+    settings: Settings,
 ) -> None:
-    settings = stage_settings
+    settings = with_free_ports(settings)
     raw_topic = RAW_EVENTS.name(settings.topic_prefix)
     trigger = await publish_trigger(settings)
     key = trigger.trigger_id.encode()
@@ -161,9 +137,9 @@ async def test_processor_dead_letters_garbage_and_routes_the_next_event(
 
 
 async def test_dispatcher_dead_letters_garbage_and_delivers_the_next_event(
-    stage_settings: Settings,
+    settings: Settings,
 ) -> None:
-    settings = stage_settings
+    settings = with_free_ports(settings)
     routed_topic = ROUTED_EVENTS.name(settings.topic_prefix)
     # Published although this dispatcher may not need it, so the test does not depend on that.
     trigger = await publish_trigger(settings)

@@ -18,7 +18,7 @@ from runtime.kafka import durable_producer, group_consumer
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
-from tests.integration.polling import eventually
+from tests.integration.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

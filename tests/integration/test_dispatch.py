@@ -3,64 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 from collections import defaultdict
 
 import pytest
 
 from runtime.settings import Settings
-from schemas.records import DEAD_LETTER, DeliveryLogRecord
+from schemas.records import DEAD_LETTER
 from schemas.topics import DEAD_LETTERS
-from tests.integration.dispatch_harness import (
+from tests.integration.support.dispatch_harness import (
     Received,
-    dispatcher_env,
+    all_finished,
     finished,
-    journeys,
     produce_routed,
     publish_trigger,
     requests_reach,
     routed_event,
+    start_dispatcher,
+    stop_dispatcher,
     target_server,
 )
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port
-from tests.integration.topic_reader import read_all
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
-
-
-def start_dispatcher(settings: Settings, **extra: str) -> subprocess.Popen[bytes]:
-    env = dispatcher_env(
-        settings, **{"TRIGGERLINE_DISPATCHER_METRICS_PORT": str(free_port()), **extra}
-    )
-    return subprocess.Popen([sys.executable, "-m", "dispatchers"], env=env)
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
-
-
-async def all_finished(settings: Settings, ids: set[str]) -> dict[str, list[DeliveryLogRecord]]:
-    async def check() -> dict[str, list[DeliveryLogRecord]] | None:
-        found = await journeys(settings)
-        done = all(finished(found.get(event_id, [])) for event_id in ids)
-        return found if done else None
-
-    try:
-        return await eventually(check, timeout_s=90, interval_s=1.0)
-    except TimeoutError:
-        found = await journeys(settings)
-        open_ = {i: [(e.outcome, e.attempt) for e in found.get(i, [])] for i in ids}
-        unfinished = {i: steps for i, steps in open_.items() if not finished(found.get(i, []))}
-        raise AssertionError(f"{len(unfinished)} events unfinished: {unfinished}") from None
 
 
 def first_receipts_in_order(received: list[Received]) -> dict[str, list[int]]:
@@ -88,7 +52,7 @@ async def test_per_key_order_holds_under_concurrency(settings: Settings) -> None
         try:
             found = await all_finished(settings, {e.id for e in events})
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
 
     assert target.bad_signatures == 0
     assert all(found[e.id][-1].outcome == "delivered" for e in events)
@@ -113,7 +77,7 @@ async def test_retries_retry_after_and_dead_letters(settings: Settings) -> None:
         try:
             found = await all_finished(settings, {e.id for e in events})
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
 
     def steps(event_id: str) -> list[tuple[str, int]]:
         return [(e.outcome, e.attempt) for e in found[event_id] if e.stage == "dispatcher"]
@@ -160,7 +124,7 @@ async def test_an_open_circuit_holds_records_without_spending_attempts(settings:
             assert len(broken.received) <= len(failing)
             assert not any(finished(found.get(e.id, [])) for e in failing)
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
     assert all(found[e.id][-1].outcome == "delivered" for e in healthy)
 
 
@@ -189,7 +153,7 @@ async def test_sigkill_mid_flight_loses_nothing_and_repeats_only_webhook_ids(
         try:
             found = await all_finished(settings, {e.id for e in events})
         finally:
-            assert stop(second) == 0
+            assert stop_dispatcher(second) == 0
 
     assert killed_after < len(target.received), "the restarted dispatcher did work too"
     assert target.bad_signatures == 0
@@ -231,7 +195,7 @@ async def test_a_slow_endpoint_takes_only_its_share_of_the_slots(settings: Setti
             slow.gate.set()
             await all_finished(settings, {e.id for e in held + quick})
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
 
 
 async def test_delivery_log_and_dead_letters_show_target_urls_without_credentials(
@@ -252,7 +216,7 @@ async def test_delivery_log_and_dead_letters_show_target_urls_without_credential
         try:
             found = await all_finished(settings, {delivered.id, rejected.id})
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
 
     assert target.ids("/ok") == {delivered.id}
     assert target.ids("/gone") == {rejected.id}

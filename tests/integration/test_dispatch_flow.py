@@ -12,19 +12,21 @@ from aiokafka.admin import NewTopic
 from runtime.kafka import admin_client
 from runtime.settings import Settings
 from schemas.records import ROUTED_EVENT
-from tests.integration.dispatch_harness import (
+from tests.integration.support.dispatch_harness import (
+    all_finished,
     finished,
     journeys,
     produce_routed,
     publish_trigger,
     requests_reach,
     routed_event,
+    start_dispatcher,
+    stop_dispatcher,
     target_server,
 )
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port
-from tests.integration.test_dispatch import all_finished, start_dispatcher, stop
-from tests.integration.topic_reader import read_until
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port
+from tests.integration.support.topic_reader import read_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +56,7 @@ async def test_kafka_target_receives_the_cloudevent(settings: Settings) -> None:
             found = await all_finished(settings, {e.id for e in events})
             delivered = await read_until(settings, out_topic, lambda seen: len(seen) >= 5)
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
     finally:
         await admin.delete_topics([out_topic])
         await admin.close()
@@ -90,7 +92,7 @@ async def test_a_stuck_key_pauses_its_partition_instead_of_growing_memory(
             # Only the head of the stuck key was ever attempted.
             assert target.ids() == {stuck[0].id}
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
 
 
 async def test_sigterm_finishes_in_flight_work_and_commits_it(settings: Settings) -> None:
@@ -101,7 +103,7 @@ async def test_sigterm_finishes_in_flight_work_and_commits_it(settings: Settings
         process = start_dispatcher(settings)
         await requests_reach(target, 5, "/hold")
         # All five are in flight (each answer takes 1.5 s): stop now.
-        assert await asyncio.to_thread(stop, process) == 0
+        assert await asyncio.to_thread(stop_dispatcher, process) == 0
         found = await journeys(settings)
         assert all(finished(found.get(e.id, [])) for e in held)
 
@@ -112,5 +114,5 @@ async def test_sigterm_finishes_in_flight_work_and_commits_it(settings: Settings
         try:
             await all_finished(settings, {e.id for e in markers})
         finally:
-            assert stop(successor) == 0
+            assert stop_dispatcher(successor) == 0
     assert len(target.calls("/hold")) == 5

@@ -9,14 +9,16 @@ from aiokafka import TopicPartition
 from runtime.kafka import admin_client
 from runtime.settings import Settings
 from schemas.topics import ROUTED_EVENTS
-from tests.integration.dispatch_harness import (
+from tests.integration.support.dispatch_harness import (
+    all_finished,
     produce_routed,
     publish_trigger,
     routed_event,
+    start_dispatcher,
+    stop_dispatcher,
     target_server,
 )
-from tests.integration.polling import eventually
-from tests.integration.test_dispatch import all_finished, start_dispatcher, stop
+from tests.integration.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +64,7 @@ async def test_attempts_continue_after_a_restart_instead_of_starting_over(
         try:
             found = await all_finished(settings, {event.id})
         finally:
-            assert stop(second) == 0
+            assert stop_dispatcher(second) == 0
 
     steps = [(e.outcome, e.attempt) for e in found[event.id] if e.stage == "dispatcher"]
     assert steps == [
@@ -87,7 +89,7 @@ async def test_private_targets_are_refused_without_the_setting(settings: Setting
         try:
             found = await all_finished(settings, {literal.id, by_name.id})
         finally:
-            assert stop(process) == 0
+            assert stop_dispatcher(process) == 0
     assert target.received == []
     for event in (literal, by_name):
         final = found[event.id][-1]

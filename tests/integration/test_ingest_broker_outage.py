@@ -1,6 +1,6 @@
 """Kafka goes away mid-stream: ingest answers 503, never a 2xx for an event it did not store.
 
-Runs its own broker (tests/integration/throwaway_kafka.py), stops it while senders keep
+Runs its own broker (tests/integration/support/throwaway_kafka.py), stops it while senders keep
 posting, restarts it, and checks every acknowledged event on the raw topic.
 """
 
@@ -22,13 +22,13 @@ from deploy.migrate import apply_migrations
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT
 from schemas.topics import RAW_EVENTS
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.signing import slack_headers
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.throwaway_kafka import ThrowawayBroker
-from tests.integration.topic_reader import read_all
-from tests.integration.trigger_configs import publish_configs, trigger_config
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.throwaway_kafka import ThrowawayBroker
+from tests.integration.support.topic_reader import read_all
+from tests.integration.support.trigger_configs import publish_configs, trigger_config
+from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook
 
 from runtime.settings import Settings
-from tests.integration.ingest_process import RunningIngest, running_ingest
-from tests.integration.trigger_configs import publish_configs, trigger_config
+from tests.integration.support.ingest_process import RunningIngest, running_ingest
+from tests.integration.support.trigger_configs import publish_configs, trigger_config
 
 pytestmark = pytest.mark.integration
 

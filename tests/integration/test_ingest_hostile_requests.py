@@ -11,18 +11,16 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 import orjson
 import pytest
 from slack_sdk.signature import SignatureVerifier
-from standardwebhooks import Webhook
 
 from runtime.settings import Settings
-from tests.integration.ingest_process import RunningIngest, running_ingest
-from tests.integration.signing import slack_headers, standard_webhook_headers
-from tests.integration.trigger_configs import publish_configs, trigger_config
+from tests.integration.support.ingest_process import RunningIngest, running_ingest
+from tests.integration.support.trigger_configs import publish_configs, trigger_config
+from tests.support.signing import slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 
@@ -103,24 +101,24 @@ async def test_a_huge_webhook_timestamp_is_401(triggers: Triggers, digits: int) 
     assert await triggers.ingest.counted(REFUSED, reason="malformed_timestamp") == before + 1
 
 
-def webhook_signed(body: bytes, msg_id: str) -> dict[str, str]:
-    at = datetime.now(UTC)
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(WEBHOOK_SECRET).sign(msg_id, at, body.decode()),
-    }
-
-
 async def test_a_webhook_id_over_the_bound_is_400_and_one_at_it_is_stored(
     triggers: Triggers,
 ) -> None:
     body = b'{"order": 2}'
     longest = "m" * MAX_EVENT_ID
 
-    too_long = await post(triggers, triggers.webhook, body, webhook_signed(body, longest + "m"))
-    at_the_bound = await post(triggers, triggers.webhook, body, webhook_signed(body, longest))
+    too_long = await post(
+        triggers,
+        triggers.webhook,
+        body,
+        standard_webhook_headers(body, WEBHOOK_SECRET, msg_id=longest + "m"),
+    )
+    at_the_bound = await post(
+        triggers,
+        triggers.webhook,
+        body,
+        standard_webhook_headers(body, WEBHOOK_SECRET, msg_id=longest),
+    )
 
     assert too_long.status_code == 400
     assert too_long.json() == {

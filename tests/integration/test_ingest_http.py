@@ -27,12 +27,12 @@ from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.registry_support import create_trigger
-from tests.integration.signing import FORM, slack_headers, standard_webhook_headers
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.topic_reader import read_all
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.registry import create_trigger
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.topic_reader import read_all
+from tests.support.signing import FORM, slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ import pytest
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.topics import TRIGGER_CONFIG
-from tests.integration.ingest_process import RunningIngest, running_ingest
-from tests.integration.polling import eventually
-from tests.integration.signing import slack_headers, standard_webhook_headers
-from tests.integration.trigger_configs import publish_configs, trigger_config
+from tests.integration.support.ingest_process import RunningIngest, running_ingest
+from tests.integration.support.polling import eventually
+from tests.integration.support.trigger_configs import publish_configs, trigger_config
+from tests.support.signing import slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ import orjson
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.ingest_process import RunningIngest, running_ingest
-from tests.integration.polling import eventually
-from tests.integration.trigger_configs import publish_configs, trigger_config
+from tests.integration.support.ingest_process import RunningIngest, running_ingest
+from tests.integration.support.polling import eventually
+from tests.integration.support.trigger_configs import publish_configs, trigger_config
 
 pytestmark = pytest.mark.integration
 

@@ -23,12 +23,12 @@ from runtime.kafka import (
     group_consumer,
 )
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.topic_reader import read_until
+from tests.integration.support.polling import eventually
+from tests.integration.support.topic_reader import read_until
 
 pytestmark = pytest.mark.integration
 
-FAUST_APP = Path(__file__).with_name("faust_eos_app.py")
+FAUST_APP = Path(__file__).parent / "support" / "faust_eos_app.py"
 
 
 async def create_topics(settings: Settings, *names: str, partitions: int = 2) -> None:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.kind_journeys import KindPipeline, kind_pipeline
+from tests.integration.support.kind_journeys import KindPipeline, kind_pipeline
 
 pytestmark = pytest.mark.integration
 

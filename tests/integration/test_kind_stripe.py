@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.kind_journeys import KindPipeline, kind_pipeline
-from tests.integration.signing import stripe_headers
+from tests.integration.support.kind_journeys import KindPipeline, kind_pipeline
+from tests.support.signing import stripe_headers
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 
 from deploy.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations
 from runtime.settings import Settings
-from tests.integration.isolation import scratch_database
+from tests.integration.support.isolation import scratch_database
 
 pytestmark = pytest.mark.integration
 

@@ -18,14 +18,13 @@ from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
-from tests.integration.pipeline_support import (
+from tests.integration.support.control_plane import WHSEC, webhook_trigger
+from tests.integration.support.pipeline import (
     Pipeline,
     running_pipeline,
-    standard_signed,
-    webhook_trigger,
 )
-from tests.integration.polling import eventually
-from tests.integration.signing import slack_headers
+from tests.integration.support.polling import eventually
+from tests.support.signing import slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,7 @@ async def refuse_hostile_control_plane_requests(pipeline: Pipeline) -> None:
     client, auth, prefix = pipeline.client, pipeline.auth, pipeline.settings.topic_prefix
     secrets = {f"S{index}": "s" * 4096 for index in range(800)}
     huge = await client.post(
-        "/triggers", json={**webhook_trigger("huge"), "secrets": secrets}, headers=auth
+        "/triggers", json=webhook_trigger("huge", secrets=secrets), headers=auth
     )
     assert huge.status_code in (413, 422), huge.text
     await pipeline.ordinary_event_delivered()
@@ -45,7 +44,7 @@ async def refuse_hostile_control_plane_requests(pipeline: Pipeline) -> None:
     for internal in ("trigger-config", "routed-events", "raw-events"):
         target = {"kind": "kafka", "ref": f"{prefix}.{internal}"}
         looped = await client.post(
-            "/triggers", json={**webhook_trigger("loop"), "target": target}, headers=auth
+            "/triggers", json=webhook_trigger("loop", target=target), headers=auth
         )
         assert looped.status_code == 422, looped.text
     await pipeline.ordinary_event_delivered()
@@ -57,7 +56,7 @@ async def refuse_hostile_control_plane_requests(pipeline: Pipeline) -> None:
     assert (upper.status_code, upper.json()["id"]) == (200, ordinary)
     nul = await client.post(
         "/triggers",
-        json={**webhook_trigger("nul"), "target": {"kind": "noop", "display_name": "a\x00b"}},
+        json=webhook_trigger("nul", target={"kind": "noop", "display_name": "a\x00b"}),
         headers=auth,
     )
     assert nul.status_code == 422, nul.text
@@ -91,7 +90,7 @@ async def refuse_hostile_webhooks(pipeline: Pipeline) -> None:
     # The ordinary trigger is known to ingest: it was delivered to above.
     for digits in (400, 5000):
         stamp = "9" * digits
-        headers = {**standard_signed(body, f"msg_{uuid.uuid4().hex}"), "webhook-timestamp": stamp}
+        headers = {**standard_webhook_headers(body, WHSEC), "webhook-timestamp": stamp}
         answer = await client.post(
             pipeline.webhook_url(pipeline.ordinary_id), content=body, headers=headers
         )
@@ -106,7 +105,7 @@ async def refuse_hostile_webhooks(pipeline: Pipeline) -> None:
     too_long = await client.post(
         pipeline.webhook_url(pipeline.ordinary_id),
         content=body,
-        headers=standard_signed(body, long_id),
+        headers=standard_webhook_headers(body, WHSEC, msg_id=long_id),
     )
     assert too_long.status_code == 400, too_long.text
     assert "event id" in too_long.text
@@ -115,7 +114,7 @@ async def refuse_hostile_webhooks(pipeline: Pipeline) -> None:
 
 async def survive_costly_and_oversized_expressions(pipeline: Pipeline) -> None:
     costly = await pipeline.create_trigger(
-        webhook_trigger("costly", filter="size(event.items.map(x, x)) > 0")
+        webhook_trigger("costly", config={"filter": "size(event.items.map(x, x)) > 0"})
     )
     msg_id = f"msg_{uuid.uuid4().hex}"
     items = orjson.dumps({"items": list(range(8000))})
@@ -126,7 +125,9 @@ async def survive_costly_and_oversized_expressions(pipeline: Pipeline) -> None:
     await pipeline.ordinary_event_delivered()
 
     correlated = await pipeline.create_trigger(
-        webhook_trigger("correlated", correlation="event.a + event.a + event.a + event.a")
+        webhook_trigger(
+            "correlated", config={"correlation": "event.a + event.a + event.a + event.a"}
+        )
     )
     msg_id = f"msg_{uuid.uuid4().hex}"
     large = orjson.dumps({"a": "x" * 300_000})

@@ -10,16 +10,15 @@ import pytest
 from runtime.settings import Settings
 from schemas.records import DeliveryLogRecord
 from schemas.triggers import TriggerConfig
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import processor_decisions
+from tests.integration.support.processor_records import (
     Records,
-    processor_decisions,
-    processor_workers,
     slack_message,
     slack_trigger,
     triggers_on_every_partition,
 )
+from tests.integration.support.processor_workers import ENGINES, processor_workers
 
 pytestmark = pytest.mark.integration
 

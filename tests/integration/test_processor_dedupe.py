@@ -13,25 +13,30 @@ import uuid
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
-    Sent,
-    Worker,
-    WorkerGroup,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
-    dedupe_store_dir,
-    metric,
-    one_trigger_per_partition,
-    processor_workers,
     raw_events_committed,
+)
+from tests.integration.support.processor_records import (
+    Records,
+    Sent,
+    one_trigger_per_partition,
     slack_message,
     trigger_of,
 )
-from tests.integration.stages import wait_until_ready
+from tests.integration.support.processor_workers import (
+    ENGINES,
+    SHORT_SESSION,
+    Worker,
+    WorkerGroup,
+    dedupe_store_dir,
+    metric,
+    processor_workers,
+)
+from tests.integration.support.stages import wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +82,7 @@ async def test_marks_survive_warm_and_cold_restarts_and_die_with_an_aborted_tran
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
         # The killed worker leaves the group when its session expires.
-        with processor_workers(
-            settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
-        ) as group:
+        with processor_workers(settings, 0, engine, **SHORT_SESSION) as group:
             # The first worker dies just before its first commit: that transaction, with its
             # routed records and marks, is aborted. Its replacement runs on.
             group.start(TRIGGERLINE_PROCESSOR_FAULT="before-commit:1")

@@ -5,7 +5,6 @@ back) carries on from the committed offsets and deduplication marks, with no gap
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import uuid
 from collections import Counter
@@ -24,26 +23,26 @@ from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, ROUTED_
 from schemas.ticks import CRON_TICK, CronTick
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    PROJECT,
-    Records,
-    Sent,
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
-    one_trigger_per_partition,
-    processor_workers,
-    produce_until,
     raw_events_committed,
     routed_grows_by,
+)
+from tests.integration.support.processor_records import (
+    PROJECT,
+    Records,
+    one_trigger_per_partition,
     slack_message,
     slack_trigger,
+    steady_stream,
     triggers_on_every_partition,
 )
-from tests.integration.topic_reader import read_all
+from tests.integration.support.processor_workers import ENGINES, processor_workers
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -216,20 +215,14 @@ async def test_both_engines_route_decide_and_dead_letter_alike(
 
 
 async def test_switching_engines_mid_stream_keeps_offsets_and_marks(settings: Settings) -> None:
-    sent = Sent(set(), set())
-    stop = asyncio.Event()
+    exits = []
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
-        producing = asyncio.create_task(produce_until(records, triggers, stop, sent, resends=5))
-        exits = []
-        try:
+        async with steady_stream(records, triggers, resends=5) as sent:
             for engine in ("faust", "batch", "faust"):
                 with processor_workers(settings, 1, engine) as group:
                     await routed_grows_by(settings, 300)
                     exits.append(await group.stop_worker(group.workers[0], signal.SIGTERM))
-        finally:
-            stop.set()
-            await producing
         with processor_workers(settings, 1, "batch"):
             events = await all_routed(settings, len(sent.events))
 

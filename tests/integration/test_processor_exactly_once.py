@@ -10,24 +10,26 @@ import signal
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    routed_events,
+)
+from tests.integration.support.processor_records import (
+    Records,
     one_trigger_per_partition,
+    produce_steadily,
+)
+from tests.integration.support.processor_workers import (
+    ENGINES,
+    SHORT_SESSION,
     owned_by,
     processor_workers,
-    produce_steadily,
-    routed_events,
 )
 
 pytestmark = pytest.mark.integration
-
-# A killed worker's partitions move once the group notices it is gone.
-SESSION_TIMEOUT = {"TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S": "6"}
 
 
 async def routed_at_least(settings: Settings, count: int) -> int:
@@ -43,7 +45,7 @@ async def test_killed_workers_lose_and_repeat_nothing(settings: Settings, engine
     total = 3000
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
-        with processor_workers(settings, 1, engine, **SESSION_TIMEOUT) as group:
+        with processor_workers(settings, 1, engine, **SHORT_SESSION) as group:
             # The first replacement kills itself right after its third Kafka commit, before
             # that transaction's marks reach its local store; the next one runs on.
             supervising = asyncio.create_task(

@@ -11,16 +11,17 @@ import pytest
 
 from processors.stop import EXIT_TRANSACTION_LOST
 from runtime.settings import Settings
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+)
+from tests.integration.support.processor_records import (
+    Records,
     one_trigger_per_partition,
-    processor_workers,
     produce_steadily,
 )
+from tests.integration.support.processor_workers import ENGINES, SHORT_SESSION, processor_workers
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +33,7 @@ async def test_a_failed_listener_and_a_failed_transaction_step_stop_the_worker(
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
         # A worker that stops dead leaves the group when its session expires.
-        with processor_workers(
-            settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
-        ) as group:
+        with processor_workers(settings, 0, engine, **SHORT_SESSION) as group:
             # The first worker fails taking on its partitions; its replacement fails sending
             # the offsets of its third transaction; the next one runs on.
             group.start(TRIGGERLINE_PROCESSOR_FAULT="assigned:1")

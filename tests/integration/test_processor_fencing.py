@@ -11,19 +11,23 @@ import pytest
 
 from processors.stop import EXIT_TRANSACTION_LOST
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    ENGINES,
-    Records,
-    Sent,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    routed_grows_by,
+)
+from tests.integration.support.processor_records import (
+    Records,
     one_trigger_per_partition,
+    steady_stream,
+)
+from tests.integration.support.processor_workers import (
+    ENGINES,
+    SHORT_SESSION,
     owned_by,
     processor_workers,
-    produce_until,
-    routed_grows_by,
 )
 
 pytestmark = pytest.mark.integration
@@ -33,17 +37,12 @@ pytestmark = pytest.mark.integration
 async def test_a_stalled_worker_is_fenced_and_nothing_it_wrote_afterwards_is_seen(
     settings: Settings, engine: str
 ) -> None:
-    sent = Sent(set(), set())
-    stop = asyncio.Event()
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
-        with processor_workers(
-            settings, 0, engine, TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S="6"
-        ) as group:
+        with processor_workers(settings, 0, engine, **SHORT_SESSION) as group:
             # A commits every 5 s, so it surely holds processed, uncommitted work when stopped.
             stalled = group.start(TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S="5")
-            producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
-            try:
+            async with steady_stream(records, triggers) as sent:
                 await routed_grows_by(settings, 100)
                 stalled.process.send_signal(signal.SIGSTOP)
                 successor = group.start()
@@ -56,9 +55,6 @@ async def test_a_stalled_worker_is_fenced_and_nothing_it_wrote_afterwards_is_see
                 stalled.process.send_signal(signal.SIGCONT)
                 stalled_exit = await asyncio.to_thread(stalled.process.wait, 60)
                 await routed_grows_by(settings, 200)
-            finally:
-                stop.set()
-                await producing
             events = await all_routed(settings, len(sent.events))
             successor_exit = successor.process.poll()
 

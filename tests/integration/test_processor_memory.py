@@ -16,16 +16,13 @@ import pytest
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
 from schemas.topics import PROCESSOR_DEDUPE
-from tests.integration.isolation import drop_topics, isolated_settings
-from tests.integration.processor_support import (
+from tests.integration.support.isolation import drop_topics, isolated_settings
+from tests.integration.support.processor_records import (
     Records,
-    Sent,
-    metric,
     one_trigger_per_partition,
-    processor_workers,
-    produce_until,
-    rss_mb,
+    steady_stream,
 )
+from tests.integration.support.processor_workers import metric, processor_workers, rss_mb
 
 pytestmark = pytest.mark.integration
 
@@ -71,17 +68,14 @@ async def test_store_changelog_and_rss_stop_growing_over_many_windows(
     short_window: Settings,
 ) -> None:
     settings = short_window
-    sent = Sent(set(), set())
-    stop = asyncio.Event()
     samples: list[Sample] = []
     env = {"TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S": str(WINDOW_S)}
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
         with processor_workers(settings, 1, "batch", **env) as group:
             worker = group.workers[0]
-            producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
             started = time.monotonic()
-            try:
+            async with steady_stream(records, triggers) as sent:
                 while time.monotonic() - started < RUN_S:
                     await asyncio.sleep(SAMPLE_EVERY_S)
                     keys = await metric(worker, "triggerline_processor_dedupe_keys")
@@ -93,9 +87,6 @@ async def test_store_changelog_and_rss_stop_growing_over_many_windows(
                             await changelog_records(settings),
                         )
                     )
-            finally:
-                stop.set()
-                await producing
             assert worker.process.poll() is None
 
     rate = len(sent.events) / RUN_S

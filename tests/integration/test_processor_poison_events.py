@@ -16,17 +16,19 @@ from kinds import KINDS
 from runtime.settings import Settings
 from schemas.records import RawEvent
 from schemas.triggers import Target, TriggerConfig
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    PROJECT,
-    Records,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     processor_decisions,
-    processor_workers,
     raw_events_committed,
     routed_events,
+)
+from tests.integration.support.processor_records import (
+    PROJECT,
+    Records,
     slack_message,
     slack_trigger,
 )
+from tests.integration.support.processor_workers import processor_workers
 
 pytestmark = pytest.mark.integration
 

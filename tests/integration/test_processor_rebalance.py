@@ -6,30 +6,31 @@ its transaction in some rebalances and is restarted, which a soak counts better 
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
-from tests.integration.processor_support import (
-    Records,
-    Sent,
-    Worker,
+from tests.integration.support.polling import eventually
+from tests.integration.support.processor_outputs import (
     all_routed,
     assert_decided_once,
     assert_exactly_once,
+    routed_grows_by,
+)
+from tests.integration.support.processor_records import (
+    Records,
     one_trigger_per_partition,
+    steady_stream,
+)
+from tests.integration.support.processor_workers import (
+    SHORT_SESSION,
+    Worker,
     owned_by,
     processor_workers,
-    produce_until,
-    routed_grows_by,
 )
 
 pytestmark = pytest.mark.integration
-
-SESSION_TIMEOUT = {"TRIGGERLINE_PROCESSOR_SESSION_TIMEOUT_S": "6"}
 
 
 async def owns_partitions(worker: Worker) -> set[str]:
@@ -42,13 +43,10 @@ async def owns_partitions(worker: Worker) -> set[str]:
 async def test_workers_joining_and_leaving_mid_stream_route_each_event_once(
     settings: Settings,
 ) -> None:
-    sent = Sent(set(), set())
-    stop = asyncio.Event()
     async with Records(settings) as records:
         triggers = await one_trigger_per_partition(records)
-        with processor_workers(settings, 1, "batch", **SESSION_TIMEOUT) as group:
-            producing = asyncio.create_task(produce_until(records, triggers, stop, sent))
-            try:
+        with processor_workers(settings, 1, "batch", **SHORT_SESSION) as group:
+            async with steady_stream(records, triggers) as sent:
                 await routed_grows_by(settings, 200)
                 polite = group.start()
                 await owns_partitions(polite)
@@ -61,9 +59,6 @@ async def test_workers_joining_and_leaving_mid_stream_route_each_event_once(
                 killed = await group.stop_worker(crashing, signal.SIGKILL)
                 # The survivor takes the dead worker's partitions once its session expires.
                 await routed_grows_by(settings, 400)
-            finally:
-                stop.set()
-                await producing
             events = await all_routed(settings, len(sent.events))
             survivor_exit = group.workers[0].process.poll()
 

@@ -16,8 +16,8 @@ from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import DEAD_LETTER, RAW_EVENT, DeadLetter, RawEvent
 from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
-from tests.integration.stages import stage_env
-from tests.integration.topic_reader import read_all
+from tests.integration.support.stages import stage_env
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 

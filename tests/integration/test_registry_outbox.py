@@ -26,16 +26,16 @@ from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target
-from tests.integration.polling import eventually
-from tests.integration.registry_support import (
+from tests.integration.support.polling import eventually
+from tests.integration.support.registry import (
     assert_topic_equals_table,
     change_many,
     change_one,
     create_trigger,
     outbox_counts,
 )
-from tests.integration.stages import free_port, stage_env, wait_until_ready
-from tests.integration.topic_reader import read_all
+from tests.integration.support.stages import stage_env, wait_until_ready, with_free_ports
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def start_ingest(settings: Settings) -> subprocess.Popen[bytes]:
 async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
     settings: Settings,
 ) -> None:
-    settings = settings.model_copy(update={"ingest_port": free_port()})
+    settings = with_free_ports(settings)
     url = settings.database_url.get_secret_value()
     keyring = Keyring.from_setting(settings.secret_keys)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:

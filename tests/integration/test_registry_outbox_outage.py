@@ -1,6 +1,6 @@
 """Kafka down: registry changes wait in the outbox and all reach the topic once it is back.
 
-Runs on a broker of its own (tests/integration/throwaway_kafka.py), which it stops while
+Runs on a broker of its own (tests/integration/support/throwaway_kafka.py), which it stops while
 changes commit and then restarts.
 """
 
@@ -16,16 +16,16 @@ from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.triggers import Target
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.registry_support import (
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.registry import (
     assert_topic_equals_table,
     change_many,
     create_trigger,
     outbox_counts,
 )
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.throwaway_kafka import ThrowawayBroker
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.throwaway_kafka import ThrowawayBroker
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from schemas.records import TRIGGER_CONFIG
 from schemas.topics import MAX_RECORD_BYTES
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target
-from tests.integration.registry_support import change_one, create_trigger
-from tests.integration.topic_reader import read_all
+from tests.integration.support.registry import change_one, create_trigger
+from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
 

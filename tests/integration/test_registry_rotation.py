@@ -11,17 +11,20 @@ from pydantic import SecretStr
 
 from ingest.registry.environments import create_environment
 from ingest.registry.rotation import Rotation, rotate_secrets
-from ingest.registry.store import NewTrigger, create_project, delete_trigger
+from ingest.registry.store import (
+    NewTrigger,
+    create_project,
+    delete_trigger,
+)
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import Target
-from tests.integration.cli_support import triggerline
-from tests.integration.registry_support import create_trigger
+from tests.integration.support.cli import triggerline
+from tests.integration.support.control_plane import WHSEC
+from tests.integration.support.registry import create_trigger
 
 pytestmark = pytest.mark.integration
-
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 async def registry_under(conn: AsyncConnection[Any], keyring: Keyring) -> None:

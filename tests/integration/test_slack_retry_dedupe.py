@@ -15,11 +15,12 @@ from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.topics import DELIVERY_LOG
 from schemas.triggers import Target
-from tests.integration.polling import eventually
-from tests.integration.registry_support import create_trigger
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.test_walking_skeleton import log_entries, signed
-from tests.integration.topic_reader import read_until
+from tests.integration.support.delivery_log import log_entries
+from tests.integration.support.polling import eventually
+from tests.integration.support.registry import create_trigger
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
+from tests.integration.support.topic_reader import read_until
+from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +40,7 @@ def message(event_id: str, text: str) -> bytes:
 
 
 async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
-    settings = settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-        }
-    )
+    settings = with_free_ports(settings)
     async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
         project_id = await create_project(conn, "retries")
         trigger = await create_trigger(
@@ -70,13 +65,13 @@ async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
 
             async def post_original() -> httpx.Response | None:
                 response = await client.post(
-                    url, content=original, headers=signed(original, SIGNING_SECRET)
+                    url, content=original, headers=slack_headers(original, SIGNING_SECRET)
                 )
                 return None if response.status_code == 404 else response
 
             assert (await eventually(post_original)).status_code == 200
             retry_headers = {
-                **signed(original, SIGNING_SECRET),
+                **slack_headers(original, SIGNING_SECRET),
                 "x-slack-retry-num": "1",
                 "x-slack-retry-reason": "http_timeout",
             }
@@ -85,7 +80,9 @@ async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
             # Same trigger, same raw partition: once the marker is delivered, the retry
             # before it has been decided too.
             marker = message(marker_id, "after the retry")
-            posted = await client.post(url, content=marker, headers=signed(marker, SIGNING_SECRET))
+            posted = await client.post(
+                url, content=marker, headers=slack_headers(marker, SIGNING_SECRET)
+            )
             assert posted.status_code == 200
 
         records = await read_until(

@@ -12,8 +12,8 @@ from deploy.topics import TopicCatalogueError, TopicReport, deployed_catalogue, 
 from runtime.kafka import admin_client
 from runtime.settings import Settings
 from schemas.topics import CATALOGUE, RAW_EVENTS
-from tests.integration.isolation import fresh_prefix
-from tests.integration.polling import eventually
+from tests.integration.support.isolation import fresh_prefix
+from tests.integration.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

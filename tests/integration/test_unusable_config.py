@@ -20,10 +20,11 @@ from schemas.records import RAW_EVENT, TRIGGER_CONFIG, RawEvent
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target, TriggerConfig
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, running_stages
-from tests.integration.test_dead_letters import journey, produce
-from tests.integration.topic_reader import read_until
+from tests.integration.support.delivery_log import journey
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import running_stages, with_free_ports
+from tests.integration.support.topic_reader import read_until
+from tests.integration.support.topic_writer import produce
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +78,7 @@ async def problems_at(url: str) -> list[str] | None:
 async def test_an_undecryptable_trigger_is_dead_lettered_and_named_until_its_key_is_loaded(
     settings: Settings,
 ) -> None:
-    settings = settings.model_copy(
-        update={"processor_metrics_port": free_port(), "dispatcher_metrics_port": free_port()}
-    )
+    settings = with_free_ports(settings)
     trigger = config_sealed_with(Keyring.from_setting(SecretStr(MISSING_KEY)))
     config_topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
     await produce(

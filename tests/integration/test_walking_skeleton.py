@@ -9,33 +9,23 @@ import httpx
 import orjson
 import pytest
 from psycopg import AsyncConnection
-from slack_sdk.signature import SignatureVerifier
 
 from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, RAW_EVENT, DeliveryLogRecord
+from schemas.records import RAW_EVENT
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.triggers import Target, TriggerConfig
-from tests.integration.polling import eventually
-from tests.integration.registry_support import create_trigger
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.topic_reader import Record, read_all, read_until
+from tests.integration.support.delivery_log import log_entries
+from tests.integration.support.polling import eventually
+from tests.integration.support.registry import create_trigger
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
+from tests.integration.support.topic_reader import read_all, read_until
+from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 
 SIGNING_SECRET = "e2e-signing-secret"
-
-
-def signed(body: bytes, secret: str = SIGNING_SECRET) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    assert signature is not None
-    return {
-        "content-type": "application/json",
-        "x-slack-request-timestamp": timestamp,
-        "x-slack-signature": signature,
-    }
 
 
 async def post_when_trigger_known(
@@ -45,25 +35,10 @@ async def post_when_trigger_known(
     the route answers 404."""
 
     async def post() -> httpx.Response | None:
-        response = await client.post(url, content=body, headers=signed(body))
+        response = await client.post(url, content=body, headers=slack_headers(body, SIGNING_SECRET))
         return None if response.status_code == 404 else response
 
     return await eventually(post)
-
-
-def log_entries(records: list[Record], event_id: str) -> list[DeliveryLogRecord]:
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
-    return [entry for entry in entries if entry.event_id == event_id]
-
-
-def with_free_ports(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-        }
-    )
 
 
 async def slack_trigger(settings: Settings) -> TriggerConfig:
@@ -113,16 +88,22 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
             accepted = await post_when_trigger_known(client, url, body)
             assert accepted.status_code == 200, accepted.text
 
-            forged = await client.post(url, content=body, headers=signed(body, "not-the-secret"))
+            forged = await client.post(
+                url, content=body, headers=slack_headers(body, "not-the-secret")
+            )
             assert forged.status_code == 401
             assert "signature" in forged.json()["error"]
 
             challenge = orjson.dumps({"type": "url_verification", "challenge": "c-123"})
-            answered = await client.post(url, content=challenge, headers=signed(challenge))
+            answered = await client.post(
+                url, content=challenge, headers=slack_headers(challenge, SIGNING_SECRET)
+            )
             assert (answered.status_code, answered.text) == (200, "c-123")
 
             unknown = await client.post(
-                f"{base}/webhooks/{uuid.uuid4()}", content=body, headers=signed(body)
+                f"{base}/webhooks/{uuid.uuid4()}",
+                content=body,
+                headers=slack_headers(body, SIGNING_SECRET),
             )
             assert unknown.status_code == 404
 

@@ -15,7 +15,7 @@ from kinds.config import CEL_DECLARATIONS
 from processors.routing import FilterFailed
 from runtime.cel import ENGINES, CelEvaluationError, CelType, EngineName, compile
 from runtime.cel.cost import comprehension_depth
-from tests.unit.test_routing import ORDER, raw, run, trigger
+from tests.unit.support.routing import ORDER, raw, run, trigger
 
 pytestmark = pytest.mark.unit
 

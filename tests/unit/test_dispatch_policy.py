@@ -9,7 +9,7 @@ import pytest
 from dispatchers.backoff import Backoff, RetryPolicy, next_due, parse_retry_after
 from dispatchers.guard import is_forbidden, literal_address
 from dispatchers.targets import INVALID_URL_ENDPOINT, classify_status, endpoint_of
-from tests.unit.dispatch_support import attempt_http, routed
+from tests.unit.support.dispatch import attempt_http, routed
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,6 @@ kafka target refuses before producing, so the delivery is dead-lettered with the
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,9 @@ from dispatchers.backoff import RetryPolicy
 from dispatchers.compiled import DispatchTrigger
 from dispatchers.targets import Targets
 from runtime.kafka_targets import KafkaTargetPolicy
-from tests.unit.dispatch_support import routed
+from tests.unit.support.dispatch import RecordingProducer, routed
+
+pytestmark = pytest.mark.unit
 
 POLICY = KafkaTargetPolicy("triggerline")
 
@@ -45,14 +46,6 @@ def test_other_topics_pass_unless_a_pattern_restricts_them() -> None:
         assert "TRIGGERLINE_KAFKA_TARGET_TOPIC_PATTERN" in refusal
 
 
-class RecordingProducer:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> None:
-        self.sent.append(topic)
-
-
 async def test_the_kafka_target_refuses_a_forbidden_topic_at_delivery_time() -> None:
     producer = RecordingProducer()
     targets = Targets(
@@ -71,4 +64,4 @@ async def test_the_kafka_target_refuses_a_forbidden_topic_at_delivery_time() -> 
 
     delivered = await targets.attempt(routed("kafka", "orders"), b"{}", trigger)
     assert delivered.outcome == "delivered"
-    assert producer.sent == ["orders"]
+    assert [sent.topic for sent in producer.sent] == ["orders"]

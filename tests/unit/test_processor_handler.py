@@ -4,66 +4,25 @@ and a correlation id over its limit is a `filter_error` that says so."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
 
-from kinds import KINDS
 from processors.dedupe import PartitionMarks
-from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
-from processors.rules import compile_routing_trigger
 from schemas.topics import MAX_RECORD_BYTES
-from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.unit.handler_support import (
+from schemas.triggers import DefinitionSlug
+from tests.unit.support.handler import (
     PREFIX,
-    PROJECT,
     BoundedOutput,
     CompiledTriggers,
     RawRecord,
     b64_size,
+    handler,
     raw_record,
+    slack_envelope,
+    trigger_config,
 )
 
 pytestmark = pytest.mark.unit
-
-
-def compiled(trigger_id: str, definition: DefinitionSlug, **config: object) -> TriggerConfig:
-    return TriggerConfig(
-        trigger_id=trigger_id,
-        project_id=PROJECT,
-        definition=definition,
-        name=trigger_id,
-        status="active",
-        target=Target("noop"),
-        updated_at=datetime.now(UTC),
-        revision=1,
-        config=KINDS[definition].validate_config(config),
-    )
-
-
-@pytest.fixture
-def marks(tmp_path: Path) -> Iterator[PartitionMarks]:
-    store = DedupeStore(tmp_path, 3_600_000, StoreMemory.of(8 << 20))
-    yield PartitionMarks(0, store)
-    store.close()
-
-
-def handler(*configs: TriggerConfig) -> RawEventHandler:
-    view = CompiledTriggers(
-        *(compile_routing_trigger(c, "cel-expr-python", max_collection_items=1000) for c in configs)
-    )
-    return RawEventHandler(view, PREFIX, max_correlation_id_bytes=256)
-
-
-def slack_envelope(text: str, **event: str) -> dict[str, object]:
-    return {
-        "type": "event_callback",
-        "event_id": "Ev1",
-        "event": {"type": "message", "channel": "C1", "text": text, "ts": "1.1", **event},
-    }
 
 
 async def test_a_routed_record_over_the_bound_is_dead_lettered_with_the_reason(
@@ -73,7 +32,7 @@ async def test_a_routed_record_over_the_bound_is_dead_lettered_with_the_reason(
     record = raw_record("s1", "slack", slack_envelope("x" * 2_500_000))
     output = BoundedOutput()
     output.produce(
-        await handler(compiled("s1", "slack", event_types=["message"])).handle(record, marks)
+        await handler(trigger_config("s1", "slack", event_types=["message"])).handle(record, marks)
     )
 
     assert output.topics() == ["dead-letters", "delivery-log"]
@@ -115,7 +74,7 @@ async def test_a_correlation_id_over_its_limit_is_a_filter_error(
 ) -> None:
     output = BoundedOutput()
     output.produce(
-        await handler(compiled("t1", definition, **config)).handle(
+        await handler(trigger_config("t1", definition, **config)).handle(
             raw_record("t1", definition, body), marks
         )
     )

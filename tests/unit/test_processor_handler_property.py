@@ -22,7 +22,7 @@ from processors.handler import RawEventHandler
 from processors.rules import compile_routing_trigger
 from runtime.cel import ENGINES, EngineName
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.unit.handler_support import PREFIX, PROJECT, BoundedOutput, CompiledTriggers, raw_record
+from tests.unit.support.handler import PREFIX, PROJECT, BoundedOutput, CompiledTriggers, raw_record
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from schemas.redaction import UNPARSEABLE, redact_url, redact_urls_in
-from tests.unit.dispatch_support import attempt_http
+from tests.unit.support.dispatch import attempt_http
 
 pytestmark = pytest.mark.unit
 

@@ -2,72 +2,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
-from processors.routing import Decision, FilterFailed, Routed, Skipped, decide, normalize
-from processors.rules import RoutingTrigger, compile_routing_trigger
+from processors.routing import FilterFailed, Routed, Skipped, decide, normalize
 from runtime.cel import ENGINES, EngineName
-from schemas.records import RawEvent
 from schemas.ticks import CRON_TICK, CronTick
-from schemas.triggers import DefinitionSlug, Target, TriggerConfig
+from tests.unit.support.routing import ORDER, raw, run, trigger
 
 pytestmark = pytest.mark.unit
-
-RECEIVED = datetime(2026, 11, 27, tzinfo=UTC)
-
-
-def trigger(
-    definition: DefinitionSlug = "slack",
-    engine: EngineName = "cel-expr-python",
-    status: str = "active",
-    **config: object,
-) -> RoutingTrigger:
-    return compile_routing_trigger(
-        TriggerConfig(
-            trigger_id="t1",
-            project_id="p1",
-            definition=definition,
-            name="n",
-            status="active" if status == "active" else "paused",
-            target=Target("noop"),
-            updated_at=RECEIVED,
-            revision=1,
-            config=dict(config),
-        ),
-        engine,
-        max_collection_items=1000,
-    )
-
-
-def raw(
-    body: object,
-    content_type: str = "application/json",
-    definition: DefinitionSlug = "slack",
-    headers: dict[str, str] | None = None,
-) -> RawEvent:
-    text = body if isinstance(body, str) else orjson.dumps(body).decode()
-    if content_type != "application/json":
-        text = "payload=" + text
-    return RawEvent(
-        id="r1",
-        trigger_id="t1",
-        project_id="p1",
-        definition=definition,
-        received_at=RECEIVED,
-        content_type=content_type,
-        body=text,
-        headers=headers or {},
-    )
-
-
-def run(event: RawEvent, rules: RoutingTrigger) -> Decision:
-    normalized = normalize(event, rules)
-    if isinstance(normalized, Ignored):
-        return normalized
-    return decide(event, rules, normalized)
-
 
 MESSAGE = {
     "type": "event_callback",
@@ -185,9 +128,6 @@ def test_cron_tick_times_are_cel_timestamps() -> None:
 def test_a_body_that_is_not_a_tick_is_unroutable() -> None:
     with pytest.raises(UnroutableEvent, match="not a cron tick"):
         normalize(raw({"hello": 1}, definition="cron"), trigger("cron"))
-
-
-ORDER = {"type": "order.paid", "order": {"id": "o-17", "customer": "c-3"}}
 
 
 @pytest.mark.parametrize("engine", ENGINES)

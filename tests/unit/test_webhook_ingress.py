@@ -16,8 +16,6 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
-from slack_sdk.signature import SignatureVerifier
-from standardwebhooks import Webhook
 
 from ingest.handoff import RawEventWriter
 from ingest.rate_limit import RateLimit
@@ -31,7 +29,7 @@ from runtime.settings import Settings
 from schemas.codec import RecordPosition
 from schemas.records import TRIGGER_CONFIG
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
-from tests.integration.signing import slack_headers
+from tests.support.signing import slack_headers, standard_webhook_headers
 
 pytestmark = pytest.mark.unit
 
@@ -165,16 +163,6 @@ async def test_a_signed_challenge_is_answered_in_plain_text(webhooks: WebhookIng
     )
 
 
-def slack_signed(body: bytes, secret: str, timestamp: str) -> dict[str, str]:
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    assert signature is not None
-    return {
-        "content-type": "application/json",
-        "x-slack-request-timestamp": timestamp,
-        "x-slack-signature": signature,
-    }
-
-
 def refused_count(reason: str) -> float:
     value = REGISTRY.get_sample_value(
         "triggerline_ingest_rejected_requests_total", {"reason": reason}
@@ -199,12 +187,14 @@ async def test_forged_requests_are_all_counted_and_logged_a_line_per_interval(
     before = refused_count("mismatch")
 
     for _ in range(500):
-        answer = await webhooks.receive("slack", slack_signed(body, "guess", now), chunks(body))
+        answer = await webhooks.receive(
+            "slack", slack_headers(body, "guess", timestamp=now), chunks(body)
+        )
         assert answer.status == 401
         clock.now += 0.01
     assert len(refusal_lines(caplog)) == 1
     clock.now += LOG_INTERVAL_S
-    await webhooks.receive("slack", slack_signed(body, "guess", now), chunks(body))
+    await webhooks.receive("slack", slack_headers(body, "guess", timestamp=now), chunks(body))
 
     assert refused_count("mismatch") == before + 501
     assert refusal_lines(caplog) == [("slack", "mismatch", 0), ("slack", "mismatch", 499)]
@@ -217,9 +207,9 @@ async def test_refusals_are_logged_per_definition_and_reason(
     body = orjson.dumps({"type": "event_callback"})
     now = str(int(datetime.now(UTC).timestamp()))
     requests = [
-        ("slack", slack_signed(body, "guess", now)),
-        ("slack", slack_signed(body, SECRET, "1")),
-        ("slack", slack_signed(body, SECRET, "9" * 400)),
+        ("slack", slack_headers(body, "guess", timestamp=now)),
+        ("slack", slack_headers(body, SECRET, timestamp="1")),
+        ("slack", slack_headers(body, SECRET, timestamp="9" * 400)),
         ("webhook", {"content-type": "application/json"}),
     ]
     for trigger_id, headers in requests * 3:
@@ -234,23 +224,15 @@ async def test_refusals_are_logged_per_definition_and_reason(
     ]
 
 
-def webhook_signed(body: bytes, msg_id: str) -> dict[str, str]:
-    at = datetime.now(UTC)
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(WEBHOOK_SECRET).sign(msg_id, at, body.decode()),
-    }
-
-
 async def test_a_webhook_id_over_the_bound_is_400_naming_the_limit(
     webhooks: WebhookIngress,
 ) -> None:
     body = orjson.dumps({"order": 1})
 
     answer = await webhooks.receive(
-        "webhook", webhook_signed(body, "m" * (MAX_EVENT_ID + 1)), chunks(body)
+        "webhook",
+        standard_webhook_headers(body, WEBHOOK_SECRET, msg_id="m" * (MAX_EVENT_ID + 1)),
+        chunks(body),
     )
 
     assert (answer.status, answer.outcome) == (400, "bad_request")

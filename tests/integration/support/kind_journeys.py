@@ -22,9 +22,9 @@ from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, ROUTED_EVENT, DeliveryLogRecord, RoutedEvent
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
 from schemas.triggers import DefinitionSlug
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.topic_reader import Record, read_all, read_until
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.topic_reader import Record, read_all, read_until
 
 
 @dataclass(frozen=True)

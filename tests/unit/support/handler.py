@@ -1,5 +1,6 @@
 """In-memory seams for unit tests of the processors' handler: a trigger lookup over compiled
-triggers, a raw record, and an output that enforces the record bound as the producer does."""
+triggers, raw records, trigger configs, and an output that enforces the record bound as the
+producer does."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from typing import Any
 import orjson
 from aiokafka.errors import MessageSizeTooLargeError
 
+from kinds import KINDS
+from processors.handler import RawEventHandler
 from processors.outputs import Output
 from processors.record_bound import record_size
-from processors.rules import RoutingTrigger
+from processors.rules import RoutingTrigger, compile_routing_trigger
 from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, DeadLetter, RawEvent
 from schemas.topics import MAX_RECORD_BYTES
-from schemas.triggers import DefinitionSlug
+from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 
 PREFIX = "unit"
 PROJECT = "p-unit"
@@ -85,6 +88,8 @@ def raw_record(
     definition: DefinitionSlug,
     body: dict[str, Any],
     headers: dict[str, str] | None = None,
+    *,
+    replay: bool = False,
 ) -> RawRecord:
     event = RawEvent(
         id=uuid.uuid4().hex,
@@ -95,9 +100,39 @@ def raw_record(
         content_type="application/json",
         body=orjson.dumps(body).decode(),
         headers=headers or {},
+        replay=replay,
     )
     return RawRecord(RAW_EVENT.encode(event), trigger_id.encode())
 
 
 def b64_size(text: str | None) -> int:
     return len(base64.b64decode(text)) if text else 0
+
+
+def trigger_config(trigger_id: str, definition: DefinitionSlug, **config: object) -> TriggerConfig:
+    return TriggerConfig(
+        trigger_id=trigger_id,
+        project_id=PROJECT,
+        definition=definition,
+        name=trigger_id,
+        status="active",
+        target=Target("noop"),
+        updated_at=datetime.now(UTC),
+        revision=1,
+        config=KINDS[definition].validate_config(config),
+    )
+
+
+def handler(*configs: TriggerConfig) -> RawEventHandler:
+    view = CompiledTriggers(
+        *(compile_routing_trigger(c, "cel-expr-python", max_collection_items=1000) for c in configs)
+    )
+    return RawEventHandler(view, PREFIX, max_correlation_id_bytes=256)
+
+
+def slack_envelope(text: str, **event: str) -> dict[str, object]:
+    return {
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event": {"type": "message", "channel": "C1", "text": text, "ts": "1.1", **event},
+    }

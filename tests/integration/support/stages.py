@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import httpx
 
 from runtime.settings import Settings
-from tests.integration.polling import eventually
+from tests.integration.support.polling import eventually
 
 
 def free_port() -> int:
@@ -21,6 +21,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def with_free_ports(settings: Settings) -> Settings:
+    """`settings` with each stage's HTTP port on a free one, so that concurrent tests (and a
+    local `triggerline run`) never share a port."""
+    return settings.model_copy(
+        update={
+            "ingest_port": free_port(),
+            "processor_metrics_port": free_port(),
+            "dispatcher_metrics_port": free_port(),
+            "sink_metrics_port": free_port(),
+        }
+    )
 
 
 DEFAULT_INGEST_OPS_PORT = Settings.model_fields["ingest_metrics_port"].default

@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -39,9 +42,9 @@ from schemas.records import (
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target, TargetKind, TriggerConfig
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, stage_env
-from tests.integration.topic_reader import read_all
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, stage_env
+from tests.integration.support.topic_reader import read_all
 
 _rng = secrets.SystemRandom()
 SIGNING_SECRET = "whsec_" + base64.b64encode(b"dispatch-test-signing-key-32byte").decode()
@@ -246,3 +249,35 @@ FINAL = ("delivered", "dead_lettered", "skipped")
 
 def finished(journey: list[DeliveryLogRecord]) -> bool:
     return any(e.stage == "dispatcher" and e.outcome in FINAL for e in journey)
+
+
+def start_dispatcher(settings: Settings, **extra: str) -> subprocess.Popen[bytes]:
+    env = dispatcher_env(
+        settings, **{"TRIGGERLINE_DISPATCHER_METRICS_PORT": str(free_port()), **extra}
+    )
+    return subprocess.Popen([sys.executable, "-m", "dispatchers"], env=env)
+
+
+def stop_dispatcher(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+async def all_finished(settings: Settings, ids: set[str]) -> dict[str, list[DeliveryLogRecord]]:
+    async def check() -> dict[str, list[DeliveryLogRecord]] | None:
+        found = await journeys(settings)
+        done = all(finished(found.get(event_id, [])) for event_id in ids)
+        return found if done else None
+
+    try:
+        return await eventually(check, timeout_s=90, interval_s=1.0)
+    except TimeoutError:
+        found = await journeys(settings)
+        open_ = {i: [(e.outcome, e.attempt) for e in found.get(i, [])] for i in ids}
+        unfinished = {i: steps for i, steps in open_.items() if not finished(found.get(i, []))}
+        raise AssertionError(f"{len(unfinished)} events unfinished: {unfinished}") from None

@@ -35,9 +35,12 @@ def slack_headers(
     }
 
 
-def standard_webhook_headers(body: bytes, secret: str) -> dict[str, str]:
-    """A Standard Webhooks v1 signature over `body`, with a fresh message id, signed now."""
-    msg_id = f"msg_{uuid.uuid4().hex}"
+def standard_webhook_headers(
+    body: bytes, secret: str, *, msg_id: str | None = None
+) -> dict[str, str]:
+    """A Standard Webhooks v1 signature over `body` under the sender's `msg_id` (a fresh one,
+    unless given), signed now."""
+    msg_id = f"msg_{uuid.uuid4().hex}" if msg_id is None else msg_id
     now = datetime.now(UTC)
     signature: str = Webhook(secret).sign(msg_id, now, body.decode())
     return {

@@ -13,10 +13,10 @@ from deploy.migrate import apply_migrations
 from runtime.settings import Settings
 from schemas.records import RAW_EVENT, RawEvent
 from schemas.topics import RAW_EVENTS
-from tests.integration.isolation import isolated_settings, scratch_database
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, running_stages, wait_until_ready
-from tests.integration.topic_reader import read_all
+from tests.integration.support.isolation import isolated_settings, scratch_database
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.topic_reader import read_all
 
 
 @dataclass(frozen=True)

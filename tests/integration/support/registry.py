@@ -23,7 +23,7 @@ from runtime.settings import Settings
 from schemas.records import TRIGGER_CONFIG
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import TriggerConfig, TriggerStatus
-from tests.integration.topic_reader import read_all
+from tests.integration.support.topic_reader import read_all
 
 
 async def create_trigger(

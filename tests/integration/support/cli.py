@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from runtime.settings import Settings
-from tests.integration.stages import stage_env
+from tests.integration.support.stages import stage_env
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The ingest app in-process, driven over ASGI, with projects and API keys made directly."""
+"""The ingest app in-process, driven over ASGI, with projects and API keys made directly, and
+the request bodies tests send it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ from ingest.app import create_app
 from ingest.registry.api_keys import create_api_key
 from ingest.registry.store import create_project
 from runtime.settings import Settings
+
+# A Standard Webhooks signing secret the API accepts.
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def webhook_trigger(name: str, **fields: object) -> dict[str, object]:
+    """The API body creating a webhook trigger with a noop target; `fields` replace or add
+    top-level fields. Unless it names an environment, it carries its own signing secret."""
+    body: dict[str, object] = {"definition": "webhook", "name": name, "target": {"kind": "noop"}}
+    if "environment_id" not in fields:
+        body["secrets"] = {"WEBHOOK_SECRET": WHSEC}
+    return {**body, **fields}
 
 
 @asynccontextmanager

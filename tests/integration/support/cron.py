@@ -15,7 +15,7 @@ from schemas.topics import CRON_PROGRESS as CRON_PROGRESS_TOPIC
 from schemas.topics import RAW_EVENTS
 from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
 from schemas.triggers import Target, TriggerConfig, TriggerStatus
-from tests.integration.topic_reader import read_all, read_until
+from tests.integration.support.topic_reader import read_all, read_until
 
 
 @dataclass

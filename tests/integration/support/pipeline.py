@@ -12,45 +12,22 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
-from standardwebhooks import Webhook
 
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
 from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
-from tests.integration.control_plane import project_with_key
-from tests.integration.polling import eventually
-from tests.integration.stages import free_port, running_stages, wait_until_ready
+from tests.integration.support.control_plane import WHSEC, project_with_key, webhook_trigger
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
+from tests.support.signing import standard_webhook_headers
 
-WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 JOURNEY_TIMEOUT_S = 60.0
-
-
-def standard_signed(body: bytes, msg_id: str, secret: str = WHSEC) -> dict[str, str]:
-    """Standard Webhooks v1 headers for `body` under the sender's own `msg_id`, signed now."""
-    now = datetime.now(UTC)
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
-    }
-
-
-def webhook_trigger(name: str, **config: Any) -> dict[str, Any]:
-    return {
-        "definition": "webhook",
-        "name": name,
-        "target": {"kind": "noop"},
-        "config": config,
-        "secrets": {"WEBHOOK_SECRET": WHSEC},
-    }
 
 
 @dataclass
@@ -91,7 +68,7 @@ class Pipeline:
     def webhook_url(self, trigger_id: str) -> str:
         return f"/webhooks/{trigger_id}"
 
-    async def create_trigger(self, body: dict[str, Any]) -> str:
+    async def create_trigger(self, body: dict[str, object]) -> str:
         created = await self.client.post("/triggers", json=body, headers=self.auth)
         assert created.status_code == 201, created.text
         trigger_id: str = created.json()["id"]
@@ -102,7 +79,9 @@ class Pipeline:
 
         async def post() -> httpx.Response | None:
             response = await self.client.post(
-                self.webhook_url(trigger_id), content=body, headers=standard_signed(body, msg_id)
+                self.webhook_url(trigger_id),
+                content=body,
+                headers=standard_webhook_headers(body, WHSEC, msg_id=msg_id),
             )
             return None if response.status_code == 404 else response
 
@@ -138,14 +117,7 @@ class Pipeline:
 @asynccontextmanager
 async def running_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     """Ingest, processors, dispatchers and the delivery-log sink, with one ordinary trigger."""
-    settings = settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-            "sink_metrics_port": free_port(),
-        }
-    )
+    settings = with_free_ports(settings)
     _, auth = await project_with_key(settings, "tenant")
     base = f"http://127.0.0.1:{settings.ingest_port}"
     stages = ("ingest", "processors", "dispatchers", "dispatchers.sink")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from deploy import local_kafka
 from runtime.settings import Settings
-from tests.integration.stages import free_port
+from tests.integration.support.stages import free_port
 
 
 @dataclass(frozen=True)
