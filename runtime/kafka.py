@@ -66,12 +66,16 @@ async def whole_topic_consumer(settings: Settings, topic: str) -> AIOKafkaConsum
     topic's metadata, which `start()` waits for.
     """
     consumer = standalone_consumer(settings, topic)
-    await consumer.start()
-    partitions = consumer.assignment()
-    if not partitions:
+    try:
+        await consumer.start()
+        partitions = consumer.assignment()
+        if not partitions:
+            raise LookupError(f"topic {topic} does not exist; run `triggerline topics ensure`")
+        await consumer.seek_to_beginning(*partitions)
+    except BaseException:
+        # Refused, or cancelled while it starts: the consumer must not outlive its caller.
         await consumer.stop()
-        raise LookupError(f"topic {topic} does not exist; run `triggerline topics ensure`")
-    await consumer.seek_to_beginning(*partitions)
+        raise
     return consumer
 
 

@@ -257,7 +257,8 @@ def _null_errors(given: BaseModel, fields: Iterable[str]) -> list[FieldError]:
 def _signing_secret_errors(given: TargetIn) -> list[FieldError]:
     if given.signing_secret is None or standard_webhooks.is_secret(given.signing_secret):
         return []
-    return [FieldError("target.signing_secret", "signing secrets look like whsec_<base64>")]
+    message = f"signing secrets look like {standard_webhooks.SECRET_FORMAT}"
+    return [FieldError("target.signing_secret", message)]
 
 
 async def _environment_secret_names(
