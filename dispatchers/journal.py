@@ -16,14 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from runtime.settings import Settings
-from schemas.records import (
-    DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
-    DeadLetter,
-    DeliveryLogRecord,
-    Outcome,
-    RoutedEvent,
-)
+from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RoutedEvent
 from schemas.redaction import redact_url
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
 
@@ -68,7 +61,7 @@ class Journal:
             replay=event.replay,
             received_at=event.receivedat,
         )
-        await self._send(self._delivery_log, event.id, DELIVERY_LOG_RECORD.encode(entry))
+        await self._send(self._delivery_log, event.id, DELIVERY_LOG.encode(entry))
 
     async def dead_letter(
         self,
@@ -100,7 +93,7 @@ class Journal:
             attempts=attempts or [],
         )
         letter_key = event.id if event else f"{topic}/{partition}/{offset}"
-        await self._send(self._dead_letters, letter_key, DEAD_LETTER.encode(letter))
+        await self._send(self._dead_letters, letter_key, DEAD_LETTERS.encode(letter))
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
         while True:

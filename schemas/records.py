@@ -1,4 +1,7 @@
-"""The records that flow between stages, one frozen msgspec Struct per topic value."""
+"""The records that flow between stages, one frozen msgspec Struct per topic value.
+
+Each topic's spec in `schemas.topics` carries the codec of its record type.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from schemas.codec import RecordCodec
-from schemas.triggers import DefinitionSlug, TargetKind, TriggerConfig
+from schemas.triggers import DefinitionSlug, TargetKind
 
 
 class RawEvent(msgspec.Struct, frozen=True):
@@ -113,10 +115,3 @@ class DeadLetter(msgspec.Struct, frozen=True):
     error: str | None = None
     attempts: list[dict[str, Any]] = msgspec.field(default_factory=list)
     v: int = 1
-
-
-RAW_EVENT = RecordCodec(RawEvent)
-ROUTED_EVENT = RecordCodec(RoutedEvent)
-DELIVERY_LOG_RECORD = RecordCodec(DeliveryLogRecord)
-DEAD_LETTER = RecordCodec(DeadLetter)
-TRIGGER_CONFIG = RecordCodec(TriggerConfig)

@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
+from schemas.records import DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
 from tests.integration.control_plane import project_with_key
 from tests.integration.polling import eventually
@@ -67,7 +67,7 @@ class DeliveryLogWatch:
             while not done(self.entries):
                 batch = await self.consumer.getmany(timeout_ms=200)
                 for records in batch.values():
-                    self.entries.extend(DELIVERY_LOG_RECORD.decode(m.value) for m in records)
+                    self.entries.extend(DELIVERY_LOG.decode(m.value) for m in records)
         return self.entries
 
     async def outcome(self, event_id: str, stage: str, outcome: str) -> DeliveryLogRecord:

@@ -25,17 +25,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from runtime.kafka import admin_client, durable_producer, whole_topic_consumer
 from runtime.settings import Settings
-from schemas.records import (
-    DELIVERY_LOG_RECORD,
-    RAW_EVENT,
-    ROUTED_EVENT,
-    TRIGGER_CONFIG,
-    DeliveryLogRecord,
-    RawEvent,
-    RoutedEvent,
-)
-from schemas.topics import DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.records import DeliveryLogRecord, RawEvent, RoutedEvent
+from schemas.topics import DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig, TriggerStatus
 from tests.integration.polling import eventually
 from tests.integration.stages import free_port, stage_env
@@ -118,19 +109,19 @@ class Records:
         await self._producer.stop()
 
     async def config(self, config: TriggerConfig) -> None:
-        topic = TRIGGER_CONFIG_TOPIC.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
         await self._producer.send_and_wait(
             topic, TRIGGER_CONFIG.encode(config), key=config.trigger_id.encode()
         )
 
     async def delete(self, trigger_id: str) -> None:
-        topic = TRIGGER_CONFIG_TOPIC.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
         await self._producer.send_and_wait(topic, None, key=trigger_id.encode())
 
     async def raw(self, *events: RawEvent) -> None:
         topic = RAW_EVENTS.name(self._settings.topic_prefix)
         futures = [
-            await self._producer.send(topic, RAW_EVENT.encode(e), key=e.trigger_id.encode())
+            await self._producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
             for e in events
         ]
         for future in futures:
@@ -337,12 +328,12 @@ async def assert_decided_once(settings: Settings, sent: Sent) -> None:
 
 async def routed_events(settings: Settings) -> list[RoutedEvent]:
     records = await read_all(settings, ROUTED_EVENTS.name(settings.topic_prefix))
-    return [ROUTED_EVENT.decode(value) for _, value in records]
+    return [ROUTED_EVENTS.decode(value) for _, value in records]
 
 
 async def processor_decisions(settings: Settings) -> list[DeliveryLogRecord]:
     records = await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix))
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
+    entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [e for e in entries if e.stage == "processor"]
 
 

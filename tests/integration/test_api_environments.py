@@ -7,7 +7,7 @@ from psycopg import AsyncConnection
 
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from tests.integration.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration

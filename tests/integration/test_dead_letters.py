@@ -15,18 +15,8 @@ import pytest
 
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import (
-    DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
-    RAW_EVENT,
-    ROUTED_EVENT,
-    TRIGGER_CONFIG,
-    DeadLetter,
-    RawEvent,
-    RoutedEvent,
-)
-from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.records import DeadLetter, RawEvent, RoutedEvent
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.stages import free_port, running_stages
 from tests.integration.topic_reader import Record, read_until
@@ -68,13 +58,13 @@ async def publish_trigger(settings: Settings) -> TriggerConfig:
         updated_at=datetime.now(UTC),
         revision=1,
     )
-    topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
+    topic = TRIGGER_CONFIG.name(settings.topic_prefix)
     await produce(settings, topic, config.trigger_id.encode(), TRIGGER_CONFIG.encode(config))
     return config
 
 
 def letters_from(records: list[Record], topic: str, position: Position) -> list[DeadLetter]:
-    letters = (DEAD_LETTER.decode(value) for _, value in records)
+    letters = (DEAD_LETTERS.decode(value) for _, value in records)
     return [
         letter
         for letter in letters
@@ -84,7 +74,7 @@ def letters_from(records: list[Record], topic: str, position: Position) -> list[
 
 
 def journey(records: list[Record], event_id: str) -> list[tuple[str, str]]:
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
+    entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [(e.stage, e.outcome) for e in entries if e.event_id == event_id]
 
 
@@ -148,7 +138,7 @@ async def test_processor_dead_letters_garbage_and_routes_the_next_event(
 
     with running_stages(settings, "processors", "dispatchers"):
         garbage_at = await produce(settings, raw_topic, key, GARBAGE)
-        valid_at = await produce(settings, raw_topic, key, RAW_EVENT.encode(valid))
+        valid_at = await produce(settings, raw_topic, key, RAW_EVENTS.encode(valid))
         assert_later_on_same_partition(valid_at, garbage_at)
 
         letter = await dead_letter_for(settings, raw_topic, garbage_at)
@@ -186,7 +176,7 @@ async def test_dispatcher_dead_letters_garbage_and_delivers_the_next_event(
     with running_stages(settings, "dispatchers"):
         key = conversation.encode()
         garbage_at = await produce(settings, routed_topic, key, GARBAGE)
-        valid_at = await produce(settings, routed_topic, key, ROUTED_EVENT.encode(valid))
+        valid_at = await produce(settings, routed_topic, key, ROUTED_EVENTS.encode(valid))
         assert_later_on_same_partition(valid_at, garbage_at)
 
         letter = await dead_letter_for(settings, routed_topic, garbage_at)

@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 
 from runtime.settings import Settings
-from schemas.records import DEAD_LETTER, DeliveryLogRecord
+from schemas.records import DeliveryLogRecord
 from schemas.topics import DEAD_LETTERS
 from tests.integration.dispatch_harness import (
     Received,
@@ -129,7 +129,7 @@ async def test_retries_retry_after_and_dead_letters(settings: Settings) -> None:
     assert found[down.id][0].http_status == 503
 
     letters = [
-        DEAD_LETTER.decode(v)
+        DEAD_LETTERS.decode(v)
         for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
     ]
     by_event = {letter.event_id: letter for letter in letters}
@@ -269,7 +269,7 @@ async def test_delivery_log_and_dead_letters_show_target_urls_without_credential
         assert "SECRET" not in f"{entry.target_ref} {entry.reason} {entry.error}"
 
     [letter] = [
-        DEAD_LETTER.decode(v)
+        DEAD_LETTERS.decode(v)
         for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
     ]
     assert letter.event_id == rejected.id

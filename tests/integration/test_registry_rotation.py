@@ -19,7 +19,7 @@ from ingest.registry.store import (
 )
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.cli_support import triggerline
 

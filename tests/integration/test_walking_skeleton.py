@@ -14,7 +14,7 @@ from slack_sdk.signature import SignatureVerifier
 from ingest.registry.store import NewTrigger, create_project, create_trigger
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, RAW_EVENT, DeliveryLogRecord
+from schemas.records import DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.polling import eventually
@@ -51,7 +51,7 @@ async def post_when_trigger_known(
 
 
 def log_entries(records: list[Record], event_id: str) -> list[DeliveryLogRecord]:
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
+    entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [entry for entry in entries if entry.event_id == event_id]
 
 
@@ -144,7 +144,7 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
 
     # Only the accepted event reached the raw topic: not the forgery, not the challenge.
     raw = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
-    stored = [RAW_EVENT.decode(value) for _, value in raw]
+    stored = [RAW_EVENTS.decode(value) for _, value in raw]
     assert [event.body.encode() for event in stored] == [body]
 
 
