@@ -39,7 +39,6 @@ from deploy.local_kafka import KafkaLayout
 from deploy.migrate import apply_migrations
 from runtime.kafka import reached, whole_topic_consumer
 from runtime.settings import Settings
-from schemas.records import ROUTED_EVENT
 from schemas.topics import ROUTED_EVENTS
 from tests.integration.support.dispatch_harness import dispatcher_env, publish_trigger
 from tests.integration.support.isolation import isolated_settings, scratch_database
@@ -214,7 +213,7 @@ async def routed_lags(settings: Settings, receipts: dict[str, float]) -> list[tu
         while not await reached(consumer, ends):
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 for record in records:
-                    event = ROUTED_EVENT.decode(record.value)
+                    event = ROUTED_EVENTS.decode(record.value)
                     if event.id in receipts:
                         routed_at = record.timestamp / 1000
                         lags.append(

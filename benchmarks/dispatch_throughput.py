@@ -31,7 +31,7 @@ import orjson
 from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
-from schemas.records import ROUTED_EVENT
+from schemas.topics import ROUTED_EVENTS
 from tests.integration.support.dispatch_harness import (
     dispatcher_env,
     produce_routed,
@@ -130,7 +130,7 @@ async def measure(base_settings: Settings, events: int, keys: int, concurrency: 
             sample = routed_event(
                 await publish_trigger(settings, ref=f"{base}/hook"), "k", 0, f"{base}/hook"
             )
-            body = ROUTED_EVENT.encode(sample)
+            body = ROUTED_EVENTS.encode(sample)
             load_before = os.getloadavg()[0]
             plain = await baseline(base, [body] * events, concurrency)
             dispatched = await dispatcher_rate(settings, base, events, keys)

@@ -42,7 +42,7 @@ from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
 from runtime.kafka import admin_client, whole_topic_consumer
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, RawEvent
+from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
 from tests.integration.support.isolation import isolated_settings, scratch_database
 from tests.integration.support.polling import eventually
@@ -168,7 +168,7 @@ async def benchmark(options: argparse.Namespace, work: Path) -> None:
         fixed = await fixed_rate(url, paced, pid, rate=options.rate, seconds=options.duration)
         on_topic = await raw_topic_size(settings)
         # What the ingest process stored, minus the HTTP: the latency floor on this machine.
-        record = RAW_EVENT.encode(
+        record = RAW_EVENTS.encode(
             RawEvent(
                 id=uuid.uuid4().hex,
                 trigger_id=str(uuid.uuid4()),

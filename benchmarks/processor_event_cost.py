@@ -26,7 +26,7 @@ from processors.dedupe import PartitionMarks
 from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
 from processors.rules import RoutingTrigger, compile_routing_trigger
-from schemas.records import RAW_EVENT
+from schemas.topics import RAW_EVENTS
 
 COMMIT_EVERY = 1_000
 RUNS = 5
@@ -51,7 +51,7 @@ class CompiledTriggers:
 def records(count: int) -> tuple[list[ConsumerRecord], CompiledTriggers]:
     configs = triggers()
     now_ms = int(time.time() * 1000)
-    values = [RAW_EVENT.encode(e) for e in raw_events(configs, count)]
+    values = [RAW_EVENTS.encode(e) for e in raw_events(configs, count)]
     batch = [
         ConsumerRecord("bench.raw-events", 0, n, now_ms, 0, b"k", value, None, len(b"k"), 0, [])
         for n, value in enumerate(values)
@@ -86,7 +86,7 @@ async def handler_cost(
 def floor_cost(batch: list[ConsumerRecord]) -> float:
     started = time.perf_counter()
     for record in batch:
-        RAW_EVENT.encode(RAW_EVENT.decode(record.value))
+        RAW_EVENTS.encode(RAW_EVENTS.decode(record.value))
     return (time.perf_counter() - started) / len(batch) * 1e6
 
 

@@ -38,9 +38,8 @@ from benchmarks.processor_workload import raw_events, triggers
 from deploy.topics import ensure_topics
 from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, ROUTED_EVENT, TRIGGER_CONFIG, RawEvent
-from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
-from schemas.topics import TRIGGER_CONFIG as CONFIG_TOPIC
+from schemas.records import RawEvent
+from schemas.topics import RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import TriggerConfig
 from tests.integration.support.isolation import drop_topics
 from tests.integration.support.processor_workers import ENGINES
@@ -59,13 +58,13 @@ async def load(settings: Settings, configs: list[TriggerConfig], events: list[Ra
     try:
         for config in configs:
             await producer.send_and_wait(
-                CONFIG_TOPIC.name(settings.topic_prefix),
+                TRIGGER_CONFIG.name(settings.topic_prefix),
                 TRIGGER_CONFIG.encode(config),
                 key=config.trigger_id.encode(),
             )
         topic = RAW_EVENTS.name(settings.topic_prefix)
         futures = [
-            await producer.send(topic, RAW_EVENT.encode(e), key=e.trigger_id.encode())
+            await producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
             for e in events
         ]
         await asyncio.gather(*futures)
@@ -233,13 +232,15 @@ async def measure_latency(
         raw_topic = RAW_EVENTS.name(settings.topic_prefix)
         # A warm-up event: the worker has started and owns the partition once it is routed;
         # it is ready once every partition's deduplication marks are restored.
-        await producer.send_and_wait(raw_topic, RAW_EVENT.encode(events[0]), key=b"warm-up")
+        await producer.send_and_wait(raw_topic, RAW_EVENTS.encode(events[0]), key=b"warm-up")
         while not await consumer.getmany(timeout_ms=500):
             pass
         await wait_until_ready(f"http://127.0.0.1:{port}/readyz")
         for n, event in enumerate(events):
             stamped = replace(event, received_at=datetime.now(UTC))
-            await producer.send(raw_topic, RAW_EVENT.encode(stamped), key=event.trigger_id.encode())
+            await producer.send(
+                raw_topic, RAW_EVENTS.encode(stamped), key=event.trigger_id.encode()
+            )
             if n % 10 == 9:
                 await asyncio.sleep(10 / per_s)
             samples.extend(await arrivals(consumer, timeout_ms=0))
@@ -258,7 +259,7 @@ async def arrivals(consumer: Any, timeout_ms: int) -> list[float]:
     batches = await consumer.getmany(timeout_ms=timeout_ms)
     now = datetime.now(UTC)
     return [
-        (now - ROUTED_EVENT.decode(record.value).receivedat).total_seconds()
+        (now - ROUTED_EVENTS.decode(record.value).receivedat).total_seconds()
         for records in batches.values()
         for record in records
     ]

@@ -24,7 +24,7 @@ from datetime import datetime
 from runtime.kafka import durable_producer, reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import DEAD_LETTER, RAW_EVENT, DeadLetter
+from schemas.records import DeadLetter
 from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
 
 # The processors' reasons that name a failure of processing or of the deployment, not of the
@@ -78,7 +78,7 @@ async def read_letters(settings: Settings) -> list[DeadLetter]:
                 for record in records:
                     position = RecordPosition(topic, tp.partition, record.offset)
                     try:
-                        letters.append(DEAD_LETTER.decode(record.value, position))
+                        letters.append(DEAD_LETTERS.decode(record.value, position))
                     except RecordDecodeError:
                         continue
     finally:
@@ -134,7 +134,7 @@ def redrivable(letter: DeadLetter, prefix: str) -> Redrivable | str:
             return f"from the processor stage: {letter.reason}"
         try:
             # Also refuses a value the processors cut to fit the letter.
-            raw = RAW_EVENT.decode(value)
+            raw = RAW_EVENTS.decode(value)
         except RecordDecodeError:
             return "undecodable record"
         return Redrivable(letter.source_topic, raw.trigger_id, raw.id, key, value)

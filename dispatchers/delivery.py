@@ -33,7 +33,8 @@ from runtime.metrics import (
     UNDECODABLE_RECORDS,
 )
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import ROUTED_EVENT, RoutedEvent
+from schemas.records import RoutedEvent
+from schemas.topics import ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.dispatchers")
 
@@ -94,7 +95,7 @@ class Deliverer:
     ) -> bool:
         """True once the record is finished; False if it was given back because of shutdown."""
         try:
-            event = ROUTED_EVENT.decode(item.value, item.position)
+            event = ROUTED_EVENTS.decode(item.value, item.position)
         except RecordDecodeError as exc:
             UNDECODABLE_RECORDS.labels("dispatcher").inc()
             log.error("undecodable routed event", extra={"error": str(exc)})

@@ -15,14 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from runtime.settings import Settings
-from schemas.records import (
-    DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
-    DeadLetter,
-    DeliveryLogRecord,
-    Outcome,
-    RoutedEvent,
-)
+from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RoutedEvent
 from schemas.redaction import redact_url
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
 
@@ -67,7 +60,7 @@ class Journal:
             replay=event.replay,
             received_at=event.receivedat,
         )
-        await self._send(self._delivery_log, event.id, DELIVERY_LOG_RECORD.encode(entry))
+        await self._send(self._delivery_log, event.id, DELIVERY_LOG.encode(entry))
 
     async def dead_letter(
         self,
@@ -95,7 +88,7 @@ class Journal:
             trigger_id=event.triggerid if event else None,
             attempts=attempts,
         )
-        await self._send(self._dead_letters, letter.key, DEAD_LETTER.encode(letter))
+        await self._send(self._dead_letters, letter.key, DEAD_LETTERS.encode(letter))
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
         while True:

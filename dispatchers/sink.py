@@ -29,7 +29,6 @@ from runtime.metrics import SINK_ROWS, SINK_ROWS_PRUNED, SINK_ROWS_SET_ASIDE, UN
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings, get_settings
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import DELIVERY_LOG_RECORD
 from schemas.redaction import redact_url
 from schemas.topics import DELIVERY_LOG
 
@@ -68,7 +67,7 @@ def storable(value: str | None) -> str | None:
 def row_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...] | None:
     position = RecordPosition(record.topic, record.partition, record.offset)
     try:
-        e = DELIVERY_LOG_RECORD.decode(record.value, position)
+        e = DELIVERY_LOG.decode(record.value, position)
     except RecordDecodeError as exc:
         # Nothing to show for it; the producer's own dead letters and logs cover the cause.
         UNDECODABLE_RECORDS.labels("sink").inc()

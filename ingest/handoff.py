@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLarge
 
 from runtime.metrics import INGEST_PRODUCE_LATENCY
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, RawEvent
+from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
 
 # A readiness probe must answer quickly even when the broker does not.
@@ -56,7 +56,7 @@ class RawEventWriter:
             async with asyncio.timeout(self._budget_s):
                 stored = await self._producer.send_and_wait(
                     self._topic,
-                    RAW_EVENT.encode(event),
+                    RAW_EVENTS.encode(event),
                     key=event.trigger_id.encode(),
                     partition=self._partitions.get(event.trigger_id),
                 )

@@ -23,17 +23,8 @@ from processors.routing import FilterFailed, Routed, Skipped, decide, normalize
 from processors.rules import RoutingTrigger
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import (
-    DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
-    RAW_EVENT,
-    ROUTED_EVENT,
-    DeadLetter,
-    DeliveryLogRecord,
-    Outcome,
-    RawEvent,
-)
-from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, ROUTED_EVENTS
+from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.processors")
 
@@ -201,7 +192,7 @@ class RawEventHandler:
     def _decode(self, source: SourceRecord) -> RawEvent | Output:
         """The raw event, or the dead letter of a record that is not one."""
         try:
-            return RAW_EVENT.decode(source.value)
+            return RAW_EVENTS.decode(source.value)
         except RecordDecodeError as exc:
             position = RecordPosition(source.topic, source.partition, source.offset)
             problem = str(RecordDecodeError("RawEvent", position, exc.problem))
@@ -218,7 +209,10 @@ class RawEventHandler:
             subject = routed.subject
             return [
                 Output(
-                    self._routed, subject.encode(), ROUTED_EVENT.encode(routed), CLOUDEVENTS_HEADERS
+                    self._routed,
+                    subject.encode(),
+                    ROUTED_EVENTS.encode(routed),
+                    CLOUDEVENTS_HEADERS,
                 ),
                 self._record(raw, routed.id, "routed", correlation_id=subject),
             ]
@@ -282,9 +276,7 @@ class RawEventHandler:
             received_at=raw.received_at,
         )
         self._samples.record(entry)
-        return Output(
-            self._delivery_log, event_id.encode(), DELIVERY_LOG_RECORD.encode(entry), NO_HEADERS
-        )
+        return Output(self._delivery_log, event_id.encode(), DELIVERY_LOG.encode(entry), NO_HEADERS)
 
     def dead_letter(
         self, source: SourceRecord, reason: str, error: str, raw: RawEvent | None
@@ -304,5 +296,5 @@ class RawEventHandler:
             trigger_id=raw.trigger_id if raw else None,
         )
         return Output(
-            self._dead_letters, letter.key.encode(), DEAD_LETTER.encode(letter), NO_HEADERS
+            self._dead_letters, letter.key.encode(), DEAD_LETTERS.encode(letter), NO_HEADERS
         )

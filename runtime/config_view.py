@@ -20,8 +20,7 @@ from runtime.metrics import CONFIG_TRIGGERS, CONFIG_UNUSABLE_TRIGGERS
 from runtime.secrets import SecretKeyError
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import TRIGGER_CONFIG
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import TriggerConfig
 
 log = logging.getLogger("triggerline.config")
@@ -174,7 +173,7 @@ class TriggerConfigView(Generic[C]):
                 await asyncio.sleep(2)
 
     async def _follow(self) -> None:
-        topic = TRIGGER_CONFIG_TOPIC.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
         consumer = await whole_topic_consumer(self._settings, topic)
         # End offsets come over a connection of their own: on the reading consumer's, a
         # ListOffsets request queues behind the fetch long-poll, half a second per sync.

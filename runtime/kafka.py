@@ -69,13 +69,15 @@ async def whole_topic_consumer(settings: Settings, topic: str) -> AIOKafkaConsum
     try:
         await consumer.start()
         partitions = consumer.assignment()
-        if not partitions:
-            raise LookupError(f"topic {topic} does not exist; run `triggerline topics ensure`")
-        await consumer.seek_to_beginning(*partitions)
+        if partitions:
+            await consumer.seek_to_beginning(*partitions)
     except BaseException:
-        # Refused, or cancelled while it starts: the consumer must not outlive its caller.
+        # Cancelled or failed while it starts: the consumer must not outlive its caller.
         await consumer.stop()
         raise
+    if not partitions:
+        await consumer.stop()
+        raise LookupError(f"topic {topic} does not exist; run `triggerline topics ensure`")
     return consumer
 
 

@@ -132,7 +132,7 @@ CONFIG_UNUSABLE_TRIGGERS = Gauge(
     ["stage"],
 )
 
-CRON_LEADER = Gauge(f"{PREFIX}_cron_leader", "1 while this cron producer is the active leader.")
+CRON_IS_LEADER = Gauge(f"{PREFIX}_cron_leader", "1 while this cron producer is the active leader.")
 CRON_ACTIVE_SCHEDULES = Gauge(
     f"{PREFIX}_cron_active_schedules", "Active cron triggers this producer schedules."
 )

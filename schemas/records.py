@@ -1,4 +1,7 @@
-"""The records that flow between stages, one frozen msgspec Struct per topic value."""
+"""The records that flow between stages, one frozen msgspec Struct per topic value.
+
+Each topic's spec in `schemas.topics` carries the codec of its record type.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from schemas.codec import RecordCodec
-from schemas.triggers import DefinitionSlug, TargetKind, TriggerConfig
+from schemas.triggers import DefinitionSlug, TargetKind
 
 
 class RawEvent(msgspec.Struct, frozen=True):
@@ -151,9 +153,3 @@ class DeadLetter(msgspec.Struct, frozen=True):
         """The letter's record key: its event id, else where the record stood."""
         return self.event_id or f"{self.source_topic}/{self.source_partition}/{self.source_offset}"
 
-
-RAW_EVENT = RecordCodec(RawEvent)
-ROUTED_EVENT = RecordCodec(RoutedEvent)
-DELIVERY_LOG_RECORD = RecordCodec(DeliveryLogRecord)
-DEAD_LETTER = RecordCodec(DeadLetter)
-TRIGGER_CONFIG = RecordCodec(TriggerConfig)

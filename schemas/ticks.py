@@ -31,5 +31,5 @@ class CronProgress(msgspec.Struct, frozen=True):
     v: int = 1
 
 
+# A tick travels inside a raw event's body, not as a topic's value, so it has a codec of its own.
 CRON_TICK = RecordCodec(CronTick)
-CRON_PROGRESS = RecordCodec(CronProgress)

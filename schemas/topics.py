@@ -1,13 +1,20 @@
 """The topic catalogue: every Triggerline topic is declared here and nowhere else.
 
-Other modules refer to a topic through its `TopicSpec`, never by spelling its name, so that the
-prefix (one per deployment or per test) and the layout stay in one place.
+Other modules refer to a topic through its spec, never by spelling its name, so that the prefix
+(one per deployment or per test) and the layout stay in one place. A topic whose values are
+records also carries their codec: `RAW_EVENTS.name(prefix)`, `RAW_EVENTS.encode(event)` and
+`RAW_EVENTS.decode(raw, position)` all go through the one object.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Generic, Literal
+
+from schemas.codec import R, RecordCodec, RecordPosition
+from schemas.records import DeadLetter, DeliveryLogRecord, RawEvent, RoutedEvent
+from schemas.ticks import CronProgress
+from schemas.triggers import TriggerConfig
 
 HOUR_MS = 60 * 60 * 1000
 DAY_MS = 24 * HOUR_MS
@@ -20,16 +27,16 @@ CleanupPolicy = Literal["delete", "compact"]
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TopicSpec:
     suffix: str
     partitions: int
-    cleanup_policy: CleanupPolicy
     # None keeps records forever (compacted topics keep the latest value per key).
     retention_ms: int | None
     key_format: str
     value_format: str
     description: str
+    cleanup_policy: CleanupPolicy = "delete"
     max_message_bytes: int = MAX_RECORD_BYTES
     # How soon a segment is closed, so that time-based retention can delete it; None keeps the
     # broker's default (a week).
@@ -55,10 +62,28 @@ class TopicSpec:
         return configs
 
 
-RAW_EVENTS = TopicSpec(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordTopicSpec(TopicSpec, Generic[R]):
+    """A topic whose values are one versioned record type (a null value is a tombstone)."""
+
+    record_type: type[R]
+    _codec: RecordCodec[R] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once per topic at import time: the codec's encoder and decoder are reused.
+        object.__setattr__(self, "_codec", RecordCodec(self.record_type))
+
+    def encode(self, record: R) -> bytes:
+        return self._codec.encode(record)
+
+    def decode(self, raw: bytes | None, position: RecordPosition | None = None) -> R:
+        return self._codec.decode(raw, position)
+
+
+RAW_EVENTS = RecordTopicSpec(
     suffix="raw-events",
+    record_type=RawEvent,
     partitions=6,
-    cleanup_policy="delete",
     # The replay source: long enough to re-drive a month of traffic after a bad deploy.
     retention_ms=30 * DAY_MS,
     key_format="trigger id (utf-8)",
@@ -66,8 +91,9 @@ RAW_EVENTS = TopicSpec(
     description="Every verified inbound event or schedule tick, body unchanged.",
 )
 
-TRIGGER_CONFIG = TopicSpec(
+TRIGGER_CONFIG = RecordTopicSpec(
     suffix="trigger-config",
+    record_type=TriggerConfig,
     partitions=3,
     cleanup_policy="compact",
     retention_ms=None,
@@ -76,30 +102,30 @@ TRIGGER_CONFIG = TopicSpec(
     description="The data plane's view of the trigger registry, fed by the outbox relay.",
 )
 
-ROUTED_EVENTS = TopicSpec(
+ROUTED_EVENTS = RecordTopicSpec(
     suffix="routed-events",
+    record_type=RoutedEvent,
     partitions=6,
-    cleanup_policy="delete",
     retention_ms=7 * DAY_MS,
     key_format="correlation id (utf-8), so that one conversation stays on one partition",
     value_format="CloudEvent 1.0, structured mode (application/cloudevents+json)",
     description="Normalized, filtered events ready for delivery.",
 )
 
-DELIVERY_LOG = TopicSpec(
+DELIVERY_LOG = RecordTopicSpec(
     suffix="delivery-log",
+    record_type=DeliveryLogRecord,
     partitions=6,
-    cleanup_policy="delete",
     retention_ms=30 * DAY_MS,
     key_format="event id (utf-8)",
     value_format="DeliveryLogRecord v1 (orjson)",
     description="One record per processing decision and per delivery attempt.",
 )
 
-DEAD_LETTERS = TopicSpec(
+DEAD_LETTERS = RecordTopicSpec(
     suffix="dead-letters",
+    record_type=DeadLetter,
     partitions=3,
-    cleanup_policy="delete",
     retention_ms=90 * DAY_MS,
     key_format="event id, or topic/partition/offset when the record could not be decoded",
     value_format="DeadLetter v1 (orjson)",
@@ -110,15 +136,15 @@ CRON_LEADER = TopicSpec(
     suffix="cron-leader",
     # One partition: the cron producer that owns it is the one that fires ticks.
     partitions=1,
-    cleanup_policy="delete",
     retention_ms=DAY_MS,
     key_format="none (no records are written; the topic exists for its partition)",
     value_format="none",
     description="Leader election among cron producer replicas, through their consumer group.",
 )
 
-CRON_PROGRESS = TopicSpec(
+CRON_PROGRESS = RecordTopicSpec(
     suffix="cron-progress",
+    record_type=CronProgress,
     partitions=1,
     cleanup_policy="compact",
     retention_ms=None,
@@ -131,7 +157,6 @@ PROCESSOR_DEDUPE = TopicSpec(
     suffix="processor-dedupe",
     # Co-partitioned with raw-events: the marks of raw partition n are on partition n.
     partitions=RAW_EVENTS.partitions,
-    cleanup_policy="delete",
     # Sized for the default one-hour window by `dedupe_changelog`.
     retention_ms=2 * HOUR_MS,
     segment_ms=HOUR_MS // 4,

@@ -12,9 +12,9 @@ import logging
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from runtime.kafka import group_consumer
-from runtime.metrics import CRON_LEADER
+from runtime.metrics import CRON_IS_LEADER
 from runtime.settings import Settings
-from schemas.topics import CRON_LEADER as CRON_LEADER_TOPIC
+from schemas.topics import CRON_LEADER
 
 log = logging.getLogger("triggerline.cron")
 
@@ -23,7 +23,7 @@ class LeaderElection:
     """Joins the cron group; `elected` is set while this member owns the leader partition."""
 
     def __init__(self, settings: Settings, session_timeout_ms: int = 10_000) -> None:
-        self._topic = CRON_LEADER_TOPIC.name(settings.topic_prefix)
+        self._topic = CRON_LEADER.name(settings.topic_prefix)
         self._consumer: AIOKafkaConsumer = group_consumer(
             settings,
             group=settings.group("cron"),
@@ -67,7 +67,7 @@ class LeaderElection:
     def _set(self, leader: bool) -> None:
         if leader == self.elected.is_set():
             return
-        CRON_LEADER.set(1 if leader else 0)
+        CRON_IS_LEADER.set(1 if leader else 0)
         if leader:
             self.deposed.clear()
             self.elected.set()

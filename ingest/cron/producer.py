@@ -26,10 +26,9 @@ from runtime.kafka import durable_producer
 from runtime.logging import log_context
 from runtime.metrics import CRON_ACTIVE_SCHEDULES, CRON_LATENESS, CRON_TICKS
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, RawEvent
-from schemas.ticks import CRON_PROGRESS, CRON_TICK, CronProgress, CronTick
-from schemas.topics import CRON_PROGRESS as CRON_PROGRESS_TOPIC
-from schemas.topics import RAW_EVENTS
+from schemas.records import RawEvent
+from schemas.ticks import CRON_TICK, CronProgress, CronTick
+from schemas.topics import CRON_PROGRESS, RAW_EVENTS
 
 log = logging.getLogger("triggerline.cron")
 
@@ -61,7 +60,7 @@ class CronProducer:
         self._clock = clock
         self._grace = grace
         self._raw_topic = RAW_EVENTS.name(settings.topic_prefix)
-        self._progress_topic = CRON_PROGRESS_TOPIC.name(settings.topic_prefix)
+        self._progress_topic = CRON_PROGRESS.name(settings.topic_prefix)
         self.view: TriggerConfigView[CronTrigger | None] = TriggerConfigView(
             settings, "cron", compile_cron_trigger
         )
@@ -186,7 +185,7 @@ class CronProducer:
         with log_context(event_id=tick.tick_id, trigger_id=trigger.trigger_id):
             log.info("tick", extra={"scheduled_at": scheduled_at.isoformat(), "missed": missed})
         await producer.send(
-            self._raw_topic, RAW_EVENT.encode(event), key=trigger.trigger_id.encode()
+            self._raw_topic, RAW_EVENTS.encode(event), key=trigger.trigger_id.encode()
         )
 
     def _seconds_until_next(

@@ -8,15 +8,14 @@ from datetime import datetime
 from runtime.kafka import reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.ticks import CRON_PROGRESS
-from schemas.topics import CRON_PROGRESS as CRON_PROGRESS_TOPIC
+from schemas.topics import CRON_PROGRESS
 
 log = logging.getLogger("triggerline.cron")
 
 
 async def load_progress(settings: Settings) -> dict[str, datetime]:
     """Every trigger's last fired scheduled time, as committed by any former leader."""
-    topic = CRON_PROGRESS_TOPIC.name(settings.topic_prefix)
+    topic = CRON_PROGRESS.name(settings.topic_prefix)
     consumer = await whole_topic_consumer(settings, topic)
     progress: dict[str, datetime] = {}
     try:

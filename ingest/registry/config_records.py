@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from ingest.registry.errors import RecordTooLarge, UnknownEnvironment
 from runtime.ids import canonical_id
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import TARGET_SIGNING_ENTRY, TriggerConfig
 
 if TYPE_CHECKING:

@@ -61,6 +61,7 @@ from schemas.topics import (
     PROCESSOR_DEDUPE,
     RAW_EVENTS,
     ROUTED_EVENTS,
+    TopicSpec,
 )
 
 log = logging.getLogger("triggerline.processors")
@@ -321,7 +322,7 @@ class BatchWorker:
         admin = admin_client(self._settings)
         await admin.start()
         try:
-            topics = [ROUTED_EVENTS, DELIVERY_LOG, DEAD_LETTERS]
+            topics: list[TopicSpec] = [ROUTED_EVENTS, DELIVERY_LOG, DEAD_LETTERS]
             names = [spec.name(self._settings.topic_prefix) for spec in topics]
             described = await admin.describe_topics(names)
         finally:

@@ -7,7 +7,7 @@ from psycopg import AsyncConnection
 
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import TriggerConfig
 from tests.integration.support.control_plane import control_plane, project_with_key
 

@@ -14,8 +14,7 @@ from runtime import config_view
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig
 
 pytestmark = pytest.mark.integration
@@ -52,7 +51,7 @@ async def test_lookups_of_unknown_ids_do_not_wait_out_the_poll(
             await producer.start()
             try:
                 await producer.send_and_wait(
-                    TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix),
+                    TRIGGER_CONFIG.name(settings.topic_prefix),
                     TRIGGER_CONFIG.encode(created),
                     key=created.trigger_id.encode(),
                 )

@@ -14,17 +14,8 @@ import orjson
 import pytest
 
 from runtime.settings import Settings
-from schemas.records import (
-    DEAD_LETTER,
-    RAW_EVENT,
-    ROUTED_EVENT,
-    TRIGGER_CONFIG,
-    DeadLetter,
-    RawEvent,
-    RoutedEvent,
-)
-from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.records import DeadLetter, RawEvent, RoutedEvent
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.support.delivery_log import journey
 from tests.integration.support.stages import running_stages, with_free_ports
@@ -49,13 +40,13 @@ async def publish_trigger(settings: Settings) -> TriggerConfig:
         updated_at=datetime.now(UTC),
         revision=1,
     )
-    topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
+    topic = TRIGGER_CONFIG.name(settings.topic_prefix)
     await produce(settings, topic, config.trigger_id.encode(), TRIGGER_CONFIG.encode(config))
     return config
 
 
 def letters_from(records: list[Record], topic: str, position: Position) -> list[DeadLetter]:
-    letters = (DEAD_LETTER.decode(value) for _, value in records)
+    letters = (DEAD_LETTERS.decode(value) for _, value in records)
     return [
         letter
         for letter in letters
@@ -124,7 +115,7 @@ async def test_processor_dead_letters_garbage_and_routes_the_next_event(
 
     with running_stages(settings, "processors", "dispatchers"):
         garbage_at = await produce(settings, raw_topic, key, GARBAGE)
-        valid_at = await produce(settings, raw_topic, key, RAW_EVENT.encode(valid))
+        valid_at = await produce(settings, raw_topic, key, RAW_EVENTS.encode(valid))
         assert_later_on_same_partition(valid_at, garbage_at)
 
         letter = await dead_letter_for(settings, raw_topic, garbage_at)
@@ -162,7 +153,7 @@ async def test_dispatcher_dead_letters_garbage_and_delivers_the_next_event(
     with running_stages(settings, "dispatchers"):
         key = conversation.encode()
         garbage_at = await produce(settings, routed_topic, key, GARBAGE)
-        valid_at = await produce(settings, routed_topic, key, ROUTED_EVENT.encode(valid))
+        valid_at = await produce(settings, routed_topic, key, ROUTED_EVENTS.encode(valid))
         assert_later_on_same_partition(valid_at, garbage_at)
 
         letter = await dead_letter_for(settings, routed_topic, garbage_at)

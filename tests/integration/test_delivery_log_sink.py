@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from dispatchers.sink import INSERT, DeliveryLogSink
 from runtime.kafka import durable_producer, group_consumer
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
+from schemas.records import DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
 from tests.integration.support.polling import eventually
 
@@ -81,9 +81,7 @@ async def test_rows_arrive_once_even_when_the_topic_is_read_again(settings: Sett
     try:
         topic = DELIVERY_LOG.name(settings.topic_prefix)
         for entry in entries:
-            await producer.send(
-                topic, DELIVERY_LOG_RECORD.encode(entry), key=entry.event_id.encode()
-            )
+            await producer.send(topic, DELIVERY_LOG.encode(entry), key=entry.event_id.encode())
         await producer.flush()
     finally:
         await producer.stop()
@@ -121,7 +119,7 @@ async def produce_log(settings: Settings, entries: list[DeliveryLogRecord]) -> N
             # One key, so one partition, in this order: the good record after the bad ones.
             await producer.send_and_wait(
                 DELIVERY_LOG.name(settings.topic_prefix),
-                DELIVERY_LOG_RECORD.encode(entry),
+                DELIVERY_LOG.encode(entry),
                 key=b"same-partition",
             )
     finally:

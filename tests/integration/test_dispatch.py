@@ -8,7 +8,6 @@ from collections import defaultdict
 import pytest
 
 from runtime.settings import Settings
-from schemas.records import DEAD_LETTER
 from schemas.topics import DEAD_LETTERS
 from tests.integration.support.dispatch_harness import (
     Received,
@@ -93,7 +92,7 @@ async def test_retries_retry_after_and_dead_letters(settings: Settings) -> None:
     assert found[down.id][0].http_status == 503
 
     letters = [
-        DEAD_LETTER.decode(v)
+        DEAD_LETTERS.decode(v)
         for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
     ]
     by_event = {letter.event_id: letter for letter in letters}
@@ -233,7 +232,7 @@ async def test_delivery_log_and_dead_letters_show_target_urls_without_credential
         assert "SECRET" not in f"{entry.target_ref} {entry.reason} {entry.error}"
 
     [letter] = [
-        DEAD_LETTER.decode(v)
+        DEAD_LETTERS.decode(v)
         for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
     ]
     assert letter.event_id == rejected.id

@@ -11,7 +11,7 @@ from aiokafka.admin import NewTopic
 
 from runtime.kafka import admin_client
 from runtime.settings import Settings
-from schemas.records import ROUTED_EVENT
+from schemas.topics import ROUTED_EVENTS
 from tests.integration.support.dispatch_harness import (
     all_finished,
     finished,
@@ -61,7 +61,7 @@ async def test_kafka_target_receives_the_cloudevent(settings: Settings) -> None:
         await admin.delete_topics([out_topic])
         await admin.close()
     assert all(found[e.id][-1].outcome == "delivered" for e in events)
-    assert sorted(ROUTED_EVENT.decode(v).id for _, v in delivered) == sorted(e.id for e in events)
+    assert sorted(ROUTED_EVENTS.decode(v).id for _, v in delivered) == sorted(e.id for e in events)
     assert {k for k, _ in delivered} == {f"k{n}".encode() for n in range(5)}
 
 

@@ -20,7 +20,6 @@ import pytest
 
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT
 from schemas.topics import RAW_EVENTS
 from tests.integration.support.isolation import isolated_settings, scratch_database
 from tests.integration.support.polling import eventually
@@ -148,7 +147,7 @@ async def test_broker_outage_yields_503s_and_loses_no_acknowledged_event(
             assert {a.status for a in answers} <= {200, 503}
 
             records = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
-            stored = {event.id: event for event in (RAW_EVENT.decode(v) for _, v in records)}
+            stored = {event.id: event for event in (RAW_EVENTS.decode(v) for _, v in records)}
             accepted = senders.accepted
             assert len(accepted) >= 40
             missing = [a.raw_id for a in accepted if a.raw_id not in stored]

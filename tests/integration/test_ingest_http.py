@@ -24,7 +24,7 @@ from deploy.migrate import apply_migrations
 from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, RawEvent
+from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 from tests.integration.support.isolation import isolated_settings, scratch_database
@@ -126,7 +126,7 @@ async def wait_until_known(ingest: Ingest, trigger_id: str) -> None:
 
 async def raw_events_of(ingest: Ingest, trigger_id: str) -> list[RawEvent]:
     records = await read_all(ingest.settings, RAW_EVENTS.name(ingest.settings.topic_prefix))
-    return [RAW_EVENT.decode(value) for key, value in records if key == trigger_id.encode()]
+    return [RAW_EVENTS.decode(value) for key, value in records if key == trigger_id.encode()]
 
 
 async def requests_counted(ingest: Ingest, definition: str, outcome: str) -> float:

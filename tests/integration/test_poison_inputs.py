@@ -16,7 +16,7 @@ import pytest
 
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, RawEvent
+from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
 from tests.integration.support.control_plane import WHSEC, webhook_trigger
 from tests.integration.support.pipeline import (
@@ -166,7 +166,7 @@ async def survive_a_backlog_for_unknown_triggers(pipeline: Pipeline) -> None:
             )
             await producer.send(
                 RAW_EVENTS.name(settings.topic_prefix),
-                RAW_EVENT.encode(raw),
+                RAW_EVENTS.encode(raw),
                 key=trigger_id.encode(),
             )
         await producer.flush()

@@ -19,7 +19,7 @@ import pytest
 
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, ROUTED_EVENT, RawEvent
+from schemas.records import RawEvent
 from schemas.ticks import CRON_TICK, CronTick
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
@@ -100,9 +100,9 @@ def workload() -> tuple[list[TriggerConfig], list[bytes]]:
     records: list[bytes] = []
     for n in range(40):
         message = slack_message(ids[n % 3], f"Ev{n:04d}", text="x" if n % 5 == 0 else f"m{n}")
-        records.append(RAW_EVENT.encode(message))
+        records.append(RAW_EVENTS.encode(message))
         if n % 7 == 0:
-            records.append(RAW_EVENT.encode(slack_message(ids[n % 3], f"Ev{n:04d}", retry=1)))
+            records.append(RAW_EVENTS.encode(slack_message(ids[n % 3], f"Ev{n:04d}", retry=1)))
     envelope = {"type": "block_actions", "team": {"id": "T1"}, "channel": {"id": "C1"}}
     form = urlencode({"payload": orjson.dumps(envelope).decode()})
     tick = CronTick(
@@ -115,20 +115,20 @@ def workload() -> tuple[list[TriggerConfig], list[bytes]]:
     )
     filter_error = {"type": "event_callback", "event_id": "EvNoText", "event": {"type": "message"}}
     records += [
-        RAW_EVENT.encode(
+        RAW_EVENTS.encode(
             raw(ids[0], "slack", form, content_type="application/x-www-form-urlencoded")
         ),
-        RAW_EVENT.encode(raw(ids[0], "slack", orjson.dumps(filter_error).decode())),
-        RAW_EVENT.encode(raw(ids[2], "slack", '{"type": "app_rate_limited"}')),
-        RAW_EVENT.encode(raw(ids[2], "slack", "not json")),
-        RAW_EVENT.encode(
+        RAW_EVENTS.encode(raw(ids[0], "slack", orjson.dumps(filter_error).decode())),
+        RAW_EVENTS.encode(raw(ids[2], "slack", '{"type": "app_rate_limited"}')),
+        RAW_EVENTS.encode(raw(ids[2], "slack", "not json")),
+        RAW_EVENTS.encode(
             raw(ids[3], "webhook", '{"conv": "c1", "n": 1}', headers={"webhook-id": "w1"})
         ),
-        RAW_EVENT.encode(
+        RAW_EVENTS.encode(
             raw(ids[3], "webhook", '{"conv": "c1", "n": 2}', headers={"webhook-id": "w2"})
         ),
-        RAW_EVENT.encode(raw(ids[4], "cron", CRON_TICK.encode(tick).decode())),
-        RAW_EVENT.encode(raw(ids[5], "slack", "{}")),
+        RAW_EVENTS.encode(raw(ids[4], "cron", CRON_TICK.encode(tick).decode())),
+        RAW_EVENTS.encode(raw(ids[5], "slack", "{}")),
         b"not a raw event",
     ]
     return configs, records
@@ -165,24 +165,22 @@ async def outputs(settings: Settings) -> dict[str, Any]:
     # Each trigger's events are on one raw partition, so their order per conversation is fixed.
     order: dict[tuple[bytes, str], list[str]] = {}
     for key, value in routed:
-        event = ROUTED_EVENT.decode(value)
+        event = ROUTED_EVENTS.decode(value)
         order.setdefault((key or b"", event.triggerid), []).append(event.id)
     decisions = [
-        DELIVERY_LOG_RECORD.encode(
-            msgspec.structs.replace(DELIVERY_LOG_RECORD.decode(v), at=datetime.min)
-        )
+        DELIVERY_LOG.encode(msgspec.structs.replace(DELIVERY_LOG.decode(v), at=datetime.min))
         for _, v in await read_all(settings, DELIVERY_LOG.name(prefix))
     ]
     letters = []
     for _, value in await read_all(settings, DEAD_LETTERS.name(prefix)):
-        letter = DEAD_LETTER.decode(value)
+        letter = DEAD_LETTERS.decode(value)
         unprefixed = msgspec.structs.replace(
             letter,
             failed_at=datetime.min,
             source_topic=letter.source_topic.removeprefix(prefix),
             error=(letter.error or "").replace(prefix, "<prefix>"),
         )
-        letters.append(DEAD_LETTER.encode(unprefixed))
+        letters.append(DEAD_LETTERS.encode(unprefixed))
     return {
         "routed": Counter(value for _, value in routed),
         "order": order,
@@ -202,7 +200,7 @@ async def test_both_engines_route_decide_and_dead_letter_alike(
 
     batch, faust = results["batch"], results["faust"]
     assert batch == faust
-    outcomes = Counter(DELIVERY_LOG_RECORD.decode(d).outcome for d in batch["decisions"].elements())
+    outcomes = Counter(DELIVERY_LOG.decode(d).outcome for d in batch["decisions"].elements())
     assert set(outcomes) == {
         "routed",
         "skipped",

@@ -14,7 +14,7 @@ import pytest
 from deploy.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import DEAD_LETTER, RAW_EVENT, DeadLetter, RawEvent
+from schemas.records import DeadLetter, RawEvent
 from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
 from tests.integration.support.stages import stage_env
 from tests.integration.support.topic_reader import read_all
@@ -46,7 +46,7 @@ async def write_letters(settings: Settings, letters: list[DeadLetter]) -> None:
     try:
         for item in letters:
             await producer.send_and_wait(
-                DEAD_LETTERS.name(settings.topic_prefix), DEAD_LETTER.encode(item), key=b"k"
+                DEAD_LETTERS.name(settings.topic_prefix), DEAD_LETTERS.encode(item), key=b"k"
             )
     finally:
         await producer.stop()
@@ -146,7 +146,7 @@ def raw_event(raw_id: str) -> RawEvent:
 
 
 async def test_processing_errors_go_back_to_the_processors(settings: Settings) -> None:
-    encoded = RAW_EVENT.encode(raw_event("raw-1"))
+    encoded = RAW_EVENTS.encode(raw_event("raw-1"))
     await write_letters(
         settings,
         [
@@ -167,7 +167,7 @@ async def test_processing_errors_go_back_to_the_processors(settings: Settings) -
 
 def test_a_trigger_unusable_letter_can_go_back_once_its_cause_is_fixed(settings: Settings) -> None:
     plan = redrivable(
-        processor_letter(settings, "trigger_unusable", RAW_EVENT.encode(raw_event("raw-2"))),
+        processor_letter(settings, "trigger_unusable", RAW_EVENTS.encode(raw_event("raw-2"))),
         settings.topic_prefix,
     )
     assert isinstance(plan, Redrivable)

@@ -23,8 +23,7 @@ from ingest.registry.store import NewTrigger, create_project
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.support.polling import eventually
 from tests.integration.support.registry import (
@@ -124,7 +123,7 @@ async def test_a_successor_does_not_republish_what_its_predecessor_sent(
 ) -> None:
     url = settings.database_url.get_secret_value()
     keyring = Keyring.from_setting(settings.secret_keys)
-    topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
+    topic = TRIGGER_CONFIG.name(settings.topic_prefix)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         project_id = await create_project(conn, "outbox")
         trigger = await create_trigger(

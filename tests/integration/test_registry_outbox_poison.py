@@ -15,9 +15,7 @@ from ingest.registry.store import NewTrigger, create_project
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
-from schemas.topics import MAX_RECORD_BYTES
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.topics import MAX_RECORD_BYTES, TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.support.registry import change_one, create_trigger
 from tests.integration.support.topic_reader import read_all
@@ -76,7 +74,7 @@ async def test_a_poison_row_is_set_aside_and_later_changes_still_publish(
     assert "MessageSizeTooLargeError" in error
     assert set_aside_count() == set_aside_before + 1
 
-    records = await read_all(settings, TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix))
+    records = await read_all(settings, TRIGGER_CONFIG.name(settings.topic_prefix))
     # Order holds per key (one partition each); across keys it depends on the partitioning.
     revisions: dict[str, list[int]] = {}
     for key, value in records:

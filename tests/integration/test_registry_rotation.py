@@ -18,7 +18,7 @@ from ingest.registry.store import (
 )
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.support.cli import triggerline
 from tests.integration.support.control_plane import WHSEC

@@ -16,9 +16,8 @@ from pydantic import SecretStr
 from deploy.redrive import RedriveFilter, read_letters, redrive
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, TRIGGER_CONFIG, RawEvent
-from schemas.topics import DELIVERY_LOG, RAW_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.records import RawEvent
+from schemas.topics import DELIVERY_LOG, RAW_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import TARGET_SIGNING_ENTRY, Target, TriggerConfig
 from tests.integration.support.delivery_log import journey
 from tests.integration.support.polling import eventually
@@ -80,14 +79,14 @@ async def test_an_undecryptable_trigger_is_dead_lettered_and_named_until_its_key
 ) -> None:
     settings = with_free_ports(settings)
     trigger = config_sealed_with(Keyring.from_setting(SecretStr(MISSING_KEY)))
-    config_topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
+    config_topic = TRIGGER_CONFIG.name(settings.topic_prefix)
     await produce(
         settings, config_topic, trigger.trigger_id.encode(), TRIGGER_CONFIG.encode(trigger)
     )
     event_id = f"Ev{uuid.uuid4().hex[:10]}"
     raw = raw_event_for(trigger, event_id)
     raw_topic = RAW_EVENTS.name(settings.topic_prefix)
-    await produce(settings, raw_topic, trigger.trigger_id.encode(), RAW_EVENT.encode(raw))
+    await produce(settings, raw_topic, trigger.trigger_id.encode(), RAW_EVENTS.encode(raw))
     log_topic = DELIVERY_LOG.name(settings.topic_prefix)
 
     with running_stages(settings, "processors", "dispatchers"):

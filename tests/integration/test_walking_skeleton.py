@@ -13,7 +13,6 @@ from psycopg import AsyncConnection
 from ingest.registry.store import NewTrigger, create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.support.delivery_log import log_entries
@@ -126,7 +125,7 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
 
     # Only the accepted event reached the raw topic: not the forgery, not the challenge.
     raw = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
-    stored = [RAW_EVENT.decode(value) for _, value in raw]
+    stored = [RAW_EVENTS.decode(value) for _, value in raw]
     assert [event.body.encode() for event in stored] == [body]
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from schemas.codec import RecordDecodeError, RecordPosition
-from schemas.records import RAW_EVENT, ROUTED_EVENT, RawEvent, RoutedEvent
+from schemas.records import RawEvent, RoutedEvent
+from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
 
 pytestmark = pytest.mark.unit
 
@@ -27,13 +29,13 @@ def raw_event() -> RawEvent:
 
 def test_raw_event_round_trips_with_body_bytes_unchanged() -> None:
     event = raw_event()
-    decoded = RAW_EVENT.decode(RAW_EVENT.encode(event))
+    decoded = RAW_EVENTS.decode(RAW_EVENTS.encode(event))
     assert decoded == event
     assert decoded.body.encode() == '{"text":"héllo"}'.encode()
 
 
-def test_routed_event_uses_cloudevents_attribute_names() -> None:
-    event = RoutedEvent(
+def routed_event() -> RoutedEvent:
+    return RoutedEvent(
         id="Ev1",
         source="/triggers/t1",
         type="slack.message",
@@ -46,10 +48,14 @@ def test_routed_event_uses_cloudevents_attribute_names() -> None:
         targetref="",
         receivedat=datetime(2026, 11, 27, tzinfo=UTC),
     )
-    wire = ROUTED_EVENT.encode(event)
+
+
+def test_routed_event_uses_cloudevents_attribute_names() -> None:
+    event = routed_event()
+    wire = ROUTED_EVENTS.encode(event)
     assert b'"specversion":"1.0"' in wire
     assert b'"datacontenttype":"application/json"' in wire
-    assert ROUTED_EVENT.decode(wire) == event
+    assert ROUTED_EVENTS.decode(wire) == event
 
 
 @pytest.mark.parametrize(
@@ -64,7 +70,17 @@ def test_routed_event_uses_cloudevents_attribute_names() -> None:
 )
 def test_decode_errors_name_the_position_and_the_problem(raw: bytes | None, problem: str) -> None:
     with pytest.raises(RecordDecodeError) as caught:
-        RAW_EVENT.decode(raw, POSITION)
+        RAW_EVENTS.decode(raw, POSITION)
     message = str(caught.value)
     assert "triggerline.raw-events[3]@42" in message
     assert problem in message
+
+
+def test_a_topic_resized_for_a_deployment_keeps_the_codec_of_its_record_type() -> None:
+    deployed = replace(RAW_EVENTS, partitions=12, min_insync_replicas=2)
+    wire = deployed.encode(raw_event())
+
+    assert deployed.name("p") == "p.raw-events"
+    assert RAW_EVENTS.decode(wire) == raw_event()
+    with pytest.raises(RecordDecodeError, match="cannot decode RawEvent"):
+        deployed.decode(ROUTED_EVENTS.encode(routed_event()))

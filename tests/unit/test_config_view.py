@@ -12,7 +12,7 @@ from runtime.config_view import TriggerConfigView
 from runtime.secrets import SecretKeyError
 from runtime.settings import Settings
 from schemas.codec import RecordPosition
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig
 
 pytestmark = pytest.mark.unit

@@ -15,7 +15,8 @@ from dispatchers.delivery import WorkItem
 from dispatchers.targets import AttemptResult, endpoint_of
 from dispatchers.tracker import RetryState
 from schemas.codec import RecordPosition
-from schemas.records import ROUTED_EVENT, RoutedEvent
+from schemas.records import RoutedEvent
+from schemas.topics import ROUTED_EVENTS
 from tests.unit.support.dispatch import (
     PREFIX,
     KnownTriggers,
@@ -35,7 +36,7 @@ DELIVERED = AttemptResult("delivered", 200)
 
 
 def work_item(event: RoutedEvent, retry: RetryState | None = None) -> WorkItem:
-    return WorkItem(POSITION, event.subject.encode(), ROUTED_EVENT.encode(event), retry)
+    return WorkItem(POSITION, event.subject.encode(), ROUTED_EVENTS.encode(event), retry)
 
 
 class NoSlot:

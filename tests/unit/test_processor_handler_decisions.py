@@ -10,7 +10,7 @@ import pytest
 from processors.dedupe import PartitionMarks
 from processors.handler import RawEventHandler
 from processors.rules import RoutingTrigger
-from schemas.records import DELIVERY_LOG_RECORD, ROUTED_EVENT
+from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
 from tests.unit.support.handler import (
     PREFIX,
     BoundedOutput,
@@ -41,8 +41,8 @@ async def test_a_matching_event_is_routed_keyed_by_its_correlation_id(
 
     assert output.topics() == ["routed-events", "delivery-log"]
     routed, logged = output.records
-    event = ROUTED_EVENT.decode(routed.value)
-    entry = DELIVERY_LOG_RECORD.decode(logged.value)
+    event = ROUTED_EVENTS.decode(routed.value)
+    entry = DELIVERY_LOG.decode(logged.value)
     assert (event.id, event.triggerid, event.type) == ("Ev1", "s1", "slack.message")
     assert routed.key == event.subject.encode()
     assert ("content-type", b"application/cloudevents+json") in routed.headers
@@ -91,7 +91,7 @@ async def test_a_replayed_event_is_routed_again(marks: PartitionMarks) -> None:
     replayed = await decided(raw_record("s1", "slack", slack_envelope("hi"), replay=True), marks)
 
     assert replayed.topics() == ["routed-events", "delivery-log"]
-    assert ROUTED_EVENT.decode(replayed.records[0].value).replay
+    assert ROUTED_EVENTS.decode(replayed.records[0].value).replay
 
 
 async def test_a_filter_that_fails_on_the_event_is_a_filter_error(marks: PartitionMarks) -> None:

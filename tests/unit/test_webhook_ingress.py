@@ -27,7 +27,7 @@ from runtime.kafka import durable_producer
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
 from schemas.codec import RecordPosition
-from schemas.records import TRIGGER_CONFIG
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 from tests.support.signing import slack_headers, standard_webhook_headers
 

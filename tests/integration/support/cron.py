@@ -9,11 +9,8 @@ from typing import Any
 
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, TRIGGER_CONFIG
-from schemas.ticks import CRON_PROGRESS, CRON_TICK, CronProgress, CronTick
-from schemas.topics import CRON_PROGRESS as CRON_PROGRESS_TOPIC
-from schemas.topics import RAW_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.ticks import CRON_TICK, CronProgress, CronTick
+from schemas.topics import CRON_PROGRESS, RAW_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig, TriggerStatus
 from tests.integration.support.topic_reader import read_all, read_until
 
@@ -58,13 +55,13 @@ async def publish(
     try:
         for config in configs:
             await producer.send_and_wait(
-                TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix),
+                TRIGGER_CONFIG.name(settings.topic_prefix),
                 TRIGGER_CONFIG.encode(config),
                 key=config.trigger_id.encode(),
             )
         for entry in progress or []:
             await producer.send_and_wait(
-                CRON_PROGRESS_TOPIC.name(settings.topic_prefix),
+                CRON_PROGRESS.name(settings.topic_prefix),
                 CRON_PROGRESS.encode(entry),
                 key=entry.trigger_id.encode(),
             )
@@ -74,7 +71,7 @@ async def publish(
 
 def ticks_of(records: list[tuple[bytes | None, bytes | None]]) -> list[CronTick]:
     return [
-        CRON_TICK.decode(RAW_EVENT.decode(value).body.encode()) for _, value in records if value
+        CRON_TICK.decode(RAW_EVENTS.decode(value).body.encode()) for _, value in records if value
     ]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
+from schemas.records import DeliveryLogRecord
+from schemas.topics import DELIVERY_LOG
 from tests.integration.support.topic_reader import Record
 
 
 def log_entries(records: list[Record], event_id: str) -> list[DeliveryLogRecord]:
     """The delivery-log entries of `event_id`, in the order they were written."""
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
+    entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [entry for entry in entries if entry.event_id == event_id]
 
 

@@ -32,15 +32,8 @@ from standardwebhooks import Webhook
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import (
-    DELIVERY_LOG_RECORD,
-    ROUTED_EVENT,
-    TRIGGER_CONFIG,
-    DeliveryLogRecord,
-    RoutedEvent,
-)
-from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.records import DeliveryLogRecord, RoutedEvent
+from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TargetKind, TriggerConfig
 from tests.integration.support.polling import eventually
 from tests.integration.support.stages import free_port, stage_env
@@ -182,7 +175,7 @@ async def publish_trigger(
     await producer.start()
     try:
         await producer.send_and_wait(
-            TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix),
+            TRIGGER_CONFIG.name(settings.topic_prefix),
             TRIGGER_CONFIG.encode(trigger),
             key=trigger.trigger_id.encode(),
         )
@@ -214,7 +207,7 @@ async def produce_routed(settings: Settings, events: list[RoutedEvent]) -> None:
     try:
         topic = ROUTED_EVENTS.name(settings.topic_prefix)
         sent = [
-            await producer.send(topic, ROUTED_EVENT.encode(e), key=e.subject.encode())
+            await producer.send(topic, ROUTED_EVENTS.encode(e), key=e.subject.encode())
             for e in events
         ]
         await asyncio.gather(*sent)
@@ -237,7 +230,7 @@ async def journeys(settings: Settings) -> dict[str, list[DeliveryLogRecord]]:
     """Delivery-log records by event id, in the order they were written."""
     by_event: dict[str, list[DeliveryLogRecord]] = {}
     for _, value in await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix)):
-        entry = DELIVERY_LOG_RECORD.decode(value)
+        entry = DELIVERY_LOG.decode(value)
         by_event.setdefault(entry.event_id, []).append(entry)
     for entries in by_event.values():
         entries.sort(key=lambda e: e.at)

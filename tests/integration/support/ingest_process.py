@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, RawEvent
+from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
 from tests.integration.support.isolation import isolated_settings, scratch_database
 from tests.integration.support.polling import eventually
@@ -45,7 +45,7 @@ class RunningIngest:
 
     async def raw_events_of(self, trigger_id: str) -> list[RawEvent]:
         records = await read_all(self.settings, RAW_EVENTS.name(self.settings.topic_prefix))
-        return [RAW_EVENT.decode(value) for key, value in records if key == trigger_id.encode()]
+        return [RAW_EVENTS.decode(value) for key, value in records if key == trigger_id.encode()]
 
     async def wait_until_known(self, trigger_id: str) -> None:
         """Configs reach ingest through the trigger-config topic; until then the route is 404."""

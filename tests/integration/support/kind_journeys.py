@@ -19,7 +19,7 @@ from ingest.registry.service import ControlPlane
 from ingest.registry.store import create_project
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, ROUTED_EVENT, DeliveryLogRecord, RoutedEvent
+from schemas.records import DeliveryLogRecord, RoutedEvent
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
 from schemas.triggers import DefinitionSlug
 from tests.integration.support.polling import eventually
@@ -41,7 +41,7 @@ class KindPipeline:
         """The processors' journey record of each event, waiting until all are there."""
 
         def of(records: list[Record]) -> dict[str, DeliveryLogRecord]:
-            entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records if value)
+            entries = (DELIVERY_LOG.decode(value) for _, value in records if value)
             return {
                 entry.event_id: entry
                 for entry in entries
@@ -53,7 +53,7 @@ class KindPipeline:
 
     async def routed(self) -> list[RoutedEvent]:
         records = await read_all(self.settings, ROUTED_EVENTS.name(self.settings.topic_prefix))
-        return [ROUTED_EVENT.decode(value) for _, value in records if value]
+        return [ROUTED_EVENTS.decode(value) for _, value in records if value]
 
 
 @asynccontextmanager

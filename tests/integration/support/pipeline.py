@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, DeliveryLogRecord
+from schemas.records import DeliveryLogRecord
 from schemas.topics import DELIVERY_LOG
 from tests.integration.support.control_plane import WHSEC, project_with_key, webhook_trigger
 from tests.integration.support.polling import eventually
@@ -44,7 +44,7 @@ class DeliveryLogWatch:
             while not done(self.entries):
                 batch = await self.consumer.getmany(timeout_ms=200)
                 for records in batch.values():
-                    self.entries.extend(DELIVERY_LOG_RECORD.decode(m.value) for m in records)
+                    self.entries.extend(DELIVERY_LOG.decode(m.value) for m in records)
         return self.entries
 
     async def outcome(self, event_id: str, stage: str, outcome: str) -> DeliveryLogRecord:

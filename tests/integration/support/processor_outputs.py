@@ -7,7 +7,7 @@ from collections import Counter
 
 from runtime.kafka import admin_client, whole_topic_consumer
 from runtime.settings import Settings
-from schemas.records import DELIVERY_LOG_RECORD, ROUTED_EVENT, DeliveryLogRecord, RoutedEvent
+from schemas.records import DeliveryLogRecord, RoutedEvent
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
 from tests.integration.support.polling import eventually
 from tests.integration.support.processor_records import Sent
@@ -64,12 +64,12 @@ async def assert_decided_once(settings: Settings, sent: Sent) -> None:
 
 async def routed_events(settings: Settings) -> list[RoutedEvent]:
     records = await read_all(settings, ROUTED_EVENTS.name(settings.topic_prefix))
-    return [ROUTED_EVENT.decode(value) for _, value in records]
+    return [ROUTED_EVENTS.decode(value) for _, value in records]
 
 
 async def processor_decisions(settings: Settings) -> list[DeliveryLogRecord]:
     records = await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix))
-    entries = (DELIVERY_LOG_RECORD.decode(value) for _, value in records)
+    entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [e for e in entries if e.stage == "processor"]
 
 

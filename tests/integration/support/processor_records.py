@@ -16,9 +16,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import RAW_EVENT, TRIGGER_CONFIG, RawEvent
-from schemas.topics import RAW_EVENTS
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.records import RawEvent
+from schemas.topics import RAW_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TriggerConfig, TriggerStatus
 
 PROJECT = "p-processor-tests"
@@ -97,19 +96,19 @@ class Records:
         await self._producer.stop()
 
     async def config(self, config: TriggerConfig) -> None:
-        topic = TRIGGER_CONFIG_TOPIC.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
         await self._producer.send_and_wait(
             topic, TRIGGER_CONFIG.encode(config), key=config.trigger_id.encode()
         )
 
     async def delete(self, trigger_id: str) -> None:
-        topic = TRIGGER_CONFIG_TOPIC.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
         await self._producer.send_and_wait(topic, None, key=trigger_id.encode())
 
     async def raw(self, *events: RawEvent) -> None:
         topic = RAW_EVENTS.name(self._settings.topic_prefix)
         futures = [
-            await self._producer.send(topic, RAW_EVENT.encode(e), key=e.trigger_id.encode())
+            await self._producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
             for e in events
         ]
         for future in futures:

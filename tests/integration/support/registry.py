@@ -20,8 +20,7 @@ from ingest.registry.store import (
 )
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import TriggerConfig, TriggerStatus
 from tests.integration.support.topic_reader import read_all
 
@@ -83,7 +82,7 @@ async def assert_topic_equals_table(settings: Settings, conn: AsyncConnection[An
         str(trigger_id): None if deleted else revision
         for trigger_id, deleted, revision in await cursor.fetchall()
     }
-    records = await read_all(settings, TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix))
+    records = await read_all(settings, TRIGGER_CONFIG.name(settings.topic_prefix))
     last: dict[str, int | None] = {}
     for key, value in records:
         assert key is not None

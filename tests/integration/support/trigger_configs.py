@@ -13,8 +13,7 @@ from typing import Any
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.records import TRIGGER_CONFIG
-from schemas.topics import TRIGGER_CONFIG as TRIGGER_CONFIG_TOPIC
+from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig, TriggerStatus
 
 
@@ -49,7 +48,7 @@ async def publish_configs(settings: Settings, *configs: TriggerConfig) -> None:
     producer = durable_producer(settings)
     await producer.start()
     try:
-        topic = TRIGGER_CONFIG_TOPIC.name(settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(settings.topic_prefix)
         for config in configs:
             await producer.send_and_wait(
                 topic, TRIGGER_CONFIG.encode(config), key=config.trigger_id.encode()

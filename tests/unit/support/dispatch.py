@@ -17,14 +17,8 @@ from dispatchers.journal import Journal
 from dispatchers.targets import AttemptResult, Targets, endpoint_of
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.settings import Settings
-from schemas.records import (
-    DEAD_LETTER,
-    DELIVERY_LOG_RECORD,
-    ROUTED_EVENT,
-    DeadLetter,
-    DeliveryLogRecord,
-    RoutedEvent,
-)
+from schemas.records import DeadLetter, DeliveryLogRecord, RoutedEvent
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, ROUTED_EVENTS
 from schemas.triggers import TargetKind
 
 PREFIX = "unit"
@@ -94,7 +88,7 @@ class ScriptedTarget:
     async def attempt(
         self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
     ) -> AttemptResult:
-        assert body == ROUTED_EVENT.encode(event), "the body is the routed record unchanged"
+        assert body == ROUTED_EVENTS.encode(event), "the body is the routed record unchanged"
         self.attempts.append(event)
         if self.breakers is not None:
             with self.breakers.hold(event.targetkind, endpoint_of(event)) as breaker:
@@ -121,18 +115,14 @@ class RecordingProducer:
         self.sent.append(Sent(topic, key, value))
 
     def delivery_log(self) -> list[DeliveryLogRecord]:
-        return [
-            DELIVERY_LOG_RECORD.decode(s.value)
-            for s in self.sent
-            if s.topic.endswith("delivery-log")
-        ]
+        return [DELIVERY_LOG.decode(s.value) for s in self.sent if s.topic.endswith("delivery-log")]
 
     def steps(self) -> list[tuple[str, int | None, str | None]]:
         """(outcome, attempt, reason) of each delivery-log record."""
         return [(entry.outcome, entry.attempt, entry.reason) for entry in self.delivery_log()]
 
     def dead_letters(self) -> list[DeadLetter]:
-        return [DEAD_LETTER.decode(s.value) for s in self.sent if s.topic.endswith("dead-letters")]
+        return [DEAD_LETTERS.decode(s.value) for s in self.sent if s.topic.endswith("dead-letters")]
 
 
 def deliverer(

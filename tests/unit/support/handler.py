@@ -18,8 +18,8 @@ from processors.handler import RawEventHandler
 from processors.outputs import Output
 from processors.record_bound import record_size
 from processors.rules import RoutingTrigger, compile_routing_trigger
-from schemas.records import DEAD_LETTER, DELIVERY_LOG_RECORD, RAW_EVENT, DeadLetter, RawEvent
-from schemas.topics import MAX_RECORD_BYTES
+from schemas.records import DeadLetter, RawEvent
+from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, MAX_RECORD_BYTES, RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 
 PREFIX = "unit"
@@ -71,14 +71,12 @@ class BoundedOutput:
 
     def dead_letters(self) -> list[DeadLetter]:
         return [
-            DEAD_LETTER.decode(r.value) for r in self.records if r.topic.endswith("dead-letters")
+            DEAD_LETTERS.decode(r.value) for r in self.records if r.topic.endswith("dead-letters")
         ]
 
     def outcomes(self) -> list[tuple[str, str | None]]:
         entries = (
-            DELIVERY_LOG_RECORD.decode(r.value)
-            for r in self.records
-            if r.topic.endswith("delivery-log")
+            DELIVERY_LOG.decode(r.value) for r in self.records if r.topic.endswith("delivery-log")
         )
         return [(entry.outcome, entry.reason) for entry in entries]
 
@@ -102,7 +100,7 @@ def raw_record(
         headers=headers or {},
         replay=replay,
     )
-    return RawRecord(RAW_EVENT.encode(event), trigger_id.encode())
+    return RawRecord(RAW_EVENTS.encode(event), trigger_id.encode())
 
 
 def b64_size(text: str | None) -> int:
