@@ -117,12 +117,14 @@ def triggers_create(
                     secrets=secrets,
                     target_secret=target_signing_secret,
                 ),
-                record_bound=settings.registry_config_record_max_bytes,
+                record_bound=settings.registry.config_record_max_bytes,
             )
         shown: dict[str, Any] = msgspec.to_builtins(record)
         shown["secrets"] = sorted(record.secrets)
         if DEFINITIONS[checked].kind == "webhook":
-            shown["webhook_url"] = f"{settings.public_base_url}/webhooks/{record.trigger_id}"
+            shown["webhook_url"] = (
+                f"{settings.registry.public_base_url}/webhooks/{record.trigger_id}"
+            )
         return shown
 
     try:
@@ -149,7 +151,7 @@ def _checked_config(
         target, target_signing_secret is not None, KafkaTargetPolicy.from_settings(settings)
     )
     errors += secret_errors("secret", secrets)
-    errors += secret_count_errors("secret", len(secrets), settings.registry_max_secrets)
+    errors += secret_count_errors("secret", len(secrets), settings.registry.max_secrets)
     errors += missing_secret_errors(definition, secrets)
     if errors:
         raise typer.BadParameter("; ".join(f"{e.path}: {e.message}" for e in errors))
@@ -157,7 +159,7 @@ def _checked_config(
 
 
 async def connect() -> AsyncConnection[Any]:
-    return await AsyncConnection.connect(get_settings().database_url.get_secret_value())
+    return await AsyncConnection.connect(get_settings().database.url.get_secret_value())
 
 
 async def project_id_of(conn: AsyncConnection[Any], name: str) -> str:

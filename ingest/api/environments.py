@@ -32,7 +32,7 @@ async def create(
 ) -> EnvironmentOut:
     errors = secret_errors("secrets", body.secrets)
     errors += secret_count_errors(
-        "secrets", len(body.secrets), settings_of(request).registry_max_secrets
+        "secrets", len(body.secrets), settings_of(request).registry.max_secrets
     )
     if errors:
         raise invalid(errors)
@@ -92,7 +92,7 @@ async def update(
             else:
                 secrets[name] = keyring.encrypt(value)
         new = replace(row, name=body.name or row.name, secrets=secrets)
-        errors = secret_count_errors("secrets", len(secrets), settings.registry_max_secrets)
+        errors = secret_count_errors("secrets", len(secrets), settings.registry.max_secrets)
         if errors:
             raise invalid(errors)
         if new != row:
@@ -100,7 +100,7 @@ async def update(
                 # RecordTooLarge (413) if a trigger using the environment would outgrow its
                 # config record: the change is refused for all of them.
                 row = await save_environment(
-                    conn, new, record_bound=settings.registry_config_record_max_bytes
+                    conn, new, record_bound=settings.registry.config_record_max_bytes
                 )
             except NameConflict as conflict:
                 raise ApiError(409, str(conflict)) from None

@@ -68,7 +68,7 @@ async def create(
     )
     errors += _signing_secret_errors(body.target)
     errors += secret_errors("secrets", body.secrets)
-    errors += secret_count_errors("secrets", len(body.secrets), settings.registry_max_secrets)
+    errors += secret_count_errors("secrets", len(body.secrets), settings.registry.max_secrets)
     environment_id = None if body.environment_id is None else str(body.environment_id)
     async with conn.transaction():
         available = set(body.secrets)
@@ -90,7 +90,7 @@ async def create(
                     environment_id=environment_id,
                     target_secret=_encrypted(keyring, body.target.signing_secret),
                 ),
-                record_bound=settings.registry_config_record_max_bytes,
+                record_bound=settings.registry.config_record_max_bytes,
             )
         except NameConflict as conflict:
             raise ApiError(409, str(conflict)) from None
@@ -176,7 +176,7 @@ async def update(
             errors += secret_errors("secrets", body.secrets)
             new = replace(new, secrets=_merged(keyring, row.secrets, body.secrets))
             errors += secret_count_errors(
-                "secrets", len(new.secrets), settings.registry_max_secrets
+                "secrets", len(new.secrets), settings.registry.max_secrets
             )
         available = set(new.secrets)
         available |= await _environment_secret_names(conn, project_id, new.environment_id, errors)
@@ -186,7 +186,7 @@ async def update(
         if new != row:
             try:
                 row = await save_trigger(
-                    conn, new, record_bound=settings.registry_config_record_max_bytes
+                    conn, new, record_bound=settings.registry.config_record_max_bytes
                 )
             except NameConflict as conflict:
                 raise ApiError(409, str(conflict)) from None
@@ -231,7 +231,7 @@ async def _set_status(
         return await save_trigger(
             conn,
             replace(row, status=status),
-            record_bound=settings_of(request).registry_config_record_max_bytes,
+            record_bound=settings_of(request).registry.config_record_max_bytes,
         )
 
 
@@ -322,7 +322,7 @@ def _out(row: TriggerRow, request: Request) -> TriggerOut:
         config=row.config,
         environment_id=row.environment_id,
         secret_names=sorted(row.secrets),
-        webhook_url=f"{settings_of(request).public_base_url}/webhooks/{row.id}"
+        webhook_url=f"{settings_of(request).registry.public_base_url}/webhooks/{row.id}"
         if webhook
         else None,
         revision=row.revision,

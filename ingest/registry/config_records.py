@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import AsyncConnection
 
 from runtime.ids import canonical_id
-from runtime.settings import Settings
+from runtime.settings import RegistrySettings
 from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import TARGET_SIGNING_ENTRY, TriggerConfig
 
@@ -37,7 +37,7 @@ class RecordTooLarge(Exception):
 
 
 # The settings' bound, for callers that do not pass their own.
-DEFAULT_RECORD_BOUND: int = Settings.model_fields["registry_config_record_max_bytes"].default
+DEFAULT_RECORD_BOUND: int = RegistrySettings.model_fields["config_record_max_bytes"].default
 
 
 async def lock_environment(

@@ -109,17 +109,17 @@ class Records:
         await self._producer.stop()
 
     async def config(self, config: TriggerConfig) -> None:
-        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topics.prefix)
         await self._producer.send_and_wait(
             topic, TRIGGER_CONFIG.encode(config), key=config.trigger_id.encode()
         )
 
     async def delete(self, trigger_id: str) -> None:
-        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topics.prefix)
         await self._producer.send_and_wait(topic, None, key=trigger_id.encode())
 
     async def raw(self, *events: RawEvent) -> None:
-        topic = RAW_EVENTS.name(self._settings.topic_prefix)
+        topic = RAW_EVENTS.name(self._settings.topics.prefix)
         futures = [
             await self._producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
             for e in events
@@ -223,7 +223,7 @@ def rss_mb(pid: int) -> float:
 
 def dedupe_store_dir(settings: Settings) -> Path:
     """Where a worker on this host keeps the deduplication stores of its raw partitions."""
-    return settings.local_dir / "processors" / settings.topic_prefix / "dedupe"
+    return settings.local_dir / "processors" / settings.topics.prefix / "dedupe"
 
 
 @dataclass
@@ -327,19 +327,19 @@ async def assert_decided_once(settings: Settings, sent: Sent) -> None:
 
 
 async def routed_events(settings: Settings) -> list[RoutedEvent]:
-    records = await read_all(settings, ROUTED_EVENTS.name(settings.topic_prefix))
+    records = await read_all(settings, ROUTED_EVENTS.name(settings.topics.prefix))
     return [ROUTED_EVENTS.decode(value) for _, value in records]
 
 
 async def processor_decisions(settings: Settings) -> list[DeliveryLogRecord]:
-    records = await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix))
+    records = await read_all(settings, DELIVERY_LOG.name(settings.topics.prefix))
     entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [e for e in entries if e.stage == "processor"]
 
 
 async def uncommitted_raw_events(settings: Settings) -> dict[int, int]:
     """Per raw-events partition, how many records the processors group has not committed."""
-    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topics.prefix))
     admin = admin_client(settings)
     await admin.start()
     try:

@@ -76,8 +76,8 @@ async def test_fuzzing_the_openapi_schema_finds_no_server_errors(
     settings: Settings, tmp_path: Path
 ) -> None:
     schema = printed_schema(tmp_path / "openapi.json")
-    settings = settings.model_copy(update={"ingest_port": free_port()})
-    base = f"http://127.0.0.1:{settings.ingest_port}"
+    settings = settings.override(ingest__port=free_port())
+    base = f"http://127.0.0.1:{settings.ingest.port}"
     _, auth = await project_with_key(settings, "fuzz")
     with running_stages(settings, "ingest"):
         await wait_until_ready(f"{base}/readyz")
