@@ -121,7 +121,7 @@ async def send_at_rate(
 async def one_setting(
     base_settings: Settings, commit_interval_s: float, rate: int, duration_s: float
 ) -> dict[str, Any]:
-    with scratch_database(base_settings.database_url.get_secret_value()) as url:
+    with scratch_database(base_settings.database.url.get_secret_value()) as url:
         apply_migrations(url)
         settings = await isolated_settings(base_settings, url)
         async with target_process() as target:
@@ -206,7 +206,7 @@ async def one_setting(
 async def routed_lags(settings: Settings, receipts: dict[str, float]) -> list[tuple[float, float]]:
     """Per delivered event, in ms: (ingest acceptance -> routed record appended, routed record
     appended -> target receipt), from the routed records' timestamps."""
-    consumer = await whole_topic_consumer(settings, ROUTED_EVENTS.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, ROUTED_EVENTS.name(settings.topics.prefix))
     lags = []
     try:
         ends = await consumer.end_offsets(list(consumer.assignment()))
@@ -259,6 +259,6 @@ if __name__ == "__main__":
         local_kafka.start(base_settings.local_dir)
     if "DATABASE_URL" not in os.environ:
         local_postgres.start(base_settings.local_dir)
-    shipped = str(base_settings.processor_commit_interval_s)
+    shipped = str(base_settings.processor.commit_interval_s)
     intervals = [float(v) for v in (args.commit_intervals or shipped).split(",")]
     asyncio.run(measure(base_settings, intervals, args.rate, args.duration))

@@ -123,7 +123,7 @@ async def dispatcher_rate(settings: Settings, base: str, events: int, keys: int)
 
 
 async def measure(base_settings: Settings, events: int, keys: int, concurrency: int) -> None:
-    with scratch_database(base_settings.database_url.get_secret_value()) as url:
+    with scratch_database(base_settings.database.url.get_secret_value()) as url:
         apply_migrations(url)
         settings = await isolated_settings(base_settings, url)
         async with target_process() as base:

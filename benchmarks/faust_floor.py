@@ -20,10 +20,10 @@ FLOOR_GROUP = "faust-floor"
 
 
 def build_floor_app(settings: Settings) -> faust.App:
-    datadir = settings.local_dir / "faust" / f"{settings.topic_prefix}-floor"
+    datadir = settings.local_dir / "faust" / f"{settings.topics.prefix}-floor"
     app = faust_app(settings, settings.group(FLOOR_GROUP), datadir)
     raw = app.topic(
-        RAW_EVENTS.name(settings.topic_prefix), key_serializer="raw", value_serializer="raw"
+        RAW_EVENTS.name(settings.topics.prefix), key_serializer="raw", value_serializer="raw"
     )
 
     @app.agent(raw)

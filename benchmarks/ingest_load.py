@@ -182,7 +182,7 @@ async def kafka_alone(settings: Settings, record: bytes, *, rate: float, seconds
     the same open-loop schedule, and no HTTP in front."""
     producer = durable_producer(settings, **RAW_PRODUCER_OPTIONS)
     await producer.start()
-    topic = RAW_EVENTS.name(settings.topic_prefix)
+    topic = RAW_EVENTS.name(settings.topics.prefix)
 
     async def fire(n: int) -> bool:
         await producer.send_and_wait(topic, record, key=b"kafka-alone")

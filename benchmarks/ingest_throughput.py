@@ -88,9 +88,9 @@ async def ingest_target(base: Settings, work: Path) -> AsyncIterator[tuple[str, 
 
     Yields the trigger's webhook URL, the process id and the settings.
     """
-    with scratch_database(base.database_url.get_secret_value()) as database_url:
+    with scratch_database(base.database.url.get_secret_value()) as database_url:
         apply_migrations(database_url)
-        settings = await isolated_settings(base, database_url, ingest_port=free_port())
+        settings = await isolated_settings(base, database_url, ingest__port=free_port())
         trigger = trigger_config(
             settings,
             "slack",
@@ -101,7 +101,7 @@ async def ingest_target(base: Settings, work: Path) -> AsyncIterator[tuple[str, 
         env = {**stage_env(settings), "TRIGGERLINE_CRON_ENABLED": "false"}
         ingest = start_process([sys.executable, "-m", "ingest"], env, work / "ingest.log")
         try:
-            root = f"http://127.0.0.1:{settings.ingest_port}"
+            root = f"http://127.0.0.1:{settings.ingest.port}"
             url = f"{root}/webhooks/{trigger.trigger_id}"
             await wait_until_ready(f"{root}/readyz")
             await wait_until_known(url)
@@ -115,14 +115,14 @@ async def delete_topics(settings: Settings) -> None:
     admin = admin_client(settings)
     await admin.start()
     try:
-        names = [n for n in await admin.list_topics() if n.startswith(settings.topic_prefix + ".")]
+        names = [n for n in await admin.list_topics() if n.startswith(settings.topics.prefix + ".")]
         await admin.delete_topics(names)
     finally:
         await admin.close()
 
 
 async def raw_topic_size(settings: Settings) -> int:
-    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topics.prefix))
     try:
         ends = await consumer.end_offsets(list(consumer.assignment()))
         return sum(ends.values())

@@ -50,7 +50,7 @@ def keys(triggers: list[str], count: int) -> list[tuple[int, bytes]]:
 async def fill_changelog(settings: Settings, marks: list[tuple[int, bytes]]) -> None:
     producer = durable_producer(settings, linger_ms=20, max_batch_size=1024 * 1024)
     await producer.start()
-    topic = PROCESSOR_DEDUPE.name(settings.topic_prefix)
+    topic = PROCESSOR_DEDUPE.name(settings.topics.prefix)
     now_ms = int(time.time() * 1000)
     try:
         pending = []
@@ -68,7 +68,7 @@ async def fill_changelog(settings: Settings, marks: list[tuple[int, bytes]]) -> 
 
 
 async def full_store(base: Settings, count: int) -> None:
-    settings = await isolated_settings(base, base.database_url.get_secret_value())
+    settings = await isolated_settings(base, base.database.url.get_secret_value())
     try:
         sent = Sent(set(), set())
         stop = asyncio.Event()
@@ -123,7 +123,7 @@ def dict_floor(count: int) -> None:
 async def across_windows(base: Settings) -> None:
     window_s = 5.0
     settings = await isolated_settings(
-        base, base.database_url.get_secret_value(), processor_dedupe_window_s=window_s
+        base, base.database.url.get_secret_value(), processor__dedupe_window_s=window_s
     )
     sent = Sent(set(), set())
     stop = asyncio.Event()

@@ -63,7 +63,7 @@ async def exits_reach(group: WorkerGroup, count: int) -> None:
 
 async def soak(engine: str, kills: int) -> None:
     base = get_settings()
-    settings = await isolated_settings(base, base.database_url.get_secret_value())
+    settings = await isolated_settings(base, base.database.url.get_secret_value())
     cycles = max(1, kills // 2)
     sent = Sent(set(), set())
     stop = asyncio.Event()

@@ -59,12 +59,12 @@ async def by_batches(producer: Any, topic: str, batch: list[bytes], partitions: 
 async def rate(settings: Settings, way: str, records: list[bytes]) -> float:
     producer = durable_producer(
         settings,
-        transactional_id=f"{settings.topic_prefix}-{way}",
+        transactional_id=f"{settings.topics.prefix}-{way}",
         linger_ms=0,
         max_batch_size=1024 * 1024,
     )
     await producer.start()
-    topic = ROUTED_EVENTS.name(settings.topic_prefix)
+    topic = ROUTED_EVENTS.name(settings.topics.prefix)
     try:
         started = time.perf_counter()
         for start in range(0, len(records), PER_TRANSACTION):
@@ -82,7 +82,7 @@ async def rate(settings: Settings, way: str, records: list[bytes]) -> float:
 
 async def measure(count: int) -> None:
     base = get_settings()
-    settings = await isolated_settings(base, base.database_url.get_secret_value())
+    settings = await isolated_settings(base, base.database.url.get_secret_value())
     records = keys(count)
     try:
         print(f"{count} records of {len(VALUE)} bytes, {PER_TRANSACTION} per transaction")

@@ -66,7 +66,7 @@ async def joined(worker: Worker) -> None:
 
 
 async def one_run(base: Settings, engine: str) -> RunOutcome:
-    settings = await isolated_settings(base, base.database_url.get_secret_value())
+    settings = await isolated_settings(base, base.database.url.get_secret_value())
     started = time.monotonic()
     sent = Sent(set(), set())
     stop = asyncio.Event()

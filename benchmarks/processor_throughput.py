@@ -47,7 +47,7 @@ from tests.integration.support.stages import free_port, wait_until_ready
 
 
 async def fresh_settings(base: Settings) -> Settings:
-    settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:10]}"})
+    settings = base.override(topics__prefix=f"bench-{uuid.uuid4().hex[:10]}")
     await ensure_topics(settings)
     return settings
 
@@ -58,11 +58,11 @@ async def load(settings: Settings, configs: list[TriggerConfig], events: list[Ra
     try:
         for config in configs:
             await producer.send_and_wait(
-                TRIGGER_CONFIG.name(settings.topic_prefix),
+                TRIGGER_CONFIG.name(settings.topics.prefix),
                 TRIGGER_CONFIG.encode(config),
                 key=config.trigger_id.encode(),
             )
-        topic = RAW_EVENTS.name(settings.topic_prefix)
+        topic = RAW_EVENTS.name(settings.topics.prefix)
         futures = [
             await producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
             for e in events
@@ -96,8 +96,8 @@ async def start_worker(
         module,
         env={
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "TRIGGERLINE_TOPIC_PREFIX": settings.topic_prefix,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "TRIGGERLINE_TOPIC_PREFIX": settings.topics.prefix,
             "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
             "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(port or free_port()),
             "TRIGGERLINE_LOG_LEVEL": "WARNING",
@@ -136,10 +136,10 @@ async def worker_rate(
 async def plain_loop_rate(settings: Settings, total: int) -> float:
     """The limit: consume, parse and re-serialize the JSON, produce, commit. Nothing else."""
     consumer = group_consumer(
-        settings, RAW_EVENTS.name(settings.topic_prefix), group=settings.group("plain")
+        settings, RAW_EVENTS.name(settings.topics.prefix), group=settings.group("plain")
     )
     producer = durable_producer(settings)
-    sink = ROUTED_EVENTS.name(settings.topic_prefix)
+    sink = ROUTED_EVENTS.name(settings.topics.prefix)
     await consumer.start()
     await producer.start()
     try:
@@ -220,7 +220,7 @@ async def measure_latency(
     port = free_port()
     worker = await start_worker(settings, env, port=port)
     consumer = group_consumer(
-        settings, ROUTED_EVENTS.name(settings.topic_prefix), group=settings.group("latency")
+        settings, ROUTED_EVENTS.name(settings.topics.prefix), group=settings.group("latency")
     )
     producer = durable_producer(settings)
     await consumer.start()
@@ -229,7 +229,7 @@ async def measure_latency(
     events = raw_events([ROUTE_ALL], total)
     samples: list[float] = []
     try:
-        raw_topic = RAW_EVENTS.name(settings.topic_prefix)
+        raw_topic = RAW_EVENTS.name(settings.topics.prefix)
         # A warm-up event: the worker has started and owns the partition once it is routed;
         # it is ready once every partition's deduplication marks are restored.
         await producer.send_and_wait(raw_topic, RAW_EVENTS.encode(events[0]), key=b"warm-up")

@@ -13,6 +13,7 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic_settings import BaseSettings
 
 from deploy import local_kafka, local_postgres
 from deploy.host import HostCommandError
@@ -62,11 +63,11 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 def up() -> None:
     """Start local PostgreSQL and Kafka, except those set in the environment; migrate."""
     settings = get_settings()
-    if _user_configured(settings, "database_url"):
+    if _user_configured(settings.database, "url"):
         typer.echo("postgres: DATABASE_URL is set; not starting a local cluster")
     else:
         _report_postgres(local_postgres.start(settings.local_dir))
-    if _user_configured(settings, "kafka_bootstrap_servers"):
+    if _user_configured(settings.kafka, "bootstrap_servers"):
         typer.echo("kafka: KAFKA_BOOTSTRAP_SERVERS is set; not starting a local broker")
     else:
         _report_kafka(local_kafka.start(settings.local_dir))
@@ -82,11 +83,11 @@ def run() -> None:
         signal.signal(signum, _interrupt)
     settings = with_secret_keys(get_settings())
     started_postgres = started_kafka = False
-    if not _user_configured(settings, "database_url"):
+    if not _user_configured(settings.database, "url"):
         postgres = local_postgres.start(settings.local_dir)
         started_postgres = postgres.started
         _report_postgres(postgres)
-    if not _user_configured(settings, "kafka_bootstrap_servers"):
+    if not _user_configured(settings.kafka, "bootstrap_servers"):
         kafka = local_kafka.start(settings.local_dir)
         started_kafka = kafka.started
         _report_kafka(kafka)
@@ -95,9 +96,10 @@ def run() -> None:
     pipeline = Pipeline(child_env({}))
     try:
         pipeline.start()
-        pipeline.wait_ready(f"http://{settings.ingest_host}:{settings.ingest_port}")
+        pipeline.wait_ready(f"http://{settings.ingest.host}:{settings.ingest.port}")
         typer.secho(
-            f"triggerline: ready; webhooks go to {settings.public_base_url}/webhooks/<trigger id>",
+            "triggerline: ready; webhooks go to "
+            f"{settings.registry.public_base_url}/webhooks/<trigger id>",
             fg=typer.colors.GREEN,
         )
         pipeline.wait()
@@ -192,13 +194,13 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _user_configured(settings: Settings, field: str) -> bool:
+def _user_configured(section: BaseSettings, field: str) -> bool:
     # Fields set from the environment count as set; defaults point at the local services.
-    return field in settings.model_fields_set
+    return field in section.model_fields_set
 
 
 def _migrate(settings: Settings) -> None:
-    applied = apply_migrations(settings.database_url.get_secret_value())
+    applied = apply_migrations(settings.database.url.get_secret_value())
     if applied:
         typer.echo(f"migrations: applied {', '.join(applied)}")
     else:

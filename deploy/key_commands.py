@@ -67,7 +67,7 @@ def keys_rotate() -> None:
         async with await connect() as conn:
             await conn.set_autocommit(True)
             done = await rotate_secrets(
-                conn, keyring, record_bound=settings.registry_config_record_max_bytes
+                conn, keyring, record_bound=settings.registry.config_record_max_bytes
             )
         return (
             f"re-encrypted under {keyring.active_key_id!r}: {done.environments} environments,"

@@ -27,7 +27,7 @@ def with_secret_keys(settings: Settings) -> Settings:
         return settings
     keys = _local_keys(settings.local_dir / "secret-keys")
     os.environ[ENV_NAME] = keys
-    return settings.model_copy(update={"secret_keys": SecretStr(keys)})
+    return settings.override(secret_keys=SecretStr(keys))
 
 
 def _local_keys(path: Path) -> str:

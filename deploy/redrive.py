@@ -68,7 +68,7 @@ class RedriveSummary:
 
 async def read_letters(settings: Settings) -> list[DeadLetter]:
     """Every dead letter on the topic now, oldest first per partition."""
-    topic = DEAD_LETTERS.name(settings.topic_prefix)
+    topic = DEAD_LETTERS.name(settings.topics.prefix)
     consumer = await whole_topic_consumer(settings, topic)
     letters: list[DeadLetter] = []
     try:
@@ -97,7 +97,7 @@ async def redrive(
     # An event dead-lettered twice (re-driven once already) is re-driven once, from its latest.
     chosen: dict[tuple[str, str, str], Redrivable] = {}
     for letter in letters:
-        plan = redrivable(letter, settings.topic_prefix)
+        plan = redrivable(letter, settings.topics.prefix)
         trigger_id = plan.trigger_id if isinstance(plan, Redrivable) else letter.trigger_id
         if not selection.matches(letter, trigger_id):
             progress(1)

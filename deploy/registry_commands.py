@@ -176,7 +176,7 @@ def triggers_delete(*, project: ProjectOption, trigger_id: TriggerId) -> None:
 
 
 async def connect() -> AsyncConnection[Any]:
-    return await AsyncConnection.connect(get_settings().database_url.get_secret_value())
+    return await AsyncConnection.connect(get_settings().database.url.get_secret_value())
 
 
 async def project_id_of(conn: AsyncConnection[Any], name: str) -> str:
@@ -202,7 +202,7 @@ TriggerChange = Callable[[ControlPlane, AsyncConnection[Any], str], Awaitable[Tr
 def _run_on_trigger(project: str, change: TriggerChange) -> None:
     """Make one change through the control-plane service and print the trigger's record."""
     plane = _control_plane()
-    public_base_url = get_settings().public_base_url
+    public_base_url = get_settings().registry.public_base_url
 
     async def run() -> dict[str, Any]:
         async with await connect() as conn:

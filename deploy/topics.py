@@ -46,7 +46,7 @@ class TopicReport:
 def deployed_catalogue(settings: Settings) -> tuple[TopicSpec, ...]:
     """The catalogue as these settings deploy it: the deduplication changelog's retention
     follows the processors' window, and every topic's `min.insync.replicas` the replication."""
-    changelog = dedupe_changelog(settings.processor_dedupe_window_s)
+    changelog = dedupe_changelog(settings.processor.dedupe_window_s)
     in_sync = min_insync_replicas(settings)
     return tuple(
         replace(changelog if spec == PROCESSOR_DEDUPE else spec, min_insync_replicas=in_sync)
@@ -57,8 +57,8 @@ def deployed_catalogue(settings: Settings) -> tuple[TopicSpec, ...]:
 def min_insync_replicas(settings: Settings) -> int:
     """2 where the replication factor allows it, so that an acknowledged record is on two
     brokers; a setting above the replication factor would refuse every produce."""
-    factor = settings.topic_replication_factor
-    wanted = settings.topic_min_insync_replicas
+    factor = settings.topics.replication_factor
+    wanted = settings.topics.min_insync_replicas
     if wanted is None:
         return min(2, factor)
     if wanted > factor:
@@ -77,15 +77,15 @@ async def ensure_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in catalogue if spec.name(settings.topic_prefix) not in existing]
+        missing = [spec for spec in catalogue if spec.name(settings.topics.prefix) not in existing]
         created: set[str] = set()
         if missing:
             response = await admin.create_topics(
                 [
                     NewTopic(
-                        spec.name(settings.topic_prefix),
+                        spec.name(settings.topics.prefix),
                         num_partitions=spec.partitions,
-                        replication_factor=settings.topic_replication_factor,
+                        replication_factor=settings.topics.replication_factor,
                         topic_configs=spec.configs(),
                     )
                     for spec in missing
@@ -95,7 +95,7 @@ async def ensure_topics(
             await _await_leaders(admin, sorted(created))
         reports = []
         for spec in catalogue:
-            name = spec.name(settings.topic_prefix)
+            name = spec.name(settings.topics.prefix)
             drift = () if name in created else await _drift(admin, spec, name)
             reports.append(TopicReport(name, name in created, drift))
         return reports
@@ -182,7 +182,7 @@ async def _describe(
 
 async def read_topic(settings: Settings, spec: TopicSpec, limit: int) -> list[str]:
     """Up to `limit` records of a catalogue topic as JSON lines with their position."""
-    consumer = await whole_topic_consumer(settings, spec.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, spec.name(settings.topics.prefix))
     lines: list[str] = []
     try:
         ends = await consumer.end_offsets(list(consumer.assignment()))

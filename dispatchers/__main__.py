@@ -44,8 +44,8 @@ async def serve(settings: Settings) -> None:
     )
     targets = Targets(
         producer,
-        allow_private=settings.dispatcher_allow_private_targets,
-        max_connections=settings.dispatcher_max_in_flight,
+        allow_private=settings.dispatcher.allow_private_targets,
+        max_connections=settings.dispatcher.max_in_flight,
         kafka_topics=KafkaTargetPolicy.from_settings(settings),
     )
     stopping = asyncio.Event()
@@ -54,20 +54,20 @@ async def serve(settings: Settings) -> None:
         targets=targets,
         journal=Journal(settings, producer),
         breakers=CircuitBreakers(
-            settings.dispatcher_circuit_failures,
-            settings.dispatcher_circuit_cooldown_s,
-            max_endpoints=settings.dispatcher_circuit_max_endpoints,
-            idle_s=settings.dispatcher_circuit_idle_s,
+            settings.dispatcher.circuit_failures,
+            settings.dispatcher.circuit_cooldown_s,
+            max_endpoints=settings.dispatcher.circuit_max_endpoints,
+            idle_s=settings.dispatcher.circuit_idle_s,
         ),
-        endpoints=EndpointSlots(settings.dispatcher_max_in_flight_per_endpoint),
-        backoff=Backoff(settings.dispatcher_backoff_base_s, settings.dispatcher_backoff_cap_s),
+        endpoints=EndpointSlots(settings.dispatcher.max_in_flight_per_endpoint),
+        backoff=Backoff(settings.dispatcher.backoff_base_s, settings.dispatcher.backoff_cap_s),
         stopping=stopping,
     )
     dispatcher = Dispatcher(settings, consumer, deliverer, stopping, CommittedOffsets(admin, group))
     started = {"consumer": False, "producer": False, "trigger_config": False}
     ops = OpsServer(
         "127.0.0.1",
-        settings.dispatcher_metrics_port,
+        settings.dispatcher.metrics_port,
         lambda: {**started, "trigger_config": view.ready},
         view.problems,
     )
@@ -82,7 +82,7 @@ async def serve(settings: Settings) -> None:
     await targets.start()
     await view.start()
     await view.wait_ready(60)
-    consumer.subscribe([ROUTED_EVENTS.name(settings.topic_prefix)], listener=dispatcher)
+    consumer.subscribe([ROUTED_EVENTS.name(settings.topics.prefix)], listener=dispatcher)
     await consumer.start()
     started["consumer"] = True
     # What start-up loaded lives as long as the process; full collections skip it.

@@ -110,9 +110,9 @@ class Dispatcher:
         self._deliverer = deliverer
         self._stopping = stopping
         self._committed = committed
-        self._overall = asyncio.Semaphore(settings.dispatcher_max_in_flight)
+        self._overall = asyncio.Semaphore(settings.dispatcher.max_in_flight)
         self._partitions: dict[TopicPartition, PartitionWork] = {}
-        self._max_pending = settings.dispatcher_max_pending_per_partition
+        self._max_pending = settings.dispatcher.max_pending_per_partition
         self._failure: BaseException | None = None
 
     def stop(self) -> None:
@@ -137,7 +137,7 @@ class Dispatcher:
                         self._accept(tp, work, record)
                 self._apply_backpressure()
         finally:
-            await self._drain(list(self._partitions), self._settings.dispatcher_shutdown_deadline_s)
+            await self._drain(list(self._partitions), self._settings.dispatcher.shutdown_deadline_s)
             committer.cancel()
             await asyncio.gather(committer, return_exceptions=True)
             await self._commit(list(self._partitions))
@@ -164,7 +164,7 @@ class Dispatcher:
             self._partitions[tp] = PartitionWork(
                 PartitionTracker(offset, metadata),
                 InFlightSlots(
-                    asyncio.Semaphore(self._settings.dispatcher_max_in_flight_per_partition),
+                    asyncio.Semaphore(self._settings.dispatcher.max_in_flight_per_partition),
                     self._overall,
                 ),
             )
@@ -234,7 +234,7 @@ class Dispatcher:
 
     async def _commit_periodically(self) -> None:
         while True:
-            await asyncio.sleep(self._settings.dispatcher_commit_interval_s)
+            await asyncio.sleep(self._settings.dispatcher.commit_interval_s)
             self._apply_backpressure()
             await self._commit([tp for tp, w in self._partitions.items() if w.tracker.dirty])
 

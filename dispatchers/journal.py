@@ -27,8 +27,8 @@ WRITE_RETRY_S = 1.0
 class Journal:
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
         self._producer = producer
-        self._delivery_log = DELIVERY_LOG.name(settings.topic_prefix)
-        self._dead_letters = DEAD_LETTERS.name(settings.topic_prefix)
+        self._delivery_log = DELIVERY_LOG.name(settings.topics.prefix)
+        self._dead_letters = DEAD_LETTERS.name(settings.topics.prefix)
 
     async def record(
         self,

@@ -98,10 +98,10 @@ def row_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...] | None:
 
 class DeliveryLogSink:
     def __init__(self, settings: Settings, consumer: AIOKafkaConsumer) -> None:
-        self._url = settings.database_url.get_secret_value()
+        self._url = settings.database.url.get_secret_value()
         self._consumer = consumer
         self._stopping = asyncio.Event()
-        self._retention = timedelta(seconds=settings.delivery_log_retention_s)
+        self._retention = timedelta(seconds=settings.sink.delivery_log_retention_s)
         self._next_prune = 0.0
 
     def stop(self) -> None:
@@ -205,12 +205,12 @@ async def _insert_each(conn: psycopg.AsyncConnection[Any], rows: list[tuple[Any,
 async def serve(settings: Settings) -> None:
     consumer = group_consumer(
         settings,
-        DELIVERY_LOG.name(settings.topic_prefix),
+        DELIVERY_LOG.name(settings.topics.prefix),
         group=settings.group("delivery-log-sink"),
     )
     sink = DeliveryLogSink(settings, consumer)
     started = {"consumer": False}
-    ops = OpsServer("127.0.0.1", settings.sink_metrics_port, lambda: dict(started))
+    ops = OpsServer("127.0.0.1", settings.sink.metrics_port, lambda: dict(started))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, sink.stop)

@@ -18,14 +18,14 @@ def main() -> None:
     configure_logging("ingest", settings.log_level)
     # One refusal log for the app (forged signatures) and the connections (slow requests,
     # huge headers, floods).
-    refusals = RefusalLog(settings.ingest_refusal_log_interval_s)
+    refusals = RefusalLog(settings.ingest.refusal_log_interval_s)
     logging.getLogger("uvicorn.error").addFilter(UvicornRefusals(refusals))
     uvicorn.run(
         create_app(settings, refusals, serve_ops=True),
-        host=settings.ingest_host,
-        port=settings.ingest_port,
+        host=settings.ingest.host,
+        port=settings.ingest.port,
         http=request_bounds(settings, refusals),
-        limit_concurrency=settings.ingest_max_connections,
+        limit_concurrency=settings.ingest.max_connections,
         log_config=None,
         access_log=False,
         # uvicorn's graceful shutdown lets in-flight hand-offs finish before the producer stops.

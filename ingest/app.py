@@ -41,10 +41,10 @@ def create_app(
 ) -> FastAPI:
     """Ingest's app. `serve_ops` starts the ops port with it, which only the process does:
     an app driven in-process (tests) must not take a fixed port."""
-    refusals = refusals or RefusalLog(settings.ingest_refusal_log_interval_s)
+    refusals = refusals or RefusalLog(settings.ingest.refusal_log_interval_s)
     keyring = Keyring.from_setting(settings.secret_keys)
     default_rate_limit = RateLimit(
-        settings.ingest_rate_limit_per_s, settings.ingest_rate_limit_burst
+        settings.ingest.rate_limit_per_s, settings.ingest.rate_limit_burst
     )
 
     @asynccontextmanager
@@ -68,7 +68,7 @@ def create_app(
         app.state.producer_started = False
         ops = OpsServer(
             "127.0.0.1",
-            settings.ingest_metrics_port,
+            settings.ingest.metrics_port,
             lambda: {"kafka_producer": app.state.producer_started, "trigger_config": view.ready},
             view.problems,
         )
@@ -82,7 +82,7 @@ def create_app(
         # full collections, which otherwise stalled every request for ~100 ms now and then.
         gc.freeze()
         background = [asyncio.create_task(relay.run(), name="outbox-relay")]
-        if settings.cron_enabled:
+        if settings.cron.enabled:
             background.append(asyncio.create_task(CronProducer(settings).run(), name="cron"))
         try:
             yield

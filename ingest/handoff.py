@@ -39,8 +39,8 @@ class RecordTooLarge(Exception):
 class RawEventWriter:
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
         self._producer = producer
-        self._topic = RAW_EVENTS.name(settings.topic_prefix)
-        self._budget_s = settings.ingest_produce_timeout_s
+        self._topic = RAW_EVENTS.name(settings.topics.prefix)
+        self._budget_s = settings.ingest.produce_timeout_s
         # Trigger id -> the partition its key hashed to the first time. The default
         # partitioner's murmur2 runs in pure Python, per send; a trigger's partition only
         # changes if an operator adds partitions, and keeping the old one keeps its order.

@@ -185,9 +185,9 @@ def request_bounds(settings: Settings, refusals: RefusalLog) -> type[RequestBoun
     """The protocol class for uvicorn's `http`, with the bounds from settings."""
 
     class ConfiguredRequestBoundsProtocol(RequestBoundsProtocol):
-        header_timeout_s = settings.ingest_header_read_timeout_s
-        body_timeout_s = settings.ingest_body_read_timeout_s
-        max_header_bytes = settings.ingest_max_header_bytes
+        header_timeout_s = settings.ingest.header_read_timeout_s
+        body_timeout_s = settings.ingest.body_read_timeout_s
+        max_header_bytes = settings.ingest.max_header_bytes
 
     ConfiguredRequestBoundsProtocol.refusals = refusals
     return ConfiguredRequestBoundsProtocol

@@ -79,10 +79,10 @@ class WebhookIngress:
     ) -> None:
         self._view = view
         self._writer = writer
-        self._max_body_bytes = settings.ingest_max_body_bytes
-        self._max_event_id_length = settings.ingest_max_event_id_length
+        self._max_body_bytes = settings.ingest.max_body_bytes
+        self._max_event_id_length = settings.ingest.max_event_id_length
         self._recent_ids = RecentIds(
-            settings.ingest_recent_ids_max, settings.ingest_recent_ids_retention_s
+            settings.ingest.recent_ids_max, settings.ingest.recent_ids_retention_s
         )
         self._refusals = refusals
 
@@ -151,7 +151,8 @@ class WebhookIngress:
                 400,
                 "bad_request",
                 f"event id ({envelope.event_id_source}) of {len(event_id)} characters is over "
-                f"the limit of {self._max_event_id_length} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)",
+                f"the limit of {self._max_event_id_length} "
+                "(TRIGGERLINE_INGEST_MAX_EVENT_ID_LENGTH)",
             )
         if not trigger.active:
             return Answer(200, PAUSED, "paused")

@@ -23,7 +23,7 @@ class Engine(Protocol):
 
 def main() -> None:
     settings = get_settings()
-    engine = cast(Engine, importlib.import_module(ENGINES[settings.processor_engine]))
+    engine = cast(Engine, importlib.import_module(ENGINES[settings.processor.engine]))
     engine.main(settings)
 
 

@@ -96,10 +96,10 @@ class DedupeStores:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._directory = settings.local_dir / "processors" / settings.topic_prefix / "dedupe"
-        self._window_ms = int(settings.processor_dedupe_window_s * 1000)
-        self._memory = StoreMemory.of(settings.processor_dedupe_memory_mb * 1024 * 1024)
-        self._topic = PROCESSOR_DEDUPE.name(settings.topic_prefix)
+        self._directory = settings.local_dir / "processors" / settings.topics.prefix / "dedupe"
+        self._window_ms = int(settings.processor.dedupe_window_s * 1000)
+        self._memory = StoreMemory.of(settings.processor.dedupe_memory_mb * 1024 * 1024)
+        self._topic = PROCESSOR_DEDUPE.name(settings.topics.prefix)
         self._consumer: AIOKafkaConsumer | None = None
         self._open: dict[int, PartitionMarks] = {}
         self._directory.mkdir(parents=True, exist_ok=True)

@@ -161,7 +161,7 @@ class RawEventHandler:
             # A filter error shows the user the reason on the event's journey.
             reason = (
                 f"correlation id is {size} bytes, over the limit of "
-                f"{self._max_correlation_id_bytes} (TRIGGERLINE_MAX_CORRELATION_ID_BYTES)"
+                f"{self._max_correlation_id_bytes} (TRIGGERLINE_PROCESSOR_MAX_CORRELATION_ID_BYTES)"
             )
             return [self._record(raw, event.event_id, "filter_error", reason=reason)]
         # A replay re-drives events on purpose; only live traffic is deduplicated.

@@ -100,7 +100,7 @@ def routing_view(settings: Settings) -> TriggerConfigView[RoutingTrigger]:
         "processor",
         partial(
             compile_routing_trigger,
-            engine=settings.cel_engine,
-            max_collection_items=settings.cel_max_collection_items,
+            engine=settings.cel.engine,
+            max_collection_items=settings.cel.max_collection_items,
         ),
     )

@@ -58,8 +58,8 @@ class TriggerConfigView(Generic[C]):
         self._unusable: dict[str, tuple[str, bool]] = {}
         # Trigger id -> when a sync found it absent (monotonic), oldest first.
         self._absent: dict[str, float] = {}
-        self._absent_ttl_s = settings.config_absent_retention_s
-        self._absent_max = settings.config_absent_max_ids
+        self._absent_ttl_s = settings.config_view.absent_retention_s
+        self._absent_max = settings.config_view.absent_max_ids
         self._caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sync_waiters: list[asyncio.Future[None]] = []
@@ -173,7 +173,7 @@ class TriggerConfigView(Generic[C]):
                 await asyncio.sleep(2)
 
     async def _follow(self) -> None:
-        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topics.prefix)
         consumer = await whole_topic_consumer(self._settings, topic)
         # End offsets come over a connection of their own: on the reading consumer's, a
         # ListOffsets request queues behind the fetch long-poll, half a second per sync.

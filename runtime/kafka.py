@@ -14,12 +14,12 @@ from schemas.topics import MAX_RECORD_BYTES
 def durable_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """An idempotent producer; a send completes once every in-sync replica has the record."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
         "acks": "all",
         "enable_idempotence": True,
         # A short linger batches concurrent requests without adding noticeable latency.
         "linger_ms": 2,
-        "client_id": f"{settings.topic_prefix}-producer",
+        "client_id": f"{settings.topics.prefix}-producer",
         "max_request_size": MAX_RECORD_BYTES,
     }
     options.update(overrides)
@@ -31,7 +31,7 @@ def group_consumer(
 ) -> AIOKafkaConsumer:
     """A consumer-group member that commits by hand, only after the effect of a record."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
         "group_id": group,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -46,7 +46,7 @@ def group_consumer(
 def standalone_consumer(settings: Settings, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
     """A consumer outside any group, for reading a whole topic (compacted views, tools)."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "isolation_level": "read_committed",
@@ -56,7 +56,7 @@ def standalone_consumer(settings: Settings, *topics: str, **overrides: Any) -> A
 
 
 def admin_client(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
 
 
 async def whole_topic_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:

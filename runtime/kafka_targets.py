@@ -23,8 +23,8 @@ class KafkaTargetPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KafkaTargetPolicy:
-        pattern = settings.kafka_target_topic_pattern
-        return cls(settings.topic_prefix, None if pattern is None else re.compile(pattern))
+        pattern = settings.registry.kafka_target_topic_pattern
+        return cls(settings.topics.prefix, None if pattern is None else re.compile(pattern))
 
     def refusal(self, topic: str) -> str | None:
         """Why a kafka target may not write `topic`, or None if it may."""

@@ -152,4 +152,3 @@ class DeadLetter(msgspec.Struct, frozen=True):
     def key(self) -> str:
         """The letter's record key: its event id, else where the record stood."""
         return self.event_id or f"{self.source_topic}/{self.source_partition}/{self.source_offset}"
-

@@ -19,7 +19,7 @@ def registry_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection[Any
     """A pool that is not open yet; `await pool.open()` returns at once and connects in the
     background, so ingest starts (and serves webhooks) while PostgreSQL is unreachable."""
     return AsyncConnectionPool(
-        settings.database_url.get_secret_value(),
+        settings.database.url.get_secret_value(),
         min_size=1,
         max_size=10,
         open=False,

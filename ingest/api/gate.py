@@ -47,7 +47,7 @@ class ControlPlaneGate:
         except ApiError as refused:
             await error_response(refused)(scope, receive, send)
             return
-        limit = settings.api_max_body_bytes
+        limit = settings.registry.api_max_body_bytes
         too_large = ApiError(
             413,
             f"request body over {limit} bytes (TRIGGERLINE_API_MAX_BODY_BYTES);"

@@ -111,7 +111,7 @@ def _out(row: TriggerRow, request: Request) -> TriggerOut:
                 "has_signing_secret": row.target_secret is not None,
             },
             "secret_names": sorted(row.secrets),
-            "webhook_url": webhook_url(row, settings_of(request).public_base_url),
+            "webhook_url": webhook_url(row, settings_of(request).registry.public_base_url),
         }
     )
 

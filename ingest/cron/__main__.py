@@ -14,7 +14,7 @@ async def serve(settings: Settings) -> None:
     producer = CronProducer(settings)
     ops = OpsServer(
         "127.0.0.1",
-        settings.cron_metrics_port,
+        settings.cron.metrics_port,
         lambda: {"trigger_config": producer.view.ready},
     )
     await ops.start()

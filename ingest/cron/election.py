@@ -23,7 +23,7 @@ class LeaderElection:
     """Joins the cron group; `elected` is set while this member owns the leader partition."""
 
     def __init__(self, settings: Settings, session_timeout_ms: int = 10_000) -> None:
-        self._topic = CRON_LEADER.name(settings.topic_prefix)
+        self._topic = CRON_LEADER.name(settings.topics.prefix)
         self._consumer: AIOKafkaConsumer = group_consumer(
             settings,
             group=settings.group("cron"),

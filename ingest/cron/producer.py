@@ -59,8 +59,8 @@ class CronProducer:
         self._settings = settings
         self._clock = clock
         self._grace = grace
-        self._raw_topic = RAW_EVENTS.name(settings.topic_prefix)
-        self._progress_topic = CRON_PROGRESS.name(settings.topic_prefix)
+        self._raw_topic = RAW_EVENTS.name(settings.topics.prefix)
+        self._progress_topic = CRON_PROGRESS.name(settings.topics.prefix)
         self.view: TriggerConfigView[CronTrigger | None] = TriggerConfigView(
             settings, "cron", compile_cron_trigger
         )
@@ -92,7 +92,7 @@ class CronProducer:
     async def _lead(self) -> None:
         # init_transactions under the fixed id bumps its epoch and fences any former leader.
         producer = durable_producer(
-            self._settings, transactional_id=f"{self._settings.topic_prefix}.cron-producer"
+            self._settings, transactional_id=f"{self._settings.topics.prefix}.cron-producer"
         )
         await producer.start()
         try:

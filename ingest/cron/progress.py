@@ -15,7 +15,7 @@ log = logging.getLogger("triggerline.cron")
 
 async def load_progress(settings: Settings) -> dict[str, datetime]:
     """Every trigger's last fired scheduled time, as committed by any former leader."""
-    topic = CRON_PROGRESS.name(settings.topic_prefix)
+    topic = CRON_PROGRESS.name(settings.topics.prefix)
     consumer = await whole_topic_consumer(settings, topic)
     progress: dict[str, datetime] = {}
     try:

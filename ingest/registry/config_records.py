@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 
 from ingest.registry.errors import RecordTooLarge, UnknownEnvironment
 from runtime.ids import canonical_id
-from runtime.settings import Settings
+from runtime.settings import RegistrySettings
 from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import TARGET_SIGNING_ENTRY, TriggerConfig
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 # The settings' bound, for callers that do not pass their own.
-DEFAULT_RECORD_BOUND: int = Settings.model_fields["registry_config_record_max_bytes"].default
+DEFAULT_RECORD_BOUND: int = RegistrySettings.model_fields["config_record_max_bytes"].default
 
 
 async def lock_environment(

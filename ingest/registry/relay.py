@@ -62,7 +62,7 @@ class OutboxRelay:
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
         self._settings = settings
         self._producer = producer
-        self._topic = TRIGGER_CONFIG.name(settings.topic_prefix)
+        self._topic = TRIGGER_CONFIG.name(settings.topics.prefix)
         self.is_leader = False
         self._partitioner = DefaultPartitioner()
         # Outbox rows found on the topic by the last tail read: published, maybe not marked.
@@ -81,7 +81,7 @@ class OutboxRelay:
                 await asyncio.sleep(2)
 
     async def _relay_while_leader(self) -> None:
-        url = self._settings.database_url.get_secret_value()
+        url = self._settings.database.url.get_secret_value()
         async with await AsyncConnection.connect(url, autocommit=True) as conn:
             while not await self._try_lock(conn):
                 self.is_leader = False
@@ -171,8 +171,8 @@ class OutboxRelay:
         theirs, PRUNE_BATCH at a time; returns how many were deleted."""
         deleted = 0
         for column, retention_s in (
-            ("published_at", self._settings.outbox_retention_s),
-            ("failed_at", self._settings.outbox_set_aside_retention_s),
+            ("published_at", self._settings.registry.outbox_retention_s),
+            ("failed_at", self._settings.registry.outbox_set_aside_retention_s),
         ):
             while True:
                 cursor = await conn.execute(

@@ -59,8 +59,8 @@ class ControlPlane:
     def from_settings(cls, settings: Settings, keyring: Keyring) -> ControlPlane:
         return cls(
             keyring=keyring,
-            max_secrets=settings.registry_max_secrets,
-            record_bound=settings.registry_config_record_max_bytes,
+            max_secrets=settings.registry.max_secrets,
+            record_bound=settings.registry.config_record_max_bytes,
             kafka_targets=KafkaTargetPolicy.from_settings(settings),
         )
 

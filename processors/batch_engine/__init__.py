@@ -27,6 +27,6 @@ def main(settings: Settings) -> None:
         log.critical(
             "the processors group has workers of the other engine; stop all of them before "
             "starting workers on this one",
-            extra={"group": settings.group("processors"), "engine": settings.processor_engine},
+            extra={"group": settings.group("processors"), "engine": settings.processor.engine},
         )
         raise SystemExit(1) from None

@@ -82,33 +82,33 @@ def transactional_id(group: str, partition: int) -> str:
 class BatchWorker:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        prefix = settings.topic_prefix
+        prefix = settings.topics.prefix
         self._group = settings.group("processors")
         self._raw_topic = RAW_EVENTS.name(prefix)
         self._changelog_topic = PROCESSOR_DEDUPE.name(prefix)
-        self._interval_s = settings.processor_commit_interval_s
-        self._max_pending = settings.processor_max_pending_records
-        self._faults = Faults(settings.processor_fault)
+        self._interval_s = settings.processor.commit_interval_s
+        self._max_pending = settings.processor.max_pending_records
+        self._faults = Faults(settings.processor.fault)
         self._consumer = group_consumer(
             settings,
             group=self._group,
-            session_timeout_ms=int(settings.processor_session_timeout_s * 1000),
-            heartbeat_interval_ms=int(settings.processor_session_timeout_s * 1000 / 4),
+            session_timeout_ms=int(settings.processor.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.processor.session_timeout_s * 1000 / 4),
             max_partition_fetch_bytes=MAX_RECORD_BYTES,
         )
         self._view: TriggerConfigView[RoutingTrigger] = routing_view(settings)
         self._handler = RawEventHandler(
             self._view,
             prefix,
-            max_correlation_id_bytes=settings.processor_max_correlation_id_bytes,
+            max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
         )
         self._stores = DedupeStores(settings)
         self._ops = OpsServer(
-            "127.0.0.1", settings.processor_metrics_port, self._readiness, self._view.problems
+            "127.0.0.1", settings.processor.metrics_port, self._readiness, self._view.problems
         )
         # At-least-once shares one idempotent producer; exactly-once has one per partition.
         self._shared_producer = (
-            None if settings.processor_exactly_once else self._producer(transactional=None)
+            None if settings.processor.exactly_once else self._producer(transactional=None)
         )
         self._partitions: dict[int, PartitionWork] = {}
         self._placement: Placement | None = None
@@ -323,7 +323,7 @@ class BatchWorker:
         await admin.start()
         try:
             topics: list[TopicSpec] = [ROUTED_EVENTS, DELIVERY_LOG, DEAD_LETTERS]
-            names = [spec.name(self._settings.topic_prefix) for spec in topics]
+            names = [spec.name(self._settings.topics.prefix) for spec in topics]
             described = await admin.describe_topics(names)
         finally:
             await admin.close()

@@ -48,17 +48,17 @@ def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id,
-        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-        processing_guarantee="exactly_once" if settings.processor_exactly_once else "at_least_once",
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        processing_guarantee="exactly_once" if settings.processor.exactly_once else "at_least_once",
         # The processors keep no faust tables: deduplication has its own store and changelog.
         store="memory://",
         web_enabled=False,
         datadir=str(datadir),
-        topic_replication_factor=settings.topic_replication_factor,
+        topic_replication_factor=settings.topics.replication_factor,
         # The transaction commit interval bounds how long a routed record stays invisible to
         # read_committed dispatchers: lower means less latency, higher means fewer commits.
-        broker_commit_interval=settings.processor_commit_interval_s,
-        broker_session_timeout=settings.processor_session_timeout_s,
+        broker_commit_interval=settings.processor.commit_interval_s,
+        broker_session_timeout=settings.processor.session_timeout_s,
         # Routed events carry the webhook body; faust's default cap (1 MB) is below ours.
         producer_max_request_size=MAX_RECORD_BYTES,
         producer_linger=PRODUCER_LINGER_S,
@@ -72,22 +72,22 @@ class FaustProcessors:
     """The processors' parts as one faust app uses them."""
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
-        prefix = settings.topic_prefix
+        prefix = settings.topics.prefix
         self.group = settings.group("processors")
         self.raw_topic = RAW_EVENTS.name(prefix)
         changelog_topic = PROCESSOR_DEDUPE.name(prefix)
-        self.faults = Faults(settings.processor_fault)
+        self.faults = Faults(settings.processor.fault)
         self.view: TriggerConfigView[RoutingTrigger] = routing_view(settings)
         self.handler = RawEventHandler(
             self.view,
             prefix,
-            max_correlation_id_bytes=settings.processor_max_correlation_id_bytes,
+            max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
         )
         self.stores = DedupeStores(settings)
-        self.sender = OutputSender(app, settings.processor_exactly_once)
+        self.sender = OutputSender(app, settings.processor.exactly_once)
         self.ops = OpsServer(
             "127.0.0.1",
-            settings.processor_metrics_port,
+            settings.processor.metrics_port,
             lambda: {"config": self.view.ready},
             self.view.problems,
         )
@@ -96,7 +96,7 @@ class FaustProcessors:
             self.raw_topic,
             changelog_topic,
             self.faults,
-            settings.processor_exactly_once,
+            settings.processor.exactly_once,
         )
 
     async def take_on(self, _: Any, /, *args: Any, signal: Any, **__: Any) -> None:
@@ -132,7 +132,7 @@ class FaustProcessors:
 
 def build_app(settings: Settings) -> faust.App:
     group = settings.group("processors")
-    app = faust_app(settings, group, settings.local_dir / "faust" / settings.topic_prefix)
+    app = faust_app(settings, group, settings.local_dir / "faust" / settings.topics.prefix)
     parts = FaustProcessors(app, settings)
     producer = cast(TransactionGuardedProducer, app.producer)
     producer.faults = parts.faults

@@ -32,7 +32,7 @@ def base_settings() -> Settings:
 @pytest.fixture
 def database_url(base_settings: Settings) -> Iterator[str]:
     """A fresh, migrated database for one test, dropped afterwards."""
-    with scratch_database(base_settings.database_url.get_secret_value()) as url:
+    with scratch_database(base_settings.database.url.get_secret_value()) as url:
         apply_migrations(url)
         yield url
 

@@ -59,7 +59,7 @@ async def test_keys_name_their_project_and_bad_ones_are_401(settings: Settings) 
             response = await client.get("/definitions/whoami", headers={"authorization": bad})
             assert response.status_code == 401, bad
 
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         cursor = await conn.execute(
             "SELECT key_hash, key_prefix FROM api_keys WHERE project_id = %s", (acme_id,)
         )

@@ -23,7 +23,7 @@ def secrets(count: int, prefix: str = "S") -> dict[str, str]:
 
 
 async def outbox_rows(settings: Settings) -> int:
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         cursor = await conn.execute("SELECT count(*) FROM trigger_config_outbox")
         row = await cursor.fetchone()
     assert row is not None
@@ -32,7 +32,7 @@ async def outbox_rows(settings: Settings) -> int:
 
 async def test_more_secrets_than_the_bound_are_422(settings: Settings) -> None:
     _, auth = await project_with_key(settings, "acme")
-    many = {f"S{index}": "v" for index in range(settings.registry_max_secrets + 1)}
+    many = {f"S{index}": "v" for index in range(settings.registry.max_secrets + 1)}
     async with control_plane(settings) as client:
         trigger = await client.post(
             "/triggers", json=webhook_trigger("t", secrets=many), headers=auth
@@ -90,7 +90,7 @@ async def test_a_save_whose_config_record_would_exceed_the_bound_is_413(
 
 
 async def test_request_bodies_are_bounded_while_they_stream(settings: Settings) -> None:
-    settings = settings.model_copy(update={"api_max_body_bytes": 64 * 1024})
+    settings = settings.override(registry__api_max_body_bytes=64 * 1024)
     _, auth = await project_with_key(settings, "acme")
     oversized = webhook_trigger("big", config={"note": "x" * (70 * 1024)})
     async with control_plane(settings) as client:
@@ -127,7 +127,7 @@ async def test_an_unauthenticated_body_is_answered_401_without_being_parsed(
         assert garbage.headers["www-authenticate"] == "Bearer"
         huge = await client.post(
             "/environments",
-            content=b"x" * (2 * settings.api_max_body_bytes),
+            content=b"x" * (2 * settings.registry.api_max_body_bytes),
             headers={"authorization": "Bearer tl_not-a-key"},
         )
         assert huge.status_code == 401, huge.text

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 async def test_an_unreachable_database_is_503_not_500(settings: Settings) -> None:
     # Nothing listens on a fresh free port, so every connection attempt is refused.
     nowhere = SecretStr(f"postgresql://postgres@127.0.0.1:{free_port()}/triggerline")
-    async with control_plane(settings.model_copy(update={"database_url": nowhere})) as client:
+    async with control_plane(settings.override(database__url=nowhere)) as client:
         response = await client.get(
             "/triggers", headers={"authorization": "Bearer tl_some-key"}, timeout=30
         )

@@ -95,7 +95,7 @@ async def test_deliveries_and_journeys_are_served_per_project(settings: Settings
             ),
             log_row(5, "ev-3", (other, globex_id), "dispatcher:delivered", 5, attempt=1),
         ]
-        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        with psycopg.connect(settings.database.url.get_secret_value()) as conn:
             conn.cursor().executemany(INSERT, rows)
 
         page = (await client.get(f"/triggers/{trigger}/deliveries?limit=3", headers=acme)).json()
@@ -165,7 +165,7 @@ async def test_a_retried_event_is_delivered_and_shared_ids_stay_apart(settings: 
             log_row(4, "ev-1", (invoices, project_id), "processor:routed", 4),
             log_row(5, "ev-1", (invoices, project_id), "dispatcher:retrying", 5, attempt=1),
         ]
-        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        with psycopg.connect(settings.database.url.get_secret_value()) as conn:
             conn.cursor().executemany(INSERT, rows)
 
         shared = await client.get("/events/ev-1", headers=key)
@@ -200,7 +200,7 @@ async def test_target_urls_are_shown_without_credentials(settings: Settings) -> 
         row = log_row(
             1, "ev-1", (trigger, project_id), "dispatcher:delivered", 1, attempt=1, target_ref=ref
         )
-        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        with psycopg.connect(settings.database.url.get_secret_value()) as conn:
             conn.execute(INSERT, row)
 
         shown = "https://redacted:redacted@hooks.example/in?token=redacted#redacted"

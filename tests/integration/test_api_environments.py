@@ -74,7 +74,7 @@ async def test_environment_secrets_are_write_only_encrypted_and_republished(
         again = await client.post("/environments", json={"name": "prod"}, headers=auth)
         assert again.status_code == 201
 
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         stored = await (await conn.execute("SELECT secrets::text FROM environments")).fetchall()
         cursor = await conn.execute(
             "SELECT payload FROM trigger_config_outbox WHERE trigger_id = %s ORDER BY seq",

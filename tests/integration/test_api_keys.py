@@ -19,7 +19,7 @@ async def test_keys_are_listed_without_their_material_and_revoked_at_once(
 ) -> None:
     acme_id, acme = await project_with_key(settings, "acme")
     _, globex = await project_with_key(settings, "globex")
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         second = await create_api_key(conn, acme_id)
     second_auth = {"authorization": f"Bearer {second.plaintext}"}
     async with control_plane(settings) as client:
@@ -69,7 +69,7 @@ async def test_the_cli_lists_and_revokes_keys(settings: Settings) -> None:
 
 
 async def _only_key_id(settings: Settings, project_id: str) -> str:
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         cursor = await conn.execute("SELECT id FROM api_keys WHERE project_id = %s", (project_id,))
         [(key_id,)] = await cursor.fetchall()
     return str(key_id)

@@ -21,7 +21,7 @@ async def test_ids_are_canonical_and_other_spellings_are_404(settings: Settings)
         trigger_id = created.json()["id"]
         environment = await client.post("/environments", json={"name": "e"}, headers=auth)
         environment_id = environment.json()["id"]
-        async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as db:
+        async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as db:
             await db.execute(
                 "INSERT INTO delivery_log (log_partition, log_offset, event_id, trigger_id,"
                 " project_id, stage, outcome, at) VALUES (0, 0, 'ev-1', %s, %s, 'dispatcher',"
@@ -83,9 +83,9 @@ async def test_control_characters_in_stored_text_are_422(settings: Settings) -> 
 
 
 async def test_kafka_targets_may_not_name_internal_topics(settings: Settings) -> None:
-    settings = settings.model_copy(update={"kafka_target_topic_pattern": r"acme\.[a-z.-]+"})
+    settings = settings.override(registry__kafka_target_topic_pattern=r"acme\.[a-z.-]+")
     _, auth = await project_with_key(settings, "acme")
-    prefix = settings.topic_prefix
+    prefix = settings.topics.prefix
     async with control_plane(settings) as client:
         for topic, rule in (
             (f"{prefix}.trigger-config", "prefix"),

@@ -75,7 +75,7 @@ async def test_fuzzing_the_openapi_schema_finds_no_server_errors(
 ) -> None:
     schema = printed_schema(tmp_path / "openapi.json")
     settings = with_free_ports(settings)
-    base = f"http://127.0.0.1:{settings.ingest_port}"
+    base = f"http://127.0.0.1:{settings.ingest.port}"
     _, auth = await project_with_key(settings, "fuzz")
     with running_stages(settings, "ingest"):
         await wait_until_ready(f"{base}/readyz")

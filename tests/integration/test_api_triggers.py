@@ -30,7 +30,7 @@ def slack_trigger(name: str = "support", **overrides: object) -> dict[str, objec
 
 
 async def outbox(settings: Settings, trigger_id: str) -> list[TriggerConfig | None]:
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         cursor = await conn.execute(
             "SELECT payload FROM trigger_config_outbox WHERE trigger_id = %s ORDER BY seq",
             (trigger_id,),
@@ -53,7 +53,10 @@ async def test_create_get_list_and_the_first_changelog_record(settings: Settings
         assert trigger["project_id"] == project_id
         assert trigger["status"] == "active"
         assert trigger["secret_names"] == ["SLACK_SIGNING_SECRET"]
-        assert trigger["webhook_url"] == f"{settings.public_base_url}/webhooks/{trigger['id']}"
+        assert (
+            trigger["webhook_url"]
+            == f"{settings.registry.public_base_url}/webhooks/{trigger['id']}"
+        )
         assert SIGNING not in created.text
 
         fetched = await client.get(f"/triggers/{trigger['id']}", headers=auth)

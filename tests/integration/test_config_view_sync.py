@@ -51,7 +51,7 @@ async def test_lookups_of_unknown_ids_do_not_wait_out_the_poll(
             await producer.start()
             try:
                 await producer.send_and_wait(
-                    TRIGGER_CONFIG.name(settings.topic_prefix),
+                    TRIGGER_CONFIG.name(settings.topics.prefix),
                     TRIGGER_CONFIG.encode(created),
                     key=created.trigger_id.encode(),
                 )

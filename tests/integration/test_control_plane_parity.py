@@ -11,14 +11,14 @@ import httpx
 import orjson
 import pytest
 
-from runtime.settings import Settings
+from runtime.settings import RegistrySettings, Settings
 from tests.integration.support.cli import CliResult, triggerline
 from tests.integration.support.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration
 
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-MAX_SECRETS = Settings.model_fields["registry_max_secrets"].default
+MAX_SECRETS = RegistrySettings.model_fields["max_secrets"].default
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,12 +97,12 @@ async def test_a_fenced_former_leader_cannot_fire(settings: Settings) -> None:
     producer = CronProducer(settings, clock=clock)
     await producer.view.start()
     await producer.view.wait_ready(30)
-    stale = durable_producer(settings, transactional_id=f"{settings.topic_prefix}.cron-producer")
+    stale = durable_producer(settings, transactional_id=f"{settings.topics.prefix}.cron-producer")
     await stale.start()
     try:
         # A newer leader initialises the same transactional id, bumping its epoch.
         newer = durable_producer(
-            settings, transactional_id=f"{settings.topic_prefix}.cron-producer"
+            settings, transactional_id=f"{settings.topics.prefix}.cron-producer"
         )
         await newer.start()
         await newer.stop()

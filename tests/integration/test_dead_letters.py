@@ -40,7 +40,7 @@ async def publish_trigger(settings: Settings) -> TriggerConfig:
         updated_at=datetime.now(UTC),
         revision=1,
     )
-    topic = TRIGGER_CONFIG.name(settings.topic_prefix)
+    topic = TRIGGER_CONFIG.name(settings.topics.prefix)
     await produce(settings, topic, config.trigger_id.encode(), TRIGGER_CONFIG.encode(config))
     return config
 
@@ -58,7 +58,7 @@ def letters_from(records: list[Record], topic: str, position: Position) -> list[
 async def dead_letter_for(settings: Settings, topic: str, position: Position) -> DeadLetter:
     records = await read_until(
         settings,
-        DEAD_LETTERS.name(settings.topic_prefix),
+        DEAD_LETTERS.name(settings.topics.prefix),
         lambda seen: bool(letters_from(seen, topic, position)),
     )
     [letter] = letters_from(records, topic, position)
@@ -68,7 +68,7 @@ async def dead_letter_for(settings: Settings, topic: str, position: Position) ->
 async def journey_until_delivered(settings: Settings, event_id: str) -> list[tuple[str, str]]:
     records = await read_until(
         settings,
-        DELIVERY_LOG.name(settings.topic_prefix),
+        DELIVERY_LOG.name(settings.topics.prefix),
         lambda seen: ("dispatcher", "delivered") in journey(seen, event_id),
     )
     return journey(records, event_id)
@@ -93,7 +93,7 @@ async def test_processor_dead_letters_garbage_and_routes_the_next_event(
     settings: Settings,
 ) -> None:
     settings = with_free_ports(settings)
-    raw_topic = RAW_EVENTS.name(settings.topic_prefix)
+    raw_topic = RAW_EVENTS.name(settings.topics.prefix)
     trigger = await publish_trigger(settings)
     key = trigger.trigger_id.encode()
     event_id = f"Ev{uuid.uuid4().hex[:10]}"
@@ -131,7 +131,7 @@ async def test_dispatcher_dead_letters_garbage_and_delivers_the_next_event(
     settings: Settings,
 ) -> None:
     settings = with_free_ports(settings)
-    routed_topic = ROUTED_EVENTS.name(settings.topic_prefix)
+    routed_topic = ROUTED_EVENTS.name(settings.topics.prefix)
     # Published although this dispatcher may not need it, so the test does not depend on that.
     trigger = await publish_trigger(settings)
     conversation = f"C9:{uuid.uuid4().hex[:6]}"

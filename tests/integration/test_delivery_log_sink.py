@@ -24,14 +24,14 @@ pytestmark = pytest.mark.integration
 
 
 def stored_rows(settings: Settings) -> list[tuple[str, str, int]]:
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+    with psycopg.connect(settings.database.url.get_secret_value()) as conn:
         return conn.execute(
             "SELECT event_id, outcome, attempt FROM delivery_log ORDER BY event_id, attempt"
         ).fetchall()
 
 
 async def run_sink_until(settings: Settings, group: str, rows: int) -> None:
-    consumer = group_consumer(settings, DELIVERY_LOG.name(settings.topic_prefix), group=group)
+    consumer = group_consumer(settings, DELIVERY_LOG.name(settings.topics.prefix), group=group)
     await consumer.start()
     sink = DeliveryLogSink(settings, consumer)
     task = asyncio.create_task(sink.run())
@@ -79,20 +79,20 @@ async def test_rows_arrive_once_even_when_the_topic_is_read_again(settings: Sett
     producer = durable_producer(settings)
     await producer.start()
     try:
-        topic = DELIVERY_LOG.name(settings.topic_prefix)
+        topic = DELIVERY_LOG.name(settings.topics.prefix)
         for entry in entries:
             await producer.send(topic, DELIVERY_LOG.encode(entry), key=entry.event_id.encode())
         await producer.flush()
     finally:
         await producer.stop()
 
-    await run_sink_until(settings, f"{settings.topic_prefix}.sink-a", len(entries))
+    await run_sink_until(settings, f"{settings.topics.prefix}.sink-a", len(entries))
     first = stored_rows(settings)
     assert len(first) == 100
     assert first[:2] == [("ev-0", "retrying", 1), ("ev-0", "delivered", 2)]
 
     # A second group reads everything again from the start: nothing is inserted twice.
-    await run_sink_until(settings, f"{settings.topic_prefix}.sink-b", len(entries))
+    await run_sink_until(settings, f"{settings.topics.prefix}.sink-b", len(entries))
     assert stored_rows(settings) == first
 
 
@@ -118,7 +118,7 @@ async def produce_log(settings: Settings, entries: list[DeliveryLogRecord]) -> N
         for entry in entries:
             # One key, so one partition, in this order: the good record after the bad ones.
             await producer.send_and_wait(
-                DELIVERY_LOG.name(settings.topic_prefix),
+                DELIVERY_LOG.name(settings.topics.prefix),
                 DELIVERY_LOG.encode(entry),
                 key=b"same-partition",
             )
@@ -138,7 +138,7 @@ async def test_refused_rows_are_set_aside_and_the_rest_is_written(settings: Sett
         ],
     )
     consumer = group_consumer(
-        settings, DELIVERY_LOG.name(settings.topic_prefix), group=f"{settings.topic_prefix}.sink"
+        settings, DELIVERY_LOG.name(settings.topics.prefix), group=f"{settings.topics.prefix}.sink"
     )
     await consumer.start()
     sink = DeliveryLogSink(settings, consumer)
@@ -151,7 +151,7 @@ async def test_refused_rows_are_set_aside_and_the_rest_is_written(settings: Sett
 
         await eventually(lambda: written(2))
         assert {row[0] for row in stored_rows(settings)} == {"ev-\ufffdnul", "ev-ok"}
-        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        with psycopg.connect(settings.database.url.get_secret_value()) as conn:
             assert conn.execute(
                 "SELECT error, correlation_id FROM delivery_log WHERE event_id = 'ev-\ufffdnul'"
             ).fetchone() == ("target said \ufffd", "c\ufffd")
@@ -168,8 +168,8 @@ async def test_refused_rows_are_set_aside_and_the_rest_is_written(settings: Sett
 
 
 async def test_rows_past_the_retention_are_pruned(settings: Settings) -> None:
-    old = datetime.now(UTC) - timedelta(seconds=settings.delivery_log_retention_s + 60)
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+    old = datetime.now(UTC) - timedelta(seconds=settings.sink.delivery_log_retention_s + 60)
+    with psycopg.connect(settings.database.url.get_secret_value()) as conn:
         conn.cursor().executemany(
             INSERT,
             [
@@ -182,7 +182,7 @@ async def test_rows_past_the_retention_are_pruned(settings: Settings) -> None:
             ],
         )
     await produce_log(settings, [log_record("ev-new")])
-    await run_sink_until(settings, f"{settings.topic_prefix}.sink", 1)
+    await run_sink_until(settings, f"{settings.topics.prefix}.sink", 1)
     assert [row[0] for row in stored_rows(settings)] == ["ev-new"]
 
 
@@ -196,8 +196,8 @@ async def test_target_urls_are_stored_without_credentials(settings: Settings) ->
             log_record("ev-kafka", target_kind="kafka", target_ref="orders.created"),
         ],
     )
-    await run_sink_until(settings, f"{settings.topic_prefix}.sink", 2)
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+    await run_sink_until(settings, f"{settings.topics.prefix}.sink", 2)
+    with psycopg.connect(settings.database.url.get_secret_value()) as conn:
         stored = conn.execute(
             "SELECT event_id, target_ref FROM delivery_log ORDER BY event_id"
         ).fetchall()

@@ -93,7 +93,7 @@ async def test_retries_retry_after_and_dead_letters(settings: Settings) -> None:
 
     letters = [
         DEAD_LETTERS.decode(v)
-        for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
+        for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topics.prefix))
     ]
     by_event = {letter.event_id: letter for letter in letters}
     assert set(by_event) == {gone.id, down.id}
@@ -233,7 +233,7 @@ async def test_delivery_log_and_dead_letters_show_target_urls_without_credential
 
     [letter] = [
         DEAD_LETTERS.decode(v)
-        for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topic_prefix))
+        for _, v in await read_all(settings, DEAD_LETTERS.name(settings.topics.prefix))
     ]
     assert letter.event_id == rejected.id
     readable = f"{letter.reason} {letter.error} {letter.attempts}"

@@ -43,7 +43,7 @@ async def metric(port: int, name: str) -> float | None:
 
 async def test_kafka_target_receives_the_cloudevent(settings: Settings) -> None:
     # Outside the deployment's prefix, which kafka targets may not write; deleted afterwards.
-    out_topic = f"{settings.topic_prefix}-customer-out"
+    out_topic = f"{settings.topics.prefix}-customer-out"
     admin = admin_client(settings)
     await admin.start()
     try:

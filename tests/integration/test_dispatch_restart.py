@@ -28,7 +28,7 @@ async def committed_retry_attempts(settings: Settings) -> int | None:
     admin = admin_client(settings)
     await admin.start()
     try:
-        topic = ROUTED_EVENTS.name(settings.topic_prefix)
+        topic = ROUTED_EVENTS.name(settings.topics.prefix)
         partitions = [TopicPartition(topic, p) for p in range(6)]
         found = await admin.list_consumer_group_offsets(
             settings.group("dispatchers"), partitions=partitions

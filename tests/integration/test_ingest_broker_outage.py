@@ -102,13 +102,11 @@ async def test_broker_outage_yields_503s_and_loses_no_acknowledged_event(
     broker = ThrowawayBroker.under(tmp_path / "outage", base_settings)
     await broker.start()
     try:
-        with scratch_database(base_settings.database_url.get_secret_value()) as database_url:
+        with scratch_database(base_settings.database.url.get_secret_value()) as database_url:
             apply_migrations(database_url)
-            settings = base_settings.model_copy(
-                update={"kafka_bootstrap_servers": broker.bootstrap_servers}
-            )
+            settings = base_settings.override(kafka__bootstrap_servers=broker.bootstrap_servers)
             # Topics are created from the catalogue on the throwaway broker.
-            settings = await isolated_settings(settings, database_url, ingest_port=free_port())
+            settings = await isolated_settings(settings, database_url, ingest__port=free_port())
             trigger = trigger_config(
                 settings,
                 "slack",
@@ -116,7 +114,7 @@ async def test_broker_outage_yields_503s_and_loses_no_acknowledged_event(
                 config={"rate_limit": {"per_second": 10_000}},
             )
             await publish_configs(settings, trigger)
-            base = f"http://127.0.0.1:{settings.ingest_port}"
+            base = f"http://127.0.0.1:{settings.ingest.port}"
             url = f"{base}/webhooks/{trigger.trigger_id}"
             with running_stages(settings, "ingest"):
                 await wait_until_ready(f"{base}/readyz")
@@ -146,7 +144,7 @@ async def test_broker_outage_yields_503s_and_loses_no_acknowledged_event(
             assert {a.status for a in while_down} == {503}
             assert {a.status for a in answers} <= {200, 503}
 
-            records = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
+            records = await read_all(settings, RAW_EVENTS.name(settings.topics.prefix))
             stored = {event.id: event for event in (RAW_EVENTS.decode(v) for _, v in records)}
             accepted = senders.accepted
             assert len(accepted) >= 40

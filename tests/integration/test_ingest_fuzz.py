@@ -91,7 +91,7 @@ class Targets:
 
 @pytest.fixture(scope="module")
 async def targets(base_settings: Settings) -> AsyncIterator[Targets]:
-    async with running_ingest(base_settings, ingest_max_body_bytes=MAX_BODY) as ingest:
+    async with running_ingest(base_settings, ingest__max_body_bytes=MAX_BODY) as ingest:
         unlimited = {"rate_limit": {"per_second": 100_000}}
         slack = trigger_config(
             ingest.settings, "slack", {"SLACK_SIGNING_SECRET": SLACK_SECRET}, config=unlimited

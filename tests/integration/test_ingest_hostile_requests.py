@@ -39,7 +39,7 @@ class Triggers:
 
 @pytest.fixture(scope="module")
 async def triggers(base_settings: Settings) -> AsyncIterator[Triggers]:
-    async with running_ingest(base_settings, ingest_max_event_id_length=MAX_EVENT_ID) as ingest:
+    async with running_ingest(base_settings, ingest__max_event_id_length=MAX_EVENT_ID) as ingest:
         unlimited = {"rate_limit": {"per_second": 100_000}}
         slack = trigger_config(
             ingest.settings, "slack", {"SLACK_SIGNING_SECRET": SLACK_SECRET}, config=unlimited
@@ -123,7 +123,7 @@ async def test_a_webhook_id_over_the_bound_is_400_and_one_at_it_is_stored(
     assert too_long.status_code == 400
     assert too_long.json() == {
         "error": f"event id (webhook-id) of {MAX_EVENT_ID + 1} characters is over the limit of "
-        f"{MAX_EVENT_ID} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)"
+        f"{MAX_EVENT_ID} (TRIGGERLINE_INGEST_MAX_EVENT_ID_LENGTH)"
     }
     assert at_the_bound.status_code == 200
     stored = await triggers.ingest.raw_events_of(triggers.webhook)

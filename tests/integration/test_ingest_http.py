@@ -78,7 +78,7 @@ async def create_triggers(settings: Settings) -> dict[str, str]:
         "paused": ("slack", {"SLACK_SIGNING_SECRET": SLACK_SECRET}, "paused"),
         "webhook": ("webhook", {"WEBHOOK_SECRET": WEBHOOK_SECRET}, "active"),
     }
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         project_id = await create_project(conn, "ingest-http")
         ids: dict[str, str] = {}
         for name, (definition, secrets, status) in specs.items():
@@ -91,18 +91,18 @@ async def create_triggers(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def ingest(base_settings: Settings) -> AsyncIterator[Ingest]:
-    with scratch_database(base_settings.database_url.get_secret_value()) as database_url:
+    with scratch_database(base_settings.database.url.get_secret_value()) as database_url:
         apply_migrations(database_url)
         settings = await isolated_settings(
             base_settings,
             database_url,
-            ingest_port=free_port(),
-            ingest_metrics_port=free_port(),
-            ingest_max_body_bytes=MAX_BODY,
+            ingest__port=free_port(),
+            ingest__metrics_port=free_port(),
+            ingest__max_body_bytes=MAX_BODY,
         )
         ids = await create_triggers(settings)
-        base = f"http://127.0.0.1:{settings.ingest_port}"
-        ops = f"http://127.0.0.1:{settings.ingest_metrics_port}"
+        base = f"http://127.0.0.1:{settings.ingest.port}"
+        ops = f"http://127.0.0.1:{settings.ingest.metrics_port}"
         with running_stages(settings, "ingest"):
             await wait_until_ready(f"{base}/readyz")
             async with httpx.AsyncClient(event_hooks={"response": [no_server_errors]}) as client:
@@ -125,7 +125,7 @@ async def wait_until_known(ingest: Ingest, trigger_id: str) -> None:
 
 
 async def raw_events_of(ingest: Ingest, trigger_id: str) -> list[RawEvent]:
-    records = await read_all(ingest.settings, RAW_EVENTS.name(ingest.settings.topic_prefix))
+    records = await read_all(ingest.settings, RAW_EVENTS.name(ingest.settings.topics.prefix))
     return [RAW_EVENTS.decode(value) for key, value in records if key == trigger_id.encode()]
 
 

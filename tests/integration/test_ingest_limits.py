@@ -200,7 +200,7 @@ async def test_cron_and_deleted_triggers_have_no_webhook_route(ingest: RunningIn
     producer = durable_producer(ingest.settings)
     await producer.start()
     try:
-        topic = TRIGGER_CONFIG.name(ingest.settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(ingest.settings.topics.prefix)
         await producer.send_and_wait(topic, None, key=slack.trigger_id.encode())
     finally:
         await producer.stop()
@@ -230,9 +230,9 @@ async def test_a_body_at_the_limit_is_stored_even_when_escaping_doubles_it(
     # Every `\"` doubles when the body is JSON-escaped into the raw record; the raw topic and
     # the producer take records well past twice the body limit (schemas.topics.MAX_RECORD_BYTES).
     trigger_id = await new_slack_trigger(ingest)
-    padding = ingest.settings.ingest_max_body_bytes // 2 - 64
+    padding = ingest.settings.ingest.max_body_bytes // 2 - 64
     body = orjson.dumps({"type": "event_callback", "text": '"' * padding})
-    assert len(body) <= ingest.settings.ingest_max_body_bytes
+    assert len(body) <= ingest.settings.ingest.max_body_bytes
 
     answer = await post_slack(ingest, trigger_id, body)
 

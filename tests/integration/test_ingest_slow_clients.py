@@ -45,10 +45,10 @@ class Slow:
 async def slow(base_settings: Settings) -> AsyncIterator[Slow]:
     async with running_ingest(
         base_settings,
-        ingest_header_read_timeout_s=READ_TIMEOUT_S,
-        ingest_body_read_timeout_s=READ_TIMEOUT_S,
-        ingest_max_connections=MAX_CONNECTIONS,
-        ingest_max_header_bytes=MAX_HEADER_BYTES,
+        ingest__header_read_timeout_s=READ_TIMEOUT_S,
+        ingest__body_read_timeout_s=READ_TIMEOUT_S,
+        ingest__max_connections=MAX_CONNECTIONS,
+        ingest__max_header_bytes=MAX_HEADER_BYTES,
     ) as ingest:
         slack = trigger_config(ingest.settings, "slack", {"SLACK_SIGNING_SECRET": "slow-secret"})
         await publish_configs(ingest.settings, slack)
@@ -73,7 +73,7 @@ class Connection:
 @contextlib.asynccontextmanager
 async def connection(ingest: RunningIngest) -> AsyncIterator[Connection]:
     opened_at = time.monotonic()
-    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.settings.ingest_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.settings.ingest.port)
     try:
         yield Connection(reader, writer, opened_at)
     finally:
@@ -180,7 +180,7 @@ async def answer_on_a_new_connection(
     ingest: RunningIngest,
 ) -> tuple[int, asyncio.StreamWriter]:
     """GET /healthz on a connection left open (kept alive) afterwards."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.settings.ingest_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.settings.ingest.port)
     writer.write(b"GET /healthz HTTP/1.1\r\nhost: ingest\r\n\r\n")
     async with asyncio.timeout(SOCKET_DEADLINE_S):
         status_line = await reader.readline()

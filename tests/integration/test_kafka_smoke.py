@@ -103,7 +103,7 @@ async def test_faust_worker_processes_with_exactly_once(base_settings: Settings)
         "SMOKE_SOURCE": source,
         "SMOKE_SINK": sink,
         "SMOKE_APP_ID": f"smoke-{uuid.uuid4().hex[:8]}",
-        "KAFKA_BOOTSTRAP_SERVERS": base_settings.kafka_bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": base_settings.kafka.bootstrap_servers,
         "TRIGGERLINE_LOCAL_DIR": str(base_settings.local_dir),
     }
     worker = await asyncio.create_subprocess_exec(sys.executable, str(FAUST_APP), env=env)

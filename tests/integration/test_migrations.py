@@ -21,7 +21,7 @@ SHIPPED = sorted(path.stem for path in MIGRATIONS_DIR.glob("*.sql"))
 
 @pytest.fixture
 def empty_database(base_settings: Settings) -> Iterator[str]:
-    with scratch_database(base_settings.database_url.get_secret_value()) as url:
+    with scratch_database(base_settings.database.url.get_secret_value()) as url:
         yield url
 
 

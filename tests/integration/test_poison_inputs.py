@@ -33,7 +33,7 @@ UNKNOWN_TRIGGER_BACKLOG = 500
 
 
 async def refuse_hostile_control_plane_requests(pipeline: Pipeline) -> None:
-    client, auth, prefix = pipeline.client, pipeline.auth, pipeline.settings.topic_prefix
+    client, auth, prefix = pipeline.client, pipeline.auth, pipeline.settings.topics.prefix
     secrets = {f"S{index}": "s" * 4096 for index in range(800)}
     huge = await client.post(
         "/triggers", json=webhook_trigger("huge", secrets=secrets), headers=auth
@@ -134,7 +134,7 @@ async def survive_costly_and_oversized_expressions(pipeline: Pipeline) -> None:
     assert (await pipeline.post_signed(correlated, large, msg_id)).status_code == 200
     refused = await pipeline.log.outcome(msg_id, "processor", "filter_error")
     assert refused.reason is not None
-    assert "TRIGGERLINE_MAX_CORRELATION_ID_BYTES" in refused.reason
+    assert "TRIGGERLINE_PROCESSOR_MAX_CORRELATION_ID_BYTES" in refused.reason
     await pipeline.ordinary_event_delivered()
 
     # A NUL reaches PostgreSQL through the correlation id: the sink must still write it.
@@ -165,7 +165,7 @@ async def survive_a_backlog_for_unknown_triggers(pipeline: Pipeline) -> None:
                 body="{}",
             )
             await producer.send(
-                RAW_EVENTS.name(settings.topic_prefix),
+                RAW_EVENTS.name(settings.topics.prefix),
                 RAW_EVENTS.encode(raw),
                 key=trigger_id.encode(),
             )

@@ -143,7 +143,7 @@ async def run_engine(
     producer = durable_producer(settings)
     await producer.start()
     try:
-        topic = RAW_EVENTS.name(settings.topic_prefix)
+        topic = RAW_EVENTS.name(settings.topics.prefix)
         for value in values:
             key = orjson.loads(value)["trigger_id"].encode() if value.startswith(b"{") else b"k"
             await producer.send_and_wait(topic, value, key=key)
@@ -160,7 +160,7 @@ async def run_engine(
 async def outputs(settings: Settings) -> dict[str, Any]:
     """What the processors wrote, without what differs by run: decision and failure times,
     the topic prefix."""
-    prefix = settings.topic_prefix
+    prefix = settings.topics.prefix
     routed = await read_all(settings, ROUTED_EVENTS.name(prefix))
     # Each trigger's events are on one raw partition, so their order per conversation is fixed.
     order: dict[tuple[bytes, str], list[str]] = {}

@@ -38,7 +38,7 @@ RETENTION_CHECK_S = 10.0
 async def short_window(base_settings: Settings, database_url: str) -> AsyncIterator[Settings]:
     """Topics created for a 2 s window: the changelog keeps 4 s, in 0.5 s segments."""
     settings = await isolated_settings(
-        base_settings, database_url, processor_dedupe_window_s=WINDOW_S
+        base_settings, database_url, processor__dedupe_window_s=WINDOW_S
     )
     yield settings
     await drop_topics(settings)
@@ -54,7 +54,7 @@ class Sample:
 
 async def changelog_records(settings: Settings) -> int:
     """Records the broker holds on the changelog: end offsets minus start offsets."""
-    consumer = await whole_topic_consumer(settings, PROCESSOR_DEDUPE.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, PROCESSOR_DEDUPE.name(settings.topics.prefix))
     try:
         partitions = list(consumer.assignment())
         starts = await consumer.beginning_offsets(partitions)

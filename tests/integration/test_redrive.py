@@ -30,7 +30,7 @@ def letter(settings: Settings, event_id: str | None, trigger: str, age_h: float)
         stage="dispatcher",
         reason="gave up after 8 attempts",
         failed_at=NOW - timedelta(hours=age_h),
-        source_topic=ROUTED_EVENTS.name(settings.topic_prefix),
+        source_topic=ROUTED_EVENTS.name(settings.topics.prefix),
         source_partition=0,
         source_offset=1,
         key_b64=base64.b64encode(b"conv-1").decode(),
@@ -46,7 +46,7 @@ async def write_letters(settings: Settings, letters: list[DeadLetter]) -> None:
     try:
         for item in letters:
             await producer.send_and_wait(
-                DEAD_LETTERS.name(settings.topic_prefix), DEAD_LETTERS.encode(item), key=b"k"
+                DEAD_LETTERS.name(settings.topics.prefix), DEAD_LETTERS.encode(item), key=b"k"
             )
     finally:
         await producer.stop()
@@ -54,7 +54,7 @@ async def write_letters(settings: Settings, letters: list[DeadLetter]) -> None:
 
 async def routed_values(settings: Settings) -> list[bytes]:
     return [
-        v or b"" for _, v in await read_all(settings, ROUTED_EVENTS.name(settings.topic_prefix))
+        v or b"" for _, v in await read_all(settings, ROUTED_EVENTS.name(settings.topics.prefix))
     ]
 
 
@@ -123,7 +123,7 @@ def processor_letter(
         stage="processor",
         reason=reason,
         failed_at=NOW,
-        source_topic=RAW_EVENTS.name(settings.topic_prefix),
+        source_topic=RAW_EVENTS.name(settings.topics.prefix),
         source_partition=0,
         source_offset=7,
         key_b64=base64.b64encode(b"trigger-key").decode(),
@@ -160,7 +160,7 @@ async def test_processing_errors_go_back_to_the_processors(settings: Settings) -
     summary = await redrive(settings, await read_letters(settings), RedriveFilter(trigger_id="T"))
     assert (summary.matched, summary.redriven) == (2, 1)
     assert summary.not_redrivable == {"from the processor stage: unroutable": 1}
-    redriven = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
+    redriven = await read_all(settings, RAW_EVENTS.name(settings.topics.prefix))
     assert redriven == [(b"trigger-key", encoded)]
     assert await routed_values(settings) == []
 
@@ -168,11 +168,11 @@ async def test_processing_errors_go_back_to_the_processors(settings: Settings) -
 def test_a_trigger_unusable_letter_can_go_back_once_its_cause_is_fixed(settings: Settings) -> None:
     plan = redrivable(
         processor_letter(settings, "trigger_unusable", RAW_EVENTS.encode(raw_event("raw-2"))),
-        settings.topic_prefix,
+        settings.topics.prefix,
     )
     assert isinstance(plan, Redrivable)
     assert (plan.topic, plan.trigger_id, plan.event_id) == (
-        RAW_EVENTS.name(settings.topic_prefix),
+        RAW_EVENTS.name(settings.topics.prefix),
         "T",
         "raw-2",
     )

@@ -50,7 +50,7 @@ async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
     settings: Settings,
 ) -> None:
     settings = with_free_ports(settings)
-    url = settings.database_url.get_secret_value()
+    url = settings.database.url.get_secret_value()
     keyring = Keyring.from_setting(settings.secret_keys)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         project_id = await create_project(conn, "outbox")
@@ -87,7 +87,7 @@ async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
 
             await eventually(waiting, timeout_s=30)
             ingest = start_ingest(settings)
-            await wait_until_ready(f"http://127.0.0.1:{settings.ingest_port}/readyz")
+            await wait_until_ready(f"http://127.0.0.1:{settings.ingest.port}/readyz")
             await changes
 
             async def drained() -> bool | None:
@@ -121,9 +121,9 @@ class RelayDied(Exception):
 async def test_a_successor_does_not_republish_what_its_predecessor_sent(
     settings: Settings,
 ) -> None:
-    url = settings.database_url.get_secret_value()
+    url = settings.database.url.get_secret_value()
     keyring = Keyring.from_setting(settings.secret_keys)
-    topic = TRIGGER_CONFIG.name(settings.topic_prefix)
+    topic = TRIGGER_CONFIG.name(settings.topics.prefix)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         project_id = await create_project(conn, "outbox")
         trigger = await create_trigger(

@@ -39,14 +39,12 @@ async def test_changes_wait_for_kafka_and_none_is_lost(
     broker = ThrowawayBroker.under(tmp_path / "registry-outage", base_settings)
     await broker.start()
     try:
-        with scratch_database(base_settings.database_url.get_secret_value()) as url:
+        with scratch_database(base_settings.database.url.get_secret_value()) as url:
             apply_migrations(url)
             settings = await isolated_settings(
-                base_settings.model_copy(
-                    update={"kafka_bootstrap_servers": broker.bootstrap_servers}
-                ),
+                base_settings.override(kafka__bootstrap_servers=broker.bootstrap_servers),
                 url,
-                ingest_port=free_port(),
+                ingest__port=free_port(),
             )
             keyring = Keyring.from_setting(settings.secret_keys)
             async with await AsyncConnection.connect(url, autocommit=True) as conn:
@@ -64,7 +62,7 @@ async def test_changes_wait_for_kafka_and_none_is_lost(
                     return True if (await outbox_counts(conn))[1] == 0 else None
 
                 with running_stages(settings, "ingest"):
-                    await wait_until_ready(f"http://127.0.0.1:{settings.ingest_port}/readyz")
+                    await wait_until_ready(f"http://127.0.0.1:{settings.ingest.port}/readyz")
                     await eventually(drained, timeout_s=60)
 
                     await broker.stop()

@@ -38,7 +38,7 @@ async def outbox(conn: AsyncConnection[Any]) -> dict[int, tuple[bool, str | None
 async def test_a_poison_row_is_set_aside_and_later_changes_still_publish(
     settings: Settings,
 ) -> None:
-    url = settings.database_url.get_secret_value()
+    url = settings.database.url.get_secret_value()
     keyring = Keyring.from_setting(settings.secret_keys)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         project_id = await create_project(conn, "outbox")
@@ -74,7 +74,7 @@ async def test_a_poison_row_is_set_aside_and_later_changes_still_publish(
     assert "MessageSizeTooLargeError" in error
     assert set_aside_count() == set_aside_before + 1
 
-    records = await read_all(settings, TRIGGER_CONFIG.name(settings.topic_prefix))
+    records = await read_all(settings, TRIGGER_CONFIG.name(settings.topics.prefix))
     # Order holds per key (one partition each); across keys it depends on the partitioning.
     revisions: dict[str, list[int]] = {}
     for key, value in records:
@@ -84,7 +84,7 @@ async def test_a_poison_row_is_set_aside_and_later_changes_still_publish(
 
 
 async def test_the_leader_prunes_old_rows_in_batches(settings: Settings) -> None:
-    url = settings.database_url.get_secret_value()
+    url = settings.database.url.get_secret_value()
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
 
         async def row(published_days_ago: float | None, failed_days_ago: float | None) -> int:

@@ -97,7 +97,7 @@ def assert_only(keyring: Keyring, ciphertexts: list[str]) -> None:
 async def test_rotation_re_encrypts_every_secret_under_the_first_key(settings: Settings) -> None:
     k1, k2 = new_key_setting("k1"), new_key_setting("k2")
     old = Keyring.from_setting(SecretStr(k1))
-    url = settings.database_url.get_secret_value()
+    url = settings.database.url.get_secret_value()
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         await registry_under(conn, old)
         before = await stored_ciphertexts(conn)
@@ -125,10 +125,10 @@ async def test_rotation_re_encrypts_every_secret_under_the_first_key(settings: S
 
 async def test_the_cli_rotates_under_the_configured_keys(settings: Settings) -> None:
     k1, k2 = new_key_setting("k1"), new_key_setting("k2")
-    url = settings.database_url.get_secret_value()
+    url = settings.database.url.get_secret_value()
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         await registry_under(conn, Keyring.from_setting(SecretStr(k1)))
-    rotated = settings.model_copy(update={"secret_keys": SecretStr(f"{k2},{k1}")})
+    rotated = settings.override(secret_keys=SecretStr(f"{k2},{k1}"))
     result = await triggerline(rotated, "keys", "rotate")
     assert result.code == 0, result.stderr
     assert "'k2'" in result.stdout

@@ -41,7 +41,7 @@ def message(event_id: str, text: str) -> bytes:
 
 async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
     settings = with_free_ports(settings)
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         project_id = await create_project(conn, "retries")
         trigger = await create_trigger(
             conn,
@@ -55,12 +55,12 @@ async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
                 secrets={"SLACK_SIGNING_SECRET": SIGNING_SECRET},
             ),
         )
-    url = f"http://127.0.0.1:{settings.ingest_port}/webhooks/{trigger.trigger_id}"
+    url = f"http://127.0.0.1:{settings.ingest.port}/webhooks/{trigger.trigger_id}"
     event_id, marker_id = f"Ev{uuid.uuid4().hex[:10]}", f"Ev{uuid.uuid4().hex[:10]}"
     original = message(event_id, "first try")
 
     with running_stages(settings, "ingest", "processors", "dispatchers"):
-        await wait_until_ready(f"http://127.0.0.1:{settings.ingest_port}/readyz")
+        await wait_until_ready(f"http://127.0.0.1:{settings.ingest.port}/readyz")
         async with httpx.AsyncClient() as client:
 
             async def post_original() -> httpx.Response | None:
@@ -87,7 +87,7 @@ async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
 
         records = await read_until(
             settings,
-            DELIVERY_LOG.name(settings.topic_prefix),
+            DELIVERY_LOG.name(settings.topics.prefix),
             lambda seen: any(e.outcome == "delivered" for e in log_entries(seen, marker_id)),
         )
 

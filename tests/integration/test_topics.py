@@ -34,9 +34,9 @@ async def unprovisioned(
 ) -> AsyncIterator[Settings]:
     """Settings with a prefix that has no topics yet; topics whose names start with the prefix
     are deleted afterwards."""
-    settings = base_settings.model_copy(update={"topic_prefix": fresh_prefix()})
+    settings = base_settings.override(topics__prefix=fresh_prefix())
     yield settings
-    ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+    ours = [t for t in await admin.list_topics() if t.startswith(settings.topics.prefix)]
     if ours:
         await admin.delete_topics(ours)
 
@@ -72,7 +72,7 @@ async def test_creates_the_catalogue_as_declared(
 ) -> None:
     reports = await ensure_topics(unprovisioned)
 
-    prefix = unprovisioned.topic_prefix
+    prefix = unprovisioned.topics.prefix
     assert reports == [TopicReport(spec.name(prefix), True, ()) for spec in CATALOGUE]
     for spec in deployed_catalogue(unprovisioned):
         name = spec.name(prefix)
@@ -89,9 +89,7 @@ async def test_a_second_run_creates_nothing_and_finds_no_drift(unprovisioned: Se
     # Right after a creation the broker may still answer "unknown topic", which once read as
     # drift. It does so only some of the time, hence several fresh prefixes.
     for attempt in range(5):
-        settings = unprovisioned.model_copy(
-            update={"topic_prefix": f"{unprovisioned.topic_prefix}-{attempt}"}
-        )
+        settings = unprovisioned.override(topics__prefix=f"{unprovisioned.topics.prefix}-{attempt}")
         await ensure_topics(settings)
 
         again = await ensure_topics(settings)
@@ -102,7 +100,7 @@ async def test_a_second_run_creates_nothing_and_finds_no_drift(unprovisioned: Se
 async def test_a_hand_made_topic_that_differs_is_reported_not_changed(
     unprovisioned: Settings, admin: AIOKafkaAdminClient
 ) -> None:
-    raw = RAW_EVENTS.name(unprovisioned.topic_prefix)
+    raw = RAW_EVENTS.name(unprovisioned.topics.prefix)
     # Wrong partition count and cleanup policy; the rest is left at the broker defaults.
     await admin.create_topics([NewTopic(raw, 2, 1, topic_configs={"cleanup.policy": "compact"})])
     defaults = await topic_configs(admin, raw)
@@ -127,10 +125,10 @@ async def test_a_refused_creation_raises_instead_of_reporting_success(
     unprovisioned: Settings, admin: AIOKafkaAdminClient
 ) -> None:
     # The local cluster has one broker, so it refuses a replication factor of 3.
-    impossible = unprovisioned.model_copy(update={"topic_replication_factor": 3})
+    impossible = unprovisioned.override(topics__replication_factor=3)
 
-    with pytest.raises(TopicCatalogueError, match=RAW_EVENTS.name(unprovisioned.topic_prefix)):
+    with pytest.raises(TopicCatalogueError, match=RAW_EVENTS.name(unprovisioned.topics.prefix)):
         await ensure_topics(impossible)
 
-    prefix = f"{unprovisioned.topic_prefix}."
+    prefix = f"{unprovisioned.topics.prefix}."
     assert [t for t in await admin.list_topics() if t.startswith(prefix)] == []

@@ -79,18 +79,18 @@ async def test_an_undecryptable_trigger_is_dead_lettered_and_named_until_its_key
 ) -> None:
     settings = with_free_ports(settings)
     trigger = config_sealed_with(Keyring.from_setting(SecretStr(MISSING_KEY)))
-    config_topic = TRIGGER_CONFIG.name(settings.topic_prefix)
+    config_topic = TRIGGER_CONFIG.name(settings.topics.prefix)
     await produce(
         settings, config_topic, trigger.trigger_id.encode(), TRIGGER_CONFIG.encode(trigger)
     )
     event_id = f"Ev{uuid.uuid4().hex[:10]}"
     raw = raw_event_for(trigger, event_id)
-    raw_topic = RAW_EVENTS.name(settings.topic_prefix)
+    raw_topic = RAW_EVENTS.name(settings.topics.prefix)
     await produce(settings, raw_topic, trigger.trigger_id.encode(), RAW_EVENTS.encode(raw))
-    log_topic = DELIVERY_LOG.name(settings.topic_prefix)
+    log_topic = DELIVERY_LOG.name(settings.topics.prefix)
 
     with running_stages(settings, "processors", "dispatchers"):
-        ready_url = f"http://127.0.0.1:{settings.dispatcher_metrics_port}/readyz"
+        ready_url = f"http://127.0.0.1:{settings.dispatcher.metrics_port}/readyz"
         problems = await eventually(lambda: problems_at(ready_url), 60)
         records = await read_until(
             settings,
@@ -112,10 +112,8 @@ async def test_an_undecryptable_trigger_is_dead_lettered_and_named_until_its_key
     )
 
     # The operator loads the key; the letter goes back and is delivered.
-    fixed = settings.model_copy(
-        update={
-            "secret_keys": SecretStr(f"{settings.secret_keys.get_secret_value()},{MISSING_KEY}")
-        }
+    fixed = settings.override(
+        secret_keys=SecretStr(f"{settings.secret_keys.get_secret_value()},{MISSING_KEY}")
     )
     summary = await redrive(fixed, letters, RedriveFilter(trigger_id=trigger.trigger_id))
     assert summary.redriven == 1

@@ -41,7 +41,7 @@ async def post_when_trigger_known(
 
 
 async def slack_trigger(settings: Settings) -> TriggerConfig:
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         project_id = await create_project(conn, "acme")
         return await create_trigger(
             conn,
@@ -61,7 +61,7 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
     settings = with_free_ports(settings)
     trigger = await slack_trigger(settings)
     project_id = trigger.project_id
-    base = f"http://127.0.0.1:{settings.ingest_port}"
+    base = f"http://127.0.0.1:{settings.ingest.port}"
     url = f"{base}/webhooks/{trigger.trigger_id}"
     event_id = f"Ev{uuid.uuid4().hex[:10]}"
     body = orjson.dumps(
@@ -108,7 +108,7 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
 
         records = await read_until(
             settings,
-            DELIVERY_LOG.name(settings.topic_prefix),
+            DELIVERY_LOG.name(settings.topics.prefix),
             lambda seen: any(e.outcome == "delivered" for e in log_entries(seen, event_id)),
         )
 
@@ -124,7 +124,7 @@ async def test_signed_slack_event_is_delivered_and_logged(settings: Settings) ->
     assert (delivered.target_kind, delivered.attempt) == ("noop", 1)
 
     # Only the accepted event reached the raw topic: not the forgery, not the challenge.
-    raw = await read_all(settings, RAW_EVENTS.name(settings.topic_prefix))
+    raw = await read_all(settings, RAW_EVENTS.name(settings.topics.prefix))
     stored = [RAW_EVENTS.decode(value) for _, value in raw]
     assert [event.body.encode() for event in stored] == [body]
 
@@ -135,7 +135,7 @@ async def test_an_event_near_the_body_limit_travels_the_whole_pipeline(settings:
     settings = with_free_ports(settings)
     trigger = await slack_trigger(settings)
     event_id = f"Ev{uuid.uuid4().hex[:10]}"
-    text = '"' * (settings.ingest_max_body_bytes // 2 - 1024)
+    text = '"' * (settings.ingest.max_body_bytes // 2 - 1024)
     body = orjson.dumps(
         {
             "type": "event_callback",
@@ -144,8 +144,8 @@ async def test_an_event_near_the_body_limit_travels_the_whole_pipeline(settings:
             "event": {"type": "message", "channel": "C1", "text": text, "ts": "1.1"},
         }
     )
-    assert len(body) <= settings.ingest_max_body_bytes
-    base = f"http://127.0.0.1:{settings.ingest_port}"
+    assert len(body) <= settings.ingest.max_body_bytes
+    base = f"http://127.0.0.1:{settings.ingest.port}"
 
     with running_stages(settings, "ingest", "processors", "dispatchers"):
         await wait_until_ready(f"{base}/readyz")
@@ -155,7 +155,7 @@ async def test_an_event_near_the_body_limit_travels_the_whole_pipeline(settings:
             assert accepted.status_code == 200, accepted.text
         records = await read_until(
             settings,
-            DELIVERY_LOG.name(settings.topic_prefix),
+            DELIVERY_LOG.name(settings.topics.prefix),
             lambda seen: any(e.outcome == "delivered" for e in log_entries(seen, event_id)),
         )
 

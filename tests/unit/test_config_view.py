@@ -33,7 +33,7 @@ def config(trigger_id: str = "t1", name: str = "support") -> TriggerConfig:
     )
 
 
-def names_view(**settings: Any) -> TriggerConfigView[str]:
+def names_view(**overrides: Any) -> TriggerConfigView[str]:
     """A view whose compiled form is the trigger's name, which a test can refuse to compile
     ("broken") or to decrypt ("locked")."""
 
@@ -44,7 +44,7 @@ def names_view(**settings: Any) -> TriggerConfigView[str]:
             raise SecretKeyError("secret was encrypted with key 'k2', which is not loaded")
         return record.name
 
-    return TriggerConfigView(Settings(**settings), "unit", compile_name)
+    return TriggerConfigView(Settings().override(**overrides), "unit", compile_name)
 
 
 class CountedSyncs:
@@ -173,7 +173,7 @@ async def test_a_trigger_created_after_it_was_found_absent_is_found(
 async def test_absent_ids_are_bounded_and_retained_only_for_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    view = names_view(TRIGGERLINE_CONFIG_ABSENT_MAX_IDS=2, TRIGGERLINE_CONFIG_ABSENT_RETENTION_S=60)
+    view = names_view(config_view__absent_max_ids=2, config_view__absent_retention_s=60)
     syncs = counted(view, monkeypatch)
     now = [1000.0]
     monkeypatch.setattr("runtime.config_view.time.monotonic", lambda: now[0])

@@ -140,14 +140,12 @@ class GatedDeliverer:
             await asyncio.wait_for(self._progress.wait_for(done), WAIT_S)
 
 
-def dispatcher_settings(**update: object) -> Settings:
-    return Settings().model_copy(
-        update={
-            "dispatcher_commit_interval_s": 0.01,
-            # Stopping gives back whatever is in flight at once.
-            "dispatcher_shutdown_deadline_s": 0.0,
-            **update,
-        }
+def dispatcher_settings(**changes: object) -> Settings:
+    return Settings().override(
+        dispatcher__commit_interval_s=0.01,
+        # Stopping gives back whatever is in flight at once.
+        dispatcher__shutdown_deadline_s=0.0,
+        **changes,
     )
 
 
@@ -231,7 +229,7 @@ async def test_a_partition_with_too_much_held_back_work_is_paused_until_it_drain
     consumer = QueuedConsumer()
     deliverer = GatedDeliverer(0)
     loop = await running(
-        consumer, deliverer, dispatcher_settings(dispatcher_max_pending_per_partition=2)
+        consumer, deliverer, dispatcher_settings(dispatcher__max_pending_per_partition=2)
     )
     consumer.fetch(fetched(0, "a"), fetched(1, "a"), fetched(2, "a"))
     await deliverer.until(lambda: deliverer.started == [0])

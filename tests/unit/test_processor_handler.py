@@ -81,7 +81,9 @@ async def test_a_correlation_id_over_its_limit_is_a_filter_error(
 
     [(outcome, reason)] = output.outcomes()
     assert outcome == "filter_error"
-    assert "bytes, over the limit of 256 (TRIGGERLINE_MAX_CORRELATION_ID_BYTES)" in (reason or "")
+    assert "bytes, over the limit of 256 (TRIGGERLINE_PROCESSOR_MAX_CORRELATION_ID_BYTES)" in (
+        reason or ""
+    )
     assert output.topics() == ["delivery-log"]
 
 

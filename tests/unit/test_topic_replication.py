@@ -12,8 +12,8 @@ pytestmark = pytest.mark.unit
 
 
 def settings(factor: int, in_sync: int | None = None) -> Settings:
-    return Settings().model_copy(
-        update={"topic_replication_factor": factor, "topic_min_insync_replicas": in_sync}
+    return Settings().override(
+        topics__replication_factor=factor, topics__min_insync_replicas=in_sync
     )
 
 

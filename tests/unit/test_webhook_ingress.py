@@ -72,12 +72,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def webhooks(clock: FakeClock) -> AsyncIterator[WebhookIngress]:
-    settings = Settings().model_copy(
-        update={
-            "secret_keys": SecretStr(new_key_setting()),
-            "ingest_max_body_bytes": LIMIT,
-            "ingest_max_event_id_length": MAX_EVENT_ID,
-        }
+    settings = Settings().override(
+        secret_keys=SecretStr(new_key_setting()),
+        ingest__max_body_bytes=LIMIT,
+        ingest__max_event_id_length=MAX_EVENT_ID,
     )
     keyring = Keyring.from_setting(settings.secret_keys)
     compile_trigger = partial(
@@ -238,7 +236,7 @@ async def test_a_webhook_id_over_the_bound_is_400_naming_the_limit(
     assert (answer.status, answer.outcome) == (400, "bad_request")
     assert orjson.loads(answer.body) == {
         "error": f"event id (webhook-id) of {MAX_EVENT_ID + 1} characters is over the limit of "
-        f"{MAX_EVENT_ID} (TRIGGERLINE_MAX_EVENT_ID_LENGTH)"
+        f"{MAX_EVENT_ID} (TRIGGERLINE_INGEST_MAX_EVENT_ID_LENGTH)"
     }
 
 
@@ -251,7 +249,7 @@ async def test_a_slack_event_id_over_the_bound_is_400_naming_the_limit(
 
     assert (answer.status, answer.outcome) == (400, "bad_request")
     assert "event id (event_id) of 500 characters" in orjson.loads(answer.body)["error"]
-    assert "TRIGGERLINE_MAX_EVENT_ID_LENGTH" in orjson.loads(answer.body)["error"]
+    assert "TRIGGERLINE_INGEST_MAX_EVENT_ID_LENGTH" in orjson.loads(answer.body)["error"]
 
 
 async def test_a_trigger_whose_config_cannot_be_decrypted_is_503_not_404(

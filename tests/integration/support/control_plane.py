@@ -39,7 +39,7 @@ async def control_plane(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def project_with_key(settings: Settings, name: str) -> tuple[str, dict[str, str]]:
     """A new project and the bearer header of a fresh API key for it."""
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         project_id = await create_project(conn, name)
         key = await create_api_key(conn, project_id)
     return project_id, {"authorization": f"Bearer {key.plaintext}"}

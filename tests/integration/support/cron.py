@@ -55,13 +55,13 @@ async def publish(
     try:
         for config in configs:
             await producer.send_and_wait(
-                TRIGGER_CONFIG.name(settings.topic_prefix),
+                TRIGGER_CONFIG.name(settings.topics.prefix),
                 TRIGGER_CONFIG.encode(config),
                 key=config.trigger_id.encode(),
             )
         for entry in progress or []:
             await producer.send_and_wait(
-                CRON_PROGRESS.name(settings.topic_prefix),
+                CRON_PROGRESS.name(settings.topics.prefix),
                 CRON_PROGRESS.encode(entry),
                 key=entry.trigger_id.encode(),
             )
@@ -76,6 +76,6 @@ def ticks_of(records: list[tuple[bytes | None, bytes | None]]) -> list[CronTick]
 
 
 async def wait_for_ticks(settings: Settings, count: int, timeout_s: float = 60) -> list[CronTick]:
-    topic = RAW_EVENTS.name(settings.topic_prefix)
+    topic = RAW_EVENTS.name(settings.topics.prefix)
     await read_until(settings, topic, lambda seen: len(seen) >= count, timeout_s)
     return ticks_of(await read_all(settings, topic))

@@ -175,7 +175,7 @@ async def publish_trigger(
     await producer.start()
     try:
         await producer.send_and_wait(
-            TRIGGER_CONFIG.name(settings.topic_prefix),
+            TRIGGER_CONFIG.name(settings.topics.prefix),
             TRIGGER_CONFIG.encode(trigger),
             key=trigger.trigger_id.encode(),
         )
@@ -205,7 +205,7 @@ async def produce_routed(settings: Settings, events: list[RoutedEvent]) -> None:
     producer = durable_producer(settings)
     await producer.start()
     try:
-        topic = ROUTED_EVENTS.name(settings.topic_prefix)
+        topic = ROUTED_EVENTS.name(settings.topics.prefix)
         sent = [
             await producer.send(topic, ROUTED_EVENTS.encode(e), key=e.subject.encode())
             for e in events
@@ -229,7 +229,7 @@ def dispatcher_env(settings: Settings, **extra: str) -> dict[str, str]:
 async def journeys(settings: Settings) -> dict[str, list[DeliveryLogRecord]]:
     """Delivery-log records by event id, in the order they were written."""
     by_event: dict[str, list[DeliveryLogRecord]] = {}
-    for _, value in await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix)):
+    for _, value in await read_all(settings, DELIVERY_LOG.name(settings.topics.prefix)):
         entry = DELIVERY_LOG.decode(value)
         by_event.setdefault(entry.event_id, []).append(entry)
     for entries in by_event.values():

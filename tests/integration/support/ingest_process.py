@@ -44,7 +44,7 @@ class RunningIngest:
         )
 
     async def raw_events_of(self, trigger_id: str) -> list[RawEvent]:
-        records = await read_all(self.settings, RAW_EVENTS.name(self.settings.topic_prefix))
+        records = await read_all(self.settings, RAW_EVENTS.name(self.settings.topics.prefix))
         return [RAW_EVENTS.decode(value) for key, value in records if key == trigger_id.encode()]
 
     async def wait_until_known(self, trigger_id: str) -> None:
@@ -62,17 +62,17 @@ async def running_ingest(
     base_settings: Settings, **overrides: object
 ) -> AsyncIterator[RunningIngest]:
     """Ingest on its own ports, topic prefix and database, started once and ready."""
-    with scratch_database(base_settings.database_url.get_secret_value()) as database_url:
+    with scratch_database(base_settings.database.url.get_secret_value()) as database_url:
         apply_migrations(database_url)
         settings = await isolated_settings(
             base_settings,
             database_url,
-            ingest_port=free_port(),
-            ingest_metrics_port=free_port(),
+            ingest__port=free_port(),
+            ingest__metrics_port=free_port(),
             **overrides,
         )
-        base = f"http://127.0.0.1:{settings.ingest_port}"
-        ops = f"http://127.0.0.1:{settings.ingest_metrics_port}"
+        base = f"http://127.0.0.1:{settings.ingest.port}"
+        ops = f"http://127.0.0.1:{settings.ingest.metrics_port}"
         with running_stages(settings, "ingest"):
             await wait_until_ready(f"{base}/readyz")
             async with httpx.AsyncClient(timeout=10.0) as client:

@@ -34,13 +34,11 @@ def fresh_prefix() -> str:
 
 async def isolated_settings(base: Settings, database_url: str, **overrides: object) -> Settings:
     """`base` with its own topic prefix (topics created from the catalogue), database and keys."""
-    settings = base.model_copy(
-        update={
-            "topic_prefix": fresh_prefix(),
-            "database_url": SecretStr(database_url),
-            "secret_keys": SecretStr(new_key_setting()),
-            **overrides,
-        }
+    settings = base.override(
+        topics__prefix=fresh_prefix(),
+        database__url=SecretStr(database_url),
+        secret_keys=SecretStr(new_key_setting()),
+        **overrides,
     )
     await ensure_topics(settings)
     return settings
@@ -55,7 +53,7 @@ async def drop_topics(settings: Settings) -> None:
     admin = admin_client(settings)
     await admin.start()
     try:
-        mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.topic_prefix}.")]
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{settings.topics.prefix}.")]
         if mine:
             await admin.delete_topics(mine)
     finally:

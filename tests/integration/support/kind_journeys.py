@@ -48,11 +48,11 @@ class KindPipeline:
                 if entry.stage == "processor" and entry.event_id in event_ids
             }
 
-        topic = DELIVERY_LOG.name(self.settings.topic_prefix)
+        topic = DELIVERY_LOG.name(self.settings.topics.prefix)
         return of(await read_until(self.settings, topic, lambda seen: set(of(seen)) == event_ids))
 
     async def routed(self) -> list[RoutedEvent]:
-        records = await read_all(self.settings, ROUTED_EVENTS.name(self.settings.topic_prefix))
+        records = await read_all(self.settings, ROUTED_EVENTS.name(self.settings.topics.prefix))
         return [ROUTED_EVENTS.decode(value) for _, value in records if value]
 
 
@@ -67,13 +67,11 @@ async def kind_pipeline(
     """Ingest and processors running with one trigger of `definition`, once ingest knows it.
 
     `known(pipeline)` sends a request the trigger answers with something other than 404."""
-    settings = settings.model_copy(
-        update={"ingest_port": free_port(), "processor_metrics_port": free_port()}
-    )
+    settings = settings.override(ingest__port=free_port(), processor__metrics_port=free_port())
     # Through the control-plane service, so the kind's config and secrets are checked as the
     # API checks them.
     service = ControlPlane.from_settings(settings, Keyring.from_setting(settings.secret_keys))
-    async with await AsyncConnection.connect(settings.database_url.get_secret_value()) as conn:
+    async with await AsyncConnection.connect(settings.database.url.get_secret_value()) as conn:
         project_id = await create_project(conn, f"{definition}-kind")
         given = TriggerCreate(
             definition=definition,
@@ -83,7 +81,7 @@ async def kind_pipeline(
             secrets=secrets,
         )
         trigger = await service.create_trigger(conn, project_id, given)
-    base = f"http://127.0.0.1:{settings.ingest_port}"
+    base = f"http://127.0.0.1:{settings.ingest.port}"
     with running_stages(settings, "ingest", "processors"):
         await wait_until_ready(f"{base}/readyz")
         async with httpx.AsyncClient() as client:

@@ -119,9 +119,9 @@ async def running_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     """Ingest, processors, dispatchers and the delivery-log sink, with one ordinary trigger."""
     settings = with_free_ports(settings)
     _, auth = await project_with_key(settings, "tenant")
-    base = f"http://127.0.0.1:{settings.ingest_port}"
+    base = f"http://127.0.0.1:{settings.ingest.port}"
     stages = ("ingest", "processors", "dispatchers", "dispatchers.sink")
-    consumer = await whole_topic_consumer(settings, DELIVERY_LOG.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, DELIVERY_LOG.name(settings.topics.prefix))
     try:
         with running_stages(settings, *stages) as processes:
             await wait_until_ready(f"{base}/readyz")

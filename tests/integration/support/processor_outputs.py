@@ -63,19 +63,19 @@ async def assert_decided_once(settings: Settings, sent: Sent) -> None:
 
 
 async def routed_events(settings: Settings) -> list[RoutedEvent]:
-    records = await read_all(settings, ROUTED_EVENTS.name(settings.topic_prefix))
+    records = await read_all(settings, ROUTED_EVENTS.name(settings.topics.prefix))
     return [ROUTED_EVENTS.decode(value) for _, value in records]
 
 
 async def processor_decisions(settings: Settings) -> list[DeliveryLogRecord]:
-    records = await read_all(settings, DELIVERY_LOG.name(settings.topic_prefix))
+    records = await read_all(settings, DELIVERY_LOG.name(settings.topics.prefix))
     entries = (DELIVERY_LOG.decode(value) for _, value in records)
     return [e for e in entries if e.stage == "processor"]
 
 
 async def uncommitted_raw_events(settings: Settings) -> dict[int, int]:
     """Per raw-events partition, how many records the processors group has not committed."""
-    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topic_prefix))
+    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topics.prefix))
     admin = admin_client(settings)
     await admin.start()
     try:

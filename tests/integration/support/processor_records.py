@@ -96,17 +96,17 @@ class Records:
         await self._producer.stop()
 
     async def config(self, config: TriggerConfig) -> None:
-        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topics.prefix)
         await self._producer.send_and_wait(
             topic, TRIGGER_CONFIG.encode(config), key=config.trigger_id.encode()
         )
 
     async def delete(self, trigger_id: str) -> None:
-        topic = TRIGGER_CONFIG.name(self._settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(self._settings.topics.prefix)
         await self._producer.send_and_wait(topic, None, key=trigger_id.encode())
 
     async def raw(self, *events: RawEvent) -> None:
-        topic = RAW_EVENTS.name(self._settings.topic_prefix)
+        topic = RAW_EVENTS.name(self._settings.topics.prefix)
         futures = [
             await self._producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
             for e in events

@@ -122,7 +122,7 @@ def rss_mb(pid: int) -> float:
 
 def dedupe_store_dir(settings: Settings) -> Path:
     """Where a worker on this host keeps the deduplication stores of its raw partitions."""
-    return settings.local_dir / "processors" / settings.topic_prefix / "dedupe"
+    return settings.local_dir / "processors" / settings.topics.prefix / "dedupe"
 
 
 async def metric(worker: Worker, name: str) -> float | None:

@@ -82,7 +82,7 @@ async def assert_topic_equals_table(settings: Settings, conn: AsyncConnection[An
         str(trigger_id): None if deleted else revision
         for trigger_id, deleted, revision in await cursor.fetchall()
     }
-    records = await read_all(settings, TRIGGER_CONFIG.name(settings.topic_prefix))
+    records = await read_all(settings, TRIGGER_CONFIG.name(settings.topics.prefix))
     last: dict[str, int | None] = {}
     for key, value in records:
         assert key is not None

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from runtime.settings import Settings
+from runtime.settings import IngestSettings, Settings
 from tests.integration.support.polling import eventually
 
 
@@ -26,45 +26,43 @@ def free_port() -> int:
 def with_free_ports(settings: Settings) -> Settings:
     """`settings` with each stage's HTTP port on a free one, so that concurrent tests (and a
     local `triggerline run`) never share a port."""
-    return settings.model_copy(
-        update={
-            "ingest_port": free_port(),
-            "processor_metrics_port": free_port(),
-            "dispatcher_metrics_port": free_port(),
-            "sink_metrics_port": free_port(),
-        }
+    return settings.override(
+        ingest__port=free_port(),
+        processor__metrics_port=free_port(),
+        dispatcher__metrics_port=free_port(),
+        sink__metrics_port=free_port(),
     )
 
 
-DEFAULT_INGEST_OPS_PORT = Settings.model_fields["ingest_metrics_port"].default
+DEFAULT_INGEST_OPS_PORT = IngestSettings.model_fields["metrics_port"].default
 
 
 def ingest_ops_port(settings: Settings) -> int:
     """The ops port a test chose for ingest, or else a free one: concurrent tests (and a local
     `triggerline run`) must never share the default."""
-    chosen = settings.ingest_metrics_port
+    chosen = settings.ingest.metrics_port
     return free_port() if chosen == DEFAULT_INGEST_OPS_PORT else chosen
 
 
 def stage_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DATABASE_URL": settings.database_url.get_secret_value(),
-        "TRIGGERLINE_TOPIC_PREFIX": settings.topic_prefix,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "DATABASE_URL": settings.database.url.get_secret_value(),
+        "TRIGGERLINE_TOPIC_PREFIX": settings.topics.prefix,
         "TRIGGERLINE_SECRET_KEYS": settings.secret_keys.get_secret_value(),
         "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
-        "TRIGGERLINE_INGEST_PORT": str(settings.ingest_port),
-        "TRIGGERLINE_MAX_BODY_BYTES": str(settings.ingest_max_body_bytes),
+        "TRIGGERLINE_INGEST_PORT": str(settings.ingest.port),
+        "TRIGGERLINE_INGEST_MAX_BODY_BYTES": str(settings.ingest.max_body_bytes),
         "TRIGGERLINE_INGEST_METRICS_PORT": str(ingest_ops_port(settings)),
-        "TRIGGERLINE_MAX_EVENT_ID_LENGTH": str(settings.ingest_max_event_id_length),
-        "TRIGGERLINE_INGEST_MAX_CONNECTIONS": str(settings.ingest_max_connections),
-        "TRIGGERLINE_INGEST_HEADER_READ_TIMEOUT_S": str(settings.ingest_header_read_timeout_s),
-        "TRIGGERLINE_INGEST_BODY_READ_TIMEOUT_S": str(settings.ingest_body_read_timeout_s),
-        "TRIGGERLINE_INGEST_MAX_HEADER_BYTES": str(settings.ingest_max_header_bytes),
-        "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor_metrics_port),
-        "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher_metrics_port),
-        "TRIGGERLINE_SINK_METRICS_PORT": str(settings.sink_metrics_port),
+        "TRIGGERLINE_INGEST_MAX_EVENT_ID_LENGTH": str(settings.ingest.max_event_id_length),
+        "TRIGGERLINE_INGEST_MAX_CONNECTIONS": str(settings.ingest.max_connections),
+        "TRIGGERLINE_INGEST_HEADER_READ_TIMEOUT_S": str(settings.ingest.header_read_timeout_s),
+        "TRIGGERLINE_INGEST_BODY_READ_TIMEOUT_S": str(settings.ingest.body_read_timeout_s),
+        "TRIGGERLINE_INGEST_MAX_HEADER_BYTES": str(settings.ingest.max_header_bytes),
+        "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor.metrics_port),
+        "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher.metrics_port),
+        "TRIGGERLINE_SINK_METRICS_PORT": str(settings.sink.metrics_port),
     }
 
 

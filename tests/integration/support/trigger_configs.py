@@ -48,7 +48,7 @@ async def publish_configs(settings: Settings, *configs: TriggerConfig) -> None:
     producer = durable_producer(settings)
     await producer.start()
     try:
-        topic = TRIGGER_CONFIG.name(settings.topic_prefix)
+        topic = TRIGGER_CONFIG.name(settings.topics.prefix)
         for config in configs:
             await producer.send_and_wait(
                 topic, TRIGGER_CONFIG.encode(config), key=config.trigger_id.encode()

@@ -140,7 +140,7 @@ def deliverer(
     return Deliverer(
         view=view,
         targets=target,
-        journal=Journal(Settings().model_copy(update={"topic_prefix": PREFIX}), producer),
+        journal=Journal(Settings().override(topics__prefix=PREFIX), producer),
         breakers=breakers,
         endpoints=EndpointSlots(4),
         backoff=Backoff(base_s=0.0, cap_s=0.0),
