@@ -12,6 +12,7 @@ from schemas.topics import DEAD_LETTERS
 from tests.integration.support.dispatch_harness import (
     Received,
     all_finished,
+    all_settled,
     finished,
     produce_routed,
     publish_trigger,
@@ -150,7 +151,7 @@ async def test_sigkill_mid_flight_loses_nothing_and_repeats_only_webhook_ids(
         killed_after = len(target.received)
         second = start_dispatcher(settings, **quick_circuit)
         try:
-            found = await all_finished(settings, {e.id for e in events})
+            found = await all_settled(settings, {e.id for e in events})
         finally:
             assert stop_dispatcher(second) == 0
 

@@ -35,6 +35,7 @@ from runtime.settings import Settings
 from schemas.records import DeliveryLogRecord, RoutedEvent
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Target, TargetKind, TriggerConfig
+from tests.integration.support.consumer_groups import uncommitted
 from tests.integration.support.polling import eventually
 from tests.integration.support.stages import free_port, stage_env
 from tests.integration.support.topic_reader import read_all
@@ -274,3 +275,26 @@ async def all_finished(settings: Settings, ids: set[str]) -> dict[str, list[Deli
         open_ = {i: [(e.outcome, e.attempt) for e in found.get(i, [])] for i in ids}
         unfinished = {i: steps for i, steps in open_.items() if not finished(found.get(i, []))}
         raise AssertionError(f"{len(unfinished)} events unfinished: {unfinished}") from None
+
+
+async def all_settled(settings: Settings, ids: set[str]) -> dict[str, list[DeliveryLogRecord]]:
+    """The journeys once every event has finished and the dispatchers have committed the whole
+    routed topic.
+
+    After a crash, an event that was delivered but not committed is delivered again, and its
+    repeat may still be retrying when the first final step is already on the log. Only a
+    committed routed topic says that no delivery is still under way.
+    """
+    await all_finished(settings, ids)
+    routed = ROUTED_EVENTS.name(settings.topics.prefix)
+
+    async def committed() -> bool | None:
+        behind = await uncommitted(settings, routed, "dispatchers")
+        return None if behind else True
+
+    try:
+        await eventually(committed, timeout_s=90, interval_s=0.5)
+    except TimeoutError:
+        behind = await uncommitted(settings, routed, "dispatchers")
+        raise AssertionError(f"routed records not committed, by partition: {behind}") from None
+    return await journeys(settings)

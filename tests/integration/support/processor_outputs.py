@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from runtime.kafka import admin_client, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.records import DeliveryLogRecord, RoutedEvent
 from schemas.topics import DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
+from tests.integration.support.consumer_groups import uncommitted
 from tests.integration.support.polling import eventually
 from tests.integration.support.processor_records import Sent
 from tests.integration.support.topic_reader import read_all
@@ -75,22 +75,7 @@ async def processor_decisions(settings: Settings) -> list[DeliveryLogRecord]:
 
 async def uncommitted_raw_events(settings: Settings) -> dict[int, int]:
     """Per raw-events partition, how many records the processors group has not committed."""
-    consumer = await whole_topic_consumer(settings, RAW_EVENTS.name(settings.topics.prefix))
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        committed = await admin.list_consumer_group_offsets(settings.group("processors"))
-    finally:
-        await admin.close()
-        await consumer.stop()
-    behind = {}
-    for tp, end in ends.items():
-        offset = committed.get(tp)
-        done = offset.offset if offset is not None and offset.offset >= 0 else 0
-        if end > done:
-            behind[tp.partition] = end - done
-    return behind
+    return await uncommitted(settings, RAW_EVENTS.name(settings.topics.prefix), "processors")
 
 
 async def raw_events_committed(settings: Settings) -> bool:
