@@ -22,10 +22,10 @@ from pathlib import Path
 from aiokafka import ConsumerRecord
 
 from benchmarks.processor_workload import raw_events, triggers
+from kinds.routing import RoutingTrigger, compile_routing_trigger
 from processors.dedupe import PartitionMarks
 from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
-from processors.rules import RoutingTrigger, compile_routing_trigger
 from schemas.topics import RAW_EVENTS
 
 COMMIT_EVERY = 1_000

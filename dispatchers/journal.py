@@ -58,6 +58,7 @@ class Journal:
             error=error,
             latency_ms=latency_ms,
             replay=event.replay,
+            replay_id=event.replayid,
             received_at=event.receivedat,
         )
         await self._send(self._delivery_log, event.id, DELIVERY_LOG.encode(entry))

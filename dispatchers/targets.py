@@ -29,6 +29,10 @@ log = logging.getLogger("triggerline.dispatchers")
 
 AttemptOutcome = Literal["delivered", "retryable", "permanent"]
 CLOUDEVENTS_JSON = "application/cloudevents+json"
+# Marks a replayed delivery (its value is the replay id), so that a receiver can tell a replay
+# from the original; `webhook-id` stays the event id either way. The body's CloudEvent carries
+# the same id as its `replayid` extension attribute.
+REPLAY_HEADER = "triggerline-replay-id"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # The endpoint of every URL that cannot be parsed; no request is ever sent to one.
 INVALID_URL_ENDPOINT = "invalid-url"
@@ -139,6 +143,8 @@ class Targets:
             return AttemptResult("permanent", error=refusal)
         headers = standard_webhooks.sign(trigger.signing_key, event.id, int(time.time()), body)
         headers["content-type"] = CLOUDEVENTS_JSON
+        if event.replayid is not None:
+            headers[REPLAY_HEADER] = event.replayid
         try:
             async with self._session.post(
                 event.targetref,
@@ -183,10 +189,17 @@ class Targets:
                 event.targetref,
                 body,
                 key=event.subject.encode(),
-                headers=[("content-type", CLOUDEVENTS_JSON.encode())],
+                headers=kafka_headers(event),
             )
         except KafkaError as exc:
             return AttemptResult("retryable", error=f"kafka: {type(exc).__name__}: {exc}")
         except TimeoutError:
             return AttemptResult("retryable", error="kafka: produce timed out")
         return AttemptResult("delivered")
+
+
+def kafka_headers(event: RoutedEvent) -> list[tuple[str, bytes]]:
+    headers = [("content-type", CLOUDEVENTS_JSON.encode())]
+    if event.replayid is not None:
+        headers.append((REPLAY_HEADER, event.replayid.encode()))
+    return headers

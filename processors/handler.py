@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
+from kinds.routing import FilterFailed, Routed, RoutingTrigger, Skipped, decide, normalize
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
-from processors.routing import FilterFailed, Routed, Skipped, decide, normalize
-from processors.rules import RoutingTrigger
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
@@ -273,6 +272,7 @@ class RawEventHandler:
             correlation_id=correlation_id,
             reason=None if reason is None else cut(reason),
             replay=raw.replay,
+            replay_id=raw.replay_id,
             received_at=raw.received_at,
         )
         self._samples.record(entry)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from schemas.triggers import DefinitionSlug, TargetKind
+from schemas.triggers import DefinitionSlug, Target, TargetKind
 
 
 class RawEvent(msgspec.Struct, frozen=True):
@@ -29,7 +29,11 @@ class RawEvent(msgspec.Struct, frozen=True):
     # Only the headers that matter later: Slack retry number and reason, content type,
     # user agent, webhook-id. Names are lower-case.
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # Set on the copies a replay produces (never by ingest): the replay's id, and the target
+    # the replay sends to instead of the trigger's own, if it names one.
     replay: bool = False
+    replay_id: str | None = None
+    replay_target: Target | None = None
     v: int = 1
 
 
@@ -55,6 +59,8 @@ class RoutedEvent(msgspec.Struct, frozen=True):
     # When ingest accepted the original event; the end-to-end latency clock starts here.
     receivedat: datetime
     replay: bool = False
+    # The replay that re-sent this event; the event keeps its id (and so its `webhook-id`).
+    replayid: str | None = None
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
     v: int = 1
@@ -94,6 +100,7 @@ class DeliveryLogRecord(msgspec.Struct, frozen=True):
     error: str | None = None
     latency_ms: float | None = None
     replay: bool = False
+    replay_id: str | None = None
     # When ingest accepted the event, so that the journey can start at "received".
     received_at: datetime | None = None
     v: int = 1

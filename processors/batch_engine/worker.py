@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from kinds.routing import RoutingTrigger
 from processors.batch_engine.partition import (
     ConsumerCommitter,
     OffsetCommitter,
@@ -47,7 +48,7 @@ from processors.batch_engine.partition import (
 from processors.dedupe import DedupeStores
 from processors.faults import Faults
 from processors.handler import RawEventHandler
-from processors.rules import RoutingTrigger, routing_view
+from processors.rules import routing_view
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client, durable_producer, group_consumer

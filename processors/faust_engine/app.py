@@ -18,13 +18,14 @@ from typing import Any, cast
 import faust
 from aiokafka.errors import IllegalOperation, KafkaError
 
+from kinds.routing import RoutingTrigger
 from processors.dedupe import DedupeStores
 from processors.faults import Faults
 from processors.faust_engine.commits import CommitGuard
 from processors.faust_engine.outputs import FaustRecord, OutputSender
 from processors.faust_engine.transport import ExactlyOnceTransport, TransactionGuardedProducer
 from processors.handler import RawEventHandler
-from processors.rules import RoutingTrigger, routing_view
+from processors.rules import routing_view
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from kinds import KINDS
 from kinds.config import CEL_DECLARATIONS
-from processors.routing import FilterFailed
+from kinds.routing import FilterFailed
 from runtime.cel import ENGINES, CelEvaluationError, CelType, EngineName, compile
 from runtime.cel.cost import comprehension_depth
 from tests.unit.support.routing import ORDER, raw, run, trigger

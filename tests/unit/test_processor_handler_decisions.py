@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from kinds.routing import RoutingTrigger
 from processors.dedupe import PartitionMarks
 from processors.handler import RawEventHandler
-from processors.rules import RoutingTrigger
 from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS
 from tests.unit.support.handler import (
     PREFIX,

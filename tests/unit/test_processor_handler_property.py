@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from kinds import KINDS
+from kinds.routing import compile_routing_trigger
 from processors.dedupe import PartitionMarks
 from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
-from processors.rules import compile_routing_trigger
 from runtime.cel import ENGINES, EngineName
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
 from tests.unit.support.handler import PREFIX, PROJECT, BoundedOutput, CompiledTriggers, raw_record

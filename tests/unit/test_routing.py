@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
-from processors.routing import FilterFailed, Routed, Skipped, decide, normalize
+from kinds.routing import FilterFailed, Routed, Skipped, decide, normalize
 from runtime.cel import ENGINES, EngineName
 from schemas.ticks import CRON_TICK, CronTick
 from tests.unit.support.routing import ORDER, raw, run, trigger

@@ -14,10 +14,10 @@ import orjson
 from aiokafka.errors import MessageSizeTooLargeError
 
 from kinds import KINDS
+from kinds.routing import RoutingTrigger, compile_routing_trigger
 from processors.handler import RawEventHandler
 from processors.outputs import Output
 from processors.record_bound import record_size
-from processors.rules import RoutingTrigger, compile_routing_trigger
 from schemas.records import DeadLetter, RawEvent
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, MAX_RECORD_BYTES, RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import orjson
 
 from kinds.base import Ignored
-from processors.routing import Decision, decide, normalize
-from processors.rules import RoutingTrigger, compile_routing_trigger
+from kinds.routing import Decision, RoutingTrigger, compile_routing_trigger, decide, normalize
 from runtime.cel import EngineName
 from schemas.records import RawEvent
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
