@@ -25,6 +25,7 @@ from deploy.migrate import MigrationError, apply_migrations
 from deploy.pipeline import Pipeline, child_env
 from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
+from deploy.replay_commands import replay_app
 from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
 from ingest.registry.errors import RegistryError
 from runtime.settings import Settings, get_settings
@@ -46,6 +47,7 @@ app.add_typer(triggers_app, name="triggers")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(keys_app, name="keys")
+app.add_typer(replay_app, name="replay")
 
 # Failures whose message is written for the user: printed without a traceback. A registry
 # refusal prints as the API answers it: the message, then each refused field's path and message.

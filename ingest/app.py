@@ -1,4 +1,4 @@
-"""The ingest service: webhook ingress, the outbox relay, and operational endpoints.
+"""The ingest service: webhook ingress, the outbox relay, replays, and operational endpoints.
 
 The public port answers webhooks, the control plane, and `/healthz` and `/readyz` for load
 balancers. Metrics are on the ops port (127.0.0.1, TRIGGERLINE_INGEST_METRICS_PORT), and the
@@ -24,6 +24,7 @@ from ingest.handoff import RAW_PRODUCER_OPTIONS, RawEventWriter
 from ingest.rate_limit import RateLimit
 from ingest.refusal_log import RefusalLog
 from ingest.registry.relay import OutboxRelay
+from ingest.replay.worker import ReplayWorker
 from ingest.triggers import compile_ingress_trigger
 from ingest.webhook_route import IngestApp
 from ingest.webhooks import WebhookIngress
@@ -81,7 +82,10 @@ def create_app(
         # Everything loaded so far lives as long as the process; frozen, it is left out of
         # full collections, which otherwise stalled every request for ~100 ms now and then.
         gc.freeze()
-        background = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        background = [
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(ReplayWorker(settings, registry).run(), name="replays"),
+        ]
         if settings.cron.enabled:
             background.append(asyncio.create_task(CronProducer(settings).run(), name="cron"))
         try:

@@ -160,6 +160,19 @@ def normalize(raw: RawEvent, trigger: RoutingTrigger) -> Normalized | Ignored:
     return event
 
 
+def oversized_correlation(event: Normalized, max_bytes: int) -> str | None:
+    """Why the event's correlation id cannot be used, if it cannot: it is the routed record's
+    key and the delivery log's column, and the trigger's correlation expression (or the
+    sender's ids) made one over the bound. Recorded as a filter error, so the user sees why."""
+    size = len(event.correlation_id.encode())
+    if size <= max_bytes:
+        return None
+    return (
+        f"correlation id is {size} bytes, over the limit of "
+        f"{max_bytes} (TRIGGERLINE_PROCESSOR_MAX_CORRELATION_ID_BYTES)"
+    )
+
+
 def decide(raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> Decision:
     """Route, skip or fail the normalized event by the trigger's rules.
 

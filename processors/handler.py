@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
-from kinds.routing import FilterFailed, Routed, RoutingTrigger, Skipped, decide, normalize
+from kinds.routing import (
+    FilterFailed,
+    Routed,
+    RoutingTrigger,
+    Skipped,
+    decide,
+    normalize,
+    oversized_correlation,
+)
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
@@ -153,15 +161,8 @@ class RawEventHandler:
             return self._dead_lettered(source, raw, "unroutable", str(exc))
         if isinstance(event, Ignored):
             return [self._record(raw, event.event_id, "ignored", reason=event.reason)]
-        size = len(event.correlation_id.encode())
-        if size > self._max_correlation_id_bytes:
-            # The correlation id is the routed record's key and the delivery log's column: the
-            # trigger's correlation expression (or the sender's ids) made one nobody can use.
-            # A filter error shows the user the reason on the event's journey.
-            reason = (
-                f"correlation id is {size} bytes, over the limit of "
-                f"{self._max_correlation_id_bytes} (TRIGGERLINE_PROCESSOR_MAX_CORRELATION_ID_BYTES)"
-            )
+        reason = oversized_correlation(event, self._max_correlation_id_bytes)
+        if reason is not None:
             return [self._record(raw, event.event_id, "filter_error", reason=reason)]
         # A replay re-drives events on purpose; only live traffic is deduplicated.
         if not raw.replay and marks.seen_before(

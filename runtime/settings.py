@@ -229,6 +229,35 @@ class RegistrySettings(BaseSettings):
     kafka_target_topic_pattern: str | None = None
 
 
+class ReplaySettings(BaseSettings):
+    """Replays: re-sending history through the pipeline, run by ingest or in the foreground by
+    `triggerline replay start`."""
+
+    model_config = _config("TRIGGERLINE_REPLAY_")
+
+    # Events a replay sends per second when its request names no rate: about a tenth of one
+    # processor worker's capacity, so a replay never starves live traffic.
+    default_rate_per_s: float = Field(default=1000.0, gt=0)
+    # The highest rate a replay may ask for.
+    max_rate_per_s: float = Field(default=10_000.0, gt=0)
+    # Replays of one project that may be pending or running at once; more are refused (409).
+    max_active_per_project: int = Field(default=3, ge=1)
+    # Finished, cancelled and failed replays are deleted after this; their delivery-log rows
+    # follow the sink's retention.
+    retention_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    # A runner renews its lease on a replay at every transaction; a lease this old means the
+    # runner died, and another runner resumes the replay where Kafka says it stopped.
+    lease_s: float = Field(default=30.0, ge=5.0)
+    # How often ingest's replay worker looks for a replay to run (or resume).
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    # Copies sent in one Kafka transaction, at most; a transaction also closes after 0.5 s.
+    transaction_events: int = Field(default=500, ge=1, le=10_000)
+    # Raw records one dry run may read: a dry run answers within its request.
+    dry_run_max_records: int = Field(default=1_000_000, ge=1000)
+    # Event ids one replay may name.
+    max_event_ids: int = Field(default=1000, ge=1)
+
+
 class Settings(BaseSettings):
     """One settings object per process; services read only the sections they need."""
 
@@ -251,6 +280,7 @@ class Settings(BaseSettings):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
 
     def group(self, stage: str) -> str:
         return f"{self.topics.prefix}.{stage}"

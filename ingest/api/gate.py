@@ -21,7 +21,14 @@ from ingest.api.errors import ApiError, error_response, log
 from runtime.settings import Settings
 
 # Every control-plane route is under one of these; other paths (health, metrics, docs) are not.
-API_PREFIXES = ("/definitions", "/triggers", "/environments", "/events", "/api-keys")
+API_PREFIXES = (
+    "/definitions",
+    "/triggers",
+    "/environments",
+    "/events",
+    "/api-keys",
+    "/replays",
+)
 
 
 def is_api_path(path: str) -> bool:

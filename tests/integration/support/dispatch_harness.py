@@ -52,6 +52,8 @@ class Received:
     seq: int
     body: bytes
     at: float
+    # The `triggerline-replay-id` header of a replayed delivery.
+    replay_id: str | None = None
 
 
 @dataclass
@@ -87,6 +89,7 @@ class TargetServer:
             int(event["data"]["seq"]),
             body,
             time.monotonic(),
+            request.headers.get("triggerline-replay-id"),
         )
         self.received.append(received)
         self._calls[(request.path, received.webhook_id)] += 1

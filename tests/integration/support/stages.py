@@ -63,6 +63,8 @@ def stage_env(settings: Settings) -> dict[str, str]:
         "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor.metrics_port),
         "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher.metrics_port),
         "TRIGGERLINE_SINK_METRICS_PORT": str(settings.sink.metrics_port),
+        "TRIGGERLINE_REPLAY_LEASE_S": str(settings.replay.lease_s),
+        "TRIGGERLINE_REPLAY_POLL_INTERVAL_S": str(settings.replay.poll_interval_s),
     }
 
 
