@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from aiokafka import TopicPartition
@@ -24,6 +24,7 @@ from schemas.topics import DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS, TopicSpec
 # CompletingRebalance) means workers are running or joining.
 IDLE_GROUP_STATES = frozenset({"Empty", "Dead"})
 NOTE_WIDTH = 88
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class GroupResetError(Exception):
@@ -259,7 +260,8 @@ async def _target_offsets(
         return dict(starts)
     if target == "latest":
         return dict(ends)
-    millis = int(target.timestamp() * 1000)
+    # Whole milliseconds in integers: float seconds can land a millisecond short.
+    millis = (target - EPOCH) // timedelta(milliseconds=1)
     found = await consumer.offsets_for_times(dict.fromkeys(partitions, millis))
     # No record at or after the time: the group goes to the end and reads only new records.
     return {tp: ends[tp] if found[tp] is None else found[tp].offset for tp in partitions}
