@@ -46,10 +46,10 @@ CONSUMER_STAGES: tuple[ConsumerStage, ...] = (
         name="processors",
         topic=RAW_EVENTS,
         consequences=(
-            "Deduplication applies: a re-read event whose (trigger, event id) mark is still "
-            "held (accepted within the last one to two TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S) "
-            "is decided `duplicate` and not routed; older events are routed and delivered "
-            "again. `triggerline replay` re-drives recent events past deduplication.",
+            "Deduplication applies: an event read again within the newest one to two "
+            "deduplication windows (TRIGGERLINE_PROCESSOR_DEDUPE_WINDOW_S) is decided "
+            "`duplicate` and not routed; older events are routed and delivered again. "
+            "`triggerline replay` re-drives recent events past deduplication.",
         ),
     ),
     ConsumerStage(
