@@ -11,10 +11,12 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from runtime.kafka import admin_client, group_consumer, whole_topic_consumer
 from runtime.settings import Settings
@@ -250,7 +252,7 @@ async def apply_reset(settings: Settings, plan: ResetPlan) -> None:
 
 
 async def _target_offsets(
-    consumer: Any,
+    consumer: AIOKafkaConsumer,
     partitions: list[TopicPartition],
     target: ResetTarget,
     starts: dict[TopicPartition, int],
@@ -267,7 +269,7 @@ async def _target_offsets(
     return {tp: ends[tp] if found[tp] is None else found[tp].offset for tp in partitions}
 
 
-async def _members(admin: Any, group: str) -> tuple[str, ...]:
+async def _members(admin: AIOKafkaAdminClient, group: str) -> tuple[str, ...]:
     responses = await admin.describe_consumer_groups([group])
     for response in responses:
         for described in response.to_object()["groups"]:
@@ -285,7 +287,7 @@ async def _members(admin: Any, group: str) -> tuple[str, ...]:
     return ()
 
 
-def _offset(meta: Any) -> int | None:
+def _offset(meta: OffsetAndMetadata | None) -> int | None:
     if meta is None or meta.offset is None or meta.offset < 0:
         return None
     return int(meta.offset)
