@@ -16,6 +16,8 @@ import typer
 from pydantic_settings import BaseSettings
 
 from deploy import local_kafka, local_postgres
+from deploy.group_commands import groups_app
+from deploy.group_reset import GroupResetError
 from deploy.host import HostCommandError
 from deploy.key_commands import api_keys_app, keys_app
 from deploy.local_kafka import LocalKafka, LocalKafkaError
@@ -48,6 +50,7 @@ app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(keys_app, name="keys")
 app.add_typer(replay_app, name="replay")
+app.add_typer(groups_app, name="groups")
 
 # Failures whose message is written for the user: printed without a traceback. A registry
 # refusal prints as the API answers it: the message, then each refused field's path and message.
@@ -58,6 +61,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     MigrationError,
     TopicCatalogueError,
     HostCommandError,
+    GroupResetError,
 )
 
 

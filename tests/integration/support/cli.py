@@ -17,17 +17,19 @@ class CliResult:
     stderr: str
 
 
-async def triggerline(settings: Settings, *args: str) -> CliResult:
+async def triggerline(settings: Settings, *args: str, answer: str | None = None) -> CliResult:
+    """Runs one command; `answer` is typed at its prompts (none: its input is empty)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         "from deploy.cli import main; main()",
         *args,
         env=stage_env(settings),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(60):
-        stdout, stderr = await process.communicate()
+        stdout, stderr = await process.communicate((answer or "").encode())
     assert process.returncode is not None
     return CliResult(process.returncode, stdout.decode(), stderr.decode())
