@@ -152,3 +152,8 @@ OUTBOX_ROWS_SET_ASIDE = Counter(
     "Outbox rows the relay could never publish (too large, refused); each is marked with its "
     "error and skipped.",
 )
+
+REPLAY_COPIES = Counter(
+    f"{PREFIX}_replay_copies_total",
+    "Raw events replays sent through the pipeline again (committed transactions only).",
+)

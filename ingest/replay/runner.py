@@ -32,6 +32,7 @@ from ingest.replay.raw_history import HistoricRecord, Span, read_spans, spans_be
 from ingest.replay.selection import Selector
 from ingest.replay.store import Progress, Replay, ReplayState
 from runtime.kafka import admin_client, durable_producer, whole_topic_consumer
+from runtime.metrics import REPLAY_COPIES
 from runtime.settings import Settings
 from schemas.topics import RAW_EVENTS
 
@@ -230,6 +231,7 @@ class ReplayRunner:
                 }
                 await producer.send_offsets_to_transaction(offsets, self._group)
             await asyncio.gather(*sent)
+            REPLAY_COPIES.inc(len(copies))
         self._on_progress(progress)
         return await store.report_progress(
             self._conn, self._replay.id, self._owner, self._settings.replay.lease_s, progress.row()
