@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ingest.api import api_keys, definitions, deliveries, environments, triggers
+from ingest.api import (
+    api_keys,
+    definitions,
+    deliveries,
+    environments,
+    filter_preview,
+    triggers,
+)
 from ingest.api.errors import install_error_handlers
 from ingest.api.gate import ControlPlaneGate
 
@@ -17,5 +24,5 @@ def mount_control_plane(app: FastAPI) -> None:
     """
     app.add_middleware(ControlPlaneGate)
     install_error_handlers(app)
-    for module in (definitions, triggers, environments, deliveries, api_keys):
+    for module in (definitions, triggers, filter_preview, environments, deliveries, api_keys):
         app.include_router(module.router)
