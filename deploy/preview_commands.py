@@ -79,7 +79,13 @@ def preview_lines(preview: FilterPreview) -> list[str]:
     """One line per event (verdict, event id, event type, reason), oldest first; the totals."""
     lines = [
         "\t".join(
-            (event.verdict, event.event_id, event.event_type or "-", event.reason or "")
+            (
+                event.verdict,
+                event.event_id,
+                event.event_type or "-",
+                # A clause written over several lines still prints on its event's line.
+                (event.reason or "").replace("\n", " "),
+            )
         ).rstrip()
         for event in preview.events
     ]

@@ -116,8 +116,10 @@ async def preview_filter(
     overrides: RuleOverrides,
     window: PreviewWindow,
 ) -> FilterPreview:
-    """NotFound (404) for another project's trigger; Invalid (422) for an override that
-    would not be saved; HistoryUnavailable (503) when Kafka cannot be read."""
+    """What the trigger's rules, with `overrides`, would do with each of its events in `window`.
+
+    NotFound (404) for another project's trigger; Invalid (422) for an override that would not
+    be saved; HistoryUnavailable (503) when Kafka cannot be read."""
     row = await find_trigger(conn, project_id, trigger_id)
     rules = routing_rules(row, settings.cel, overrides)
     clauses = (

@@ -87,7 +87,12 @@ async def trigger_partition(
 
 
 async def newest_events(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, trigger_id: str, count: int
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    trigger_id: str,
+    count: int,
+    *,
+    max_scanned: int = MAX_SCANNED,
 ) -> TriggerHistory:
     """The trigger's newest `count` events, read backwards from the end in growing chunks."""
     key = trigger_id.encode()
@@ -96,8 +101,8 @@ async def newest_events(
     chunk = max(count * FIRST_CHUNK_PER_EVENT, MIN_CHUNK)
     found: list[RawEvent] = []
     covered = scanned = 0
-    while end > floor and len(found) < count and covered < MAX_SCANNED:
-        start = max(floor, end - min(chunk, MAX_SCANNED - covered))
+    while end > floor and len(found) < count and covered < max_scanned:
+        start = max(floor, end - min(chunk, max_scanned - covered))
         older, read = await _events_of(consumer, tp, Span(start, end), key)
         found = older + found
         scanned += read
@@ -118,12 +123,13 @@ async def events_between(
     since: datetime,
     until: datetime,
     limit: int,
+    max_scanned: int = MAX_SCANNED,
 ) -> TriggerHistory:
     """The trigger's events ingest wrote in [since, until), the oldest `limit` of them; read
     forwards in chunks until more than `limit` are found."""
     key = trigger_id.encode()
     span = (await spans_between(consumer, since, until))[tp]
-    end = min(span.end, span.start + MAX_SCANNED)
+    end = min(span.end, span.start + max_scanned)
     found: list[RawEvent] = []
     scanned, start = 0, span.start
     while start < end and len(found) <= limit:

@@ -9,9 +9,17 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
+from ingest.replay.trigger_history import (
+    TriggerHistory,
+    events_between,
+    newest_events,
+    trigger_partition,
+)
 from runtime.settings import Settings
 from schemas.records import RawEvent
+from schemas.topics import RAW_EVENTS
 from tests.integration.support.cli import triggerline
 from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 from tests.integration.support.processor_records import Records
@@ -271,3 +279,56 @@ async def test_requests_a_user_must_change_are_refused_with_the_reason(
         )
     assert cli.code != 0
     assert "filter: line 1, column " in cli.stdout + cli.stderr
+
+
+def neighbour_of(trigger_id: str) -> str:
+    """Another trigger id whose events share the trigger's raw-events partition."""
+    partitions = list(range(RAW_EVENTS.partitions))
+    wanted = DefaultPartitioner()(trigger_id.encode(), partitions, partitions)
+    while True:
+        candidate = str(uuid.uuid4())
+        if DefaultPartitioner()(candidate.encode(), partitions, partitions) == wanted:
+            return candidate
+
+
+def webhook_ids(history: TriggerHistory) -> list[str]:
+    return [event.headers["webhook-id"] for event in history.events]
+
+
+async def test_reading_stops_at_its_bounds_and_says_so(settings: Settings) -> None:
+    trigger = str(uuid.uuid4())
+    neighbour = neighbour_of(trigger)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    async with Records(settings) as records:
+        for n in range(6):
+            # Two of the neighbour's records after each of the trigger's.
+            await records.raw(
+                webhook_raw(trigger, f"mine-{n}", {"n": n}),
+                webhook_raw(neighbour, f"theirs-{n}-a", {"n": n}),
+                webhook_raw(neighbour, f"theirs-{n}-b", {"n": n}),
+            )
+    until = datetime.now(UTC) + timedelta(seconds=1)
+
+    async with trigger_partition(settings, trigger) as (consumer, tp):
+        whole = await newest_events(consumer, tp, trigger, 10)
+        assert webhook_ids(whole) == [f"mine-{n}" for n in range(6)]
+        assert (whole.scanned, whole.scan_bound_reached) == (18, False)
+
+        newest = await newest_events(consumer, tp, trigger, 2)
+        assert webhook_ids(newest) == ["mine-4", "mine-5"]
+        assert newest.scan_bound_reached is False
+
+        # The last 7 records hold three of the trigger's events; more were asked for.
+        bounded = await newest_events(consumer, tp, trigger, 5, max_scanned=7)
+        assert webhook_ids(bounded) == ["mine-4", "mine-5"]
+        assert (bounded.scanned, bounded.scan_bound_reached) == (7, True)
+
+        ranged = await events_between(consumer, tp, trigger, since=since, until=until, limit=4)
+        assert webhook_ids(ranged) == [f"mine-{n}" for n in range(4)]
+        assert (ranged.event_limit_reached, ranged.scan_bound_reached) == (True, False)
+
+        cut = await events_between(
+            consumer, tp, trigger, since=since, until=until, limit=10, max_scanned=7
+        )
+        assert webhook_ids(cut) == ["mine-0", "mine-1", "mine-2"]
+        assert (cut.scanned, cut.scan_bound_reached, cut.event_limit_reached) == (7, True, False)
