@@ -25,6 +25,7 @@ from deploy.local_postgres import LocalPostgres, LocalPostgresError
 from deploy.local_secrets import with_secret_keys
 from deploy.migrate import MigrationError, apply_migrations
 from deploy.pipeline import Pipeline, child_env
+from deploy.preview_commands import preview_filter_command
 from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
 from deploy.replay_commands import replay_app
@@ -46,6 +47,7 @@ app.add_typer(postgres_app, name="postgres")
 app.add_typer(topics_app, name="topics")
 app.add_typer(projects_app, name="projects")
 app.add_typer(triggers_app, name="triggers")
+triggers_app.command("preview-filter")(preview_filter_command)
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(keys_app, name="keys")

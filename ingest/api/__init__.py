@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ingest.api import api_keys, definitions, deliveries, environments, replays, triggers
+from ingest.api import (
+    api_keys,
+    definitions,
+    deliveries,
+    environments,
+    filter_preview,
+    replays,
+    triggers,
+)
 from ingest.api.errors import install_error_handlers
 from ingest.api.gate import ControlPlaneGate
 
@@ -17,5 +25,13 @@ def mount_control_plane(app: FastAPI) -> None:
     """
     app.add_middleware(ControlPlaneGate)
     install_error_handlers(app)
-    for module in (definitions, triggers, environments, deliveries, api_keys, replays):
+    for module in (
+        definitions,
+        triggers,
+        filter_preview,
+        environments,
+        deliveries,
+        api_keys,
+        replays,
+    ):
         app.include_router(module.router)

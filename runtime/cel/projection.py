@@ -41,15 +41,18 @@ def referenced_fields(expression: str, variable: str) -> frozenset[str] | None:
 
 
 def without_strings_and_comments(expression: str) -> str | None:
-    """The source with string literals blanked and comments removed; None if a literal does
-    not end (the compiler rejects it anyway)."""
+    """The source with string literals and comments blanked to spaces; None if a literal does
+    not end (the compiler rejects it anyway). It is as long as the source, so a position in it
+    is the same position in the source."""
     out: list[str] = []
     index, length = 0, len(expression)
     while index < length:
         char = expression[index]
         if expression.startswith("//", index):
             newline = expression.find("\n", index)
-            index = length if newline < 0 else newline
+            line_end = length if newline < 0 else newline
+            out.append(" " * (line_end - index))
+            index = line_end
             continue
         if char in "'\"":
             raw = _RAW_PREFIX.search("".join(out[-2:])) is not None
@@ -58,7 +61,7 @@ def without_strings_and_comments(expression: str) -> str | None:
             end = _string_end(expression, index + len(quote), quote, raw)
             if end is None:
                 return None
-            out.append(" ")
+            out.append(" " * (end - index))
             index = end
             continue
         out.append(char)
