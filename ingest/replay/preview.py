@@ -33,11 +33,15 @@ from kinds.routing import (
     Skipped,
     decide,
     normalize,
+    oversized_correlation,
 )
-from runtime.settings import Settings
+from runtime.settings import ProcessorSettings, Settings
 from schemas.records import RawEvent
 
 DEFAULT_LAST = 100
+DEFAULT_MAX_CORRELATION_ID_BYTES: int = ProcessorSettings.model_fields[
+    "max_correlation_id_bytes"
+].default
 MAX_EVENTS = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -136,13 +140,16 @@ async def preview_filter(
             )
         else:
             history = await newest_events(consumer, tp, row.id, window.last or DEFAULT_LAST)
-    return previewed(rules, clauses, history)
+    return previewed(rules, clauses, history, settings.processor.max_correlation_id_bytes)
 
 
 def previewed(
-    rules: RoutingTrigger, clauses: FilterClauses | None, history: TriggerHistory
+    rules: RoutingTrigger,
+    clauses: FilterClauses | None,
+    history: TriggerHistory,
+    max_correlation_id_bytes: int,
 ) -> FilterPreview:
-    events = [verdict_of(raw, rules, clauses) for raw in history.events]
+    events = [verdict_of(raw, rules, clauses, max_correlation_id_bytes) for raw in history.events]
     totals: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     for event in events:
         totals[event.verdict] += 1
@@ -159,7 +166,10 @@ def previewed(
 
 
 def verdict_of(
-    raw: RawEvent, rules: RoutingTrigger, clauses: FilterClauses | None
+    raw: RawEvent,
+    rules: RoutingTrigger,
+    clauses: FilterClauses | None,
+    max_correlation_id_bytes: int = DEFAULT_MAX_CORRELATION_ID_BYTES,
 ) -> PreviewedEvent:
     """What the processors would do with this raw event under these rules."""
     try:
@@ -168,6 +178,9 @@ def verdict_of(
         return PreviewedEvent(raw.id, raw.received_at, "error", reason=f"unroutable: {exc}")
     if isinstance(event, Ignored):
         return PreviewedEvent(event.event_id, raw.received_at, "ignored", reason=event.reason)
+    oversized = oversized_correlation(event, max_correlation_id_bytes)
+    if oversized is not None:
+        return PreviewedEvent(event.event_id, raw.received_at, "error", reason=oversized)
     verdict, reason, explanation = _judged(decide(raw, rules, event), event, rules, clauses)
     return PreviewedEvent(
         event.event_id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,18 +77,26 @@ class RunProgress:
 
 
 class Pacer:
-    """Spaces events `1 / rate` seconds apart on average, with a burst of a tenth of a second."""
+    """Spaces events `1 / rate` seconds apart on average; after an idle spell, up to a tenth of
+    a second's worth go at once."""
 
-    def __init__(self, rate_per_s: float) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._interval = 1.0 / rate_per_s
         self._burst = max(1.0, rate_per_s / 10)
-        self._next = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock()
 
     async def wait(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._next = max(self._next, now - self._burst * self._interval) + self._interval
         if self._next > now:
-            await asyncio.sleep(self._next - now)
+            await self._sleep(self._next - now)
 
 
 class ReplayRunner:

@@ -72,6 +72,16 @@ def test_a_stored_filter_that_does_not_compile_is_an_error_for_every_event() -> 
     assert (failed.verdict, failed.reason) == ("error", rules.config_error)
 
 
+def test_a_correlation_id_over_the_bound_is_an_error_as_in_the_processors() -> None:
+    # "C1:1.5" is 6 bytes.
+    within = verdict_of(raw(MESSAGE), trigger(), None, max_correlation_id_bytes=6)
+    over = verdict_of(raw(MESSAGE), trigger(), None, max_correlation_id_bytes=5)
+    assert within.verdict == "match"
+    assert over.verdict == "error"
+    assert over.reason is not None
+    assert over.reason.startswith("correlation id is 6 bytes, over the limit of 5")
+
+
 def test_windows() -> None:
     assert preview_window(None, None, None).last == 100
     assert preview_window(1000, None, None).last == 1000
