@@ -18,6 +18,7 @@ import pytest
 
 from runtime.settings import Settings
 from schemas.topics import RAW_EVENTS
+from tests.integration.support.cli import triggerline
 from tests.integration.support.control_plane import project_with_key, webhook_trigger
 from tests.integration.support.dispatch_harness import SIGNING_SECRET, target_server
 from tests.integration.support.pipeline import Pipeline, running_pipeline
@@ -272,3 +273,75 @@ async def test_replays_are_project_scoped_and_bad_requests_are_422(
         assert response.status_code == 422, response.text
         ours = await client.get("/replays", headers=pipeline.auth)
         assert [r["id"] for r in ours.json()["items"]] == [mine["id"]]
+
+
+async def test_a_cancelled_replay_stops_and_what_it_sent_stays_delivered(
+    settings: Settings, private_targets: None
+) -> None:
+    async with target_server() as own, replay_pipeline(settings) as pipeline:
+        trigger_id = await http_trigger(pipeline, "cancelled", own.url("/ok"))
+        since = await past_this_millisecond()
+        sent = await send_events(pipeline, trigger_id, range(30))
+        delivered_before = len(own.received)
+        started = await replay(
+            pipeline, {"from": iso(since), "trigger_ids": [trigger_id], "rate_per_s": 5}
+        )
+        await eventually(lambda: running_replay(pipeline, minimum_sent=3), 60)
+        cancel = await pipeline.client.post(
+            f"/replays/{started['id']}/cancel", headers=pipeline.auth
+        )
+        assert cancel.status_code == 200, cancel.text
+        assert cancel.json()["cancel_requested"] is True
+        done = await settled(pipeline, started["id"])
+        again = await pipeline.client.post(
+            f"/replays/{started['id']}/cancel", headers=pipeline.auth
+        )
+        copies = await copies_on_raw_topic(pipeline.settings, started["id"])
+
+    assert done["state"] == "cancelled"
+    selected = done["counts"]["selected"]
+    assert 3 <= selected < len(sent)
+    assert again.status_code == 409
+    # What it sent before it stopped is exactly what was copied, and was delivered once.
+    assert sum(copies.values()) == selected
+    assert set(copies.values()) == {1}
+    assert Counter(r.webhook_id for r in own.received[delivered_before:]) == copies
+
+
+async def test_the_command_shows_progress_and_a_summary(
+    settings: Settings, private_targets: None
+) -> None:
+    async with (
+        target_server() as own,
+        target_server() as alternate,
+        replay_pipeline(settings) as pipeline,
+    ):
+        trigger_id = await http_trigger(pipeline, "by-hand", own.url("/ok"))
+        since = await past_this_millisecond()
+        sent = await send_events(pipeline, trigger_id, range(4))
+        selection = ("--project", "tenant", "--from", iso(since), "--trigger", trigger_id)
+        dry = await triggerline(pipeline.settings, "replay", "start", *selection, "--dry-run")
+        run = await triggerline(
+            pipeline.settings,
+            *("replay", "start", *selection, "--target-url", alternate.url("/ok")),
+        )
+        listed = await triggerline(pipeline.settings, "replay", "list", "--project", "tenant")
+
+    assert dry.code == 0, dry.stderr
+    assert "selected 4, would be routed 4, skipped 0, failed 0" in dry.stdout
+    assert run.code == 0, run.stderr
+    assert "100%" in run.stderr
+    assert "4/4 read, 4 sent" in run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].endswith(": finished")
+    figures = dict(line.split() for line in lines[1:])
+    assert figures == {
+        "selected": "4",
+        "routed": "4",
+        "skipped": "0",
+        "delivered": "4",
+        "failed": "0",
+    }
+    assert sorted(r.webhook_id for r in alternate.received) == sorted(sent)
+    assert "finished" in listed.stdout
+    assert "by cli " in listed.stdout
