@@ -30,19 +30,13 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TargetFields(Body):
-    """Where and how events are delivered, without the signing secret: also a replay's
-    alternate target, which is signed with each trigger's own secret."""
-
+class TargetIn(Body):
     kind: TargetKind
     ref: PlainText = Field(default="", max_length=2048, description="URL (http) or topic (kafka).")
     display_name: PlainText = Field(default="", max_length=200)
     timeout_s: float = Field(default=10.0, gt=0, le=60)
     max_attempts: int = Field(default=8, ge=1, le=50)
     max_age_s: float = Field(default=24 * 60 * 60, gt=0, le=7 * 24 * 60 * 60)
-
-
-class TargetIn(TargetFields):
     signing_secret: SecretValue | None = Field(
         default=None,
         description="http only, write-only: `whsec_<base64>`, signs each delivery. Omitted on "

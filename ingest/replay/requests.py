@@ -12,14 +12,14 @@ from psycopg import AsyncConnection
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from ingest.registry.errors import FieldError, Invalid, NotFound
-from ingest.registry.inputs import Body, PlainText, TargetFields
+from ingest.registry.inputs import Body, PlainText
 from ingest.registry.store import TriggerRow, find_trigger
 from ingest.registry.validation import target_errors
 from ingest.replay.rules import RuleOverrides, routing_rules
 from ingest.replay.store import ReplaySelection
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.settings import Settings
-from schemas.triggers import Target
+from schemas.triggers import Target, TargetKind
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 # Triggers one request may name.
@@ -29,6 +29,14 @@ SELECT name FROM triggers
 WHERE project_id = %s AND deleted_at IS NULL AND target_secret IS NULL
 ORDER BY name LIMIT 10
 """
+
+
+class AlternateTarget(Body):
+    """Where a replay delivers instead of each trigger's target. Deliveries keep the trigger's
+    timeout, attempts and maximum age, and an http one is signed with its signing secret."""
+
+    kind: TargetKind
+    ref: PlainText = Field(default="", max_length=2048, description="URL (http) or topic (kafka).")
 
 
 class ReplayCreate(Body):
@@ -42,7 +50,7 @@ class ReplayCreate(Body):
         default=None, min_length=1, max_length=MAX_TRIGGER_IDS, description="Default: every one."
     )
     event_ids: list[EventId] | None = Field(default=None, min_length=1)
-    target: TargetFields | None = Field(
+    target: AlternateTarget | None = Field(
         default=None,
         description="Deliver to this target instead of each trigger's own, for this replay only;"
         " http deliveries are signed with the trigger's signing secret.",
@@ -154,7 +162,7 @@ def _overrides(
 
 
 def _target(
-    given: TargetFields | None, topics: KafkaTargetPolicy, errors: list[FieldError]
+    given: AlternateTarget | None, topics: KafkaTargetPolicy, errors: list[FieldError]
 ) -> Target | None:
     if given is None:
         return None
