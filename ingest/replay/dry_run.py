@@ -20,7 +20,8 @@ from ingest.replay.raw_history import read_spans, spans_between
 from ingest.replay.requests import CheckedRequest
 from ingest.replay.rules import routing_rules
 from ingest.replay.selection import Selector
-from kinds.base import Ignored, UnroutableEvent
+from kinds.base import Ignored, Normalized, UnroutableEvent
+from kinds.filter_explain import WHOLE_FILTER_FALSE, FilterClauses, compile_clauses
 from kinds.routing import (
     FilterFailed,
     Routed,
@@ -80,6 +81,14 @@ class DryRunReport:
         return sum(t.failed.total() for t in self.triggers.values())
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledTrigger:
+    rules: RoutingTrigger
+    name: str
+    # The filter's top-level clauses, to say which one a miss failed on.
+    clauses: FilterClauses | None
+
+
 class RulesCache:
     """Each trigger's rules, compiled once per dry run; None for a deleted trigger."""
 
@@ -94,21 +103,26 @@ class RulesCache:
         self._settings = settings
         self._project_id = project_id
         self._request = request
-        self._rules: dict[str, tuple[RoutingTrigger, str] | None] = {}
+        self._rules: dict[str, CompiledTrigger | None] = {}
 
-    async def get(self, trigger_id: str) -> tuple[RoutingTrigger, str] | None:
+    async def get(self, trigger_id: str) -> CompiledTrigger | None:
         if trigger_id not in self._rules:
             self._rules[trigger_id] = await self._load(trigger_id)
         return self._rules[trigger_id]
 
-    async def _load(self, trigger_id: str) -> tuple[RoutingTrigger, str] | None:
+    async def _load(self, trigger_id: str) -> CompiledTrigger | None:
         row = self._request.triggers.get(trigger_id)
         if row is None:
             try:
                 row = await find_trigger(self._conn, self._project_id, trigger_id)
             except NotFound:
                 return None
-        return routing_rules(row, self._settings.cel, self._request.overrides), row.name
+        cel = self._settings.cel
+        rules = routing_rules(row, cel, self._request.overrides)
+        clauses = None
+        if rules.filter is not None and rules.config_error is None:
+            clauses = compile_clauses(rules.filter.source, cel.engine, cel.max_collection_items)
+        return CompiledTrigger(rules, row.name, clauses)
 
 
 async def dry_run(
@@ -149,19 +163,19 @@ async def dry_run(
 def _decide(
     report: DryRunReport,
     raw: RawEvent,
-    compiled: tuple[RoutingTrigger, str] | None,
+    compiled: CompiledTrigger | None,
     max_correlation: int,
 ) -> None:
     """Counts the processors' decision for one replayed event (processors/handler.py)."""
     trigger = report.triggers.get(raw.trigger_id)
     if trigger is None:
-        name = None if compiled is None else compiled[1]
+        name = None if compiled is None else compiled.name
         trigger = report.triggers[raw.trigger_id] = TriggerDryRun(raw.trigger_id, name)
     trigger.selected += 1
     if compiled is None:
         trigger.count(trigger.skipped, GONE)
         return
-    rules = compiled[0]
+    rules = compiled.rules
     try:
         event = normalize(raw, rules)
     except UnroutableEvent as exc:
@@ -178,6 +192,16 @@ def _decide(
     if isinstance(decision, Routed):
         trigger.routed += 1
     elif isinstance(decision, Skipped):
-        trigger.count(trigger.skipped, decision.reason)
+        trigger.count(trigger.skipped, _skip_reason(decision, event, compiled))
     elif isinstance(decision, FilterFailed):
         trigger.count(trigger.failed, decision.error)
+
+
+def _skip_reason(decision: Skipped, event: Normalized, compiled: CompiledTrigger) -> str:
+    """The processors' reason, or for a filter's miss the clause that decided it."""
+    rules = compiled.rules
+    type_allowed = rules.event_types is None or event.event_type in rules.event_types
+    if compiled.clauses is None or not type_allowed:
+        return decision.reason
+    explanation = compiled.clauses.explain(event.fields)
+    return decision.reason if explanation.reason == WHOLE_FILTER_FALSE else explanation.reason

@@ -127,11 +127,13 @@ async def test_a_replay_of_a_range_sends_exactly_its_events_again_marked_as_repl
         assert (dry["selected"], dry["routed"], dry["skipped"], dry["failed"]) == (6, 6, 0, 0)
         assert [t["trigger_id"] for t in dry["triggers"]] == [trigger_id]
         # A different filter, over the same events: what it would have routed, and why not.
-        what_if = await replay(
-            pipeline, {**selection, "dry_run": True, "filter": 'event.kind == "even"'}
-        )
-        assert (what_if["routed"], what_if["skipped"]) == (3, 3)
-        assert what_if["triggers"][0]["skipped_by_reason"] == {"filter returned false": 3}
+        new_filter = 'event.kind == "even" && event.seq < 8'
+        what_if = await replay(pipeline, {**selection, "dry_run": True, "filter": new_filter})
+        assert (what_if["routed"], what_if["skipped"]) == (2, 4)
+        assert what_if["triggers"][0]["skipped_by_reason"] == {
+            'clause 1 of 2 (event.kind == "even") returned false': 3,
+            "clause 2 of 2 (event.seq < 8) returned false": 1,
+        }
         assert len(own.received) == delivered_before, "a dry run sent nothing"
 
         started = await replay(
