@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import getpass
 import time
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -26,7 +27,7 @@ from ingest.replay.requests import ReplayCreate
 from ingest.replay.runner import ReplayRunner, RunProgress
 from ingest.replay.service import ReplayService
 from ingest.replay.worker import runner_name
-from runtime.settings import Settings, get_settings
+from runtime.settings import get_settings
 
 replay_app = typer.Typer(
     help="Re-send a time range of events through the pipeline, marked as replays.",
@@ -41,9 +42,21 @@ WaitOption = Annotated[
 WATCH_INTERVAL_S = 0.5
 
 
-async def _connect(settings: Settings) -> AsyncConnection[Any]:
-    # Progress updates and leases must commit as they are made.
-    return await AsyncConnection.connect(settings.database.url.get_secret_value(), autocommit=True)
+T = TypeVar("T")
+# What a command does within its project: with the service, a connection and the project's id.
+InProject = Callable[[ReplayService, AsyncConnection[Any], str], Awaitable[T]]
+
+
+def _in_project(project: str, action: InProject[T]) -> T:
+    settings = get_settings()
+
+    async def run() -> T:
+        # Progress updates and leases must commit as they are made.
+        url = settings.database.url.get_secret_value()
+        async with await AsyncConnection.connect(url, autocommit=True) as conn:
+            return await action(ReplayService(settings), conn, await project_id_of(conn, project))
+
+    return asyncio.run(run())
 
 
 @replay_app.command("start")
@@ -90,60 +103,44 @@ def start(
     elif target_topic is not None:
         body["target"] = {"kind": "kafka", "ref": target_topic}
     given = parsed(ReplayCreate, body)
-    settings = get_settings()
 
-    async def run() -> ReplayOut | DryRunOut:
-        async with await _connect(settings) as conn:
-            project_id = await project_id_of(conn, project)
-            service = ReplayService(settings)
-            started = await service.start(conn, project_id, f"cli {getpass.getuser()}", given)
-            if isinstance(started, DryRunOut) or detach:
-                return started
-            if not json_:
-                typer.echo(f"replay {started.id} started", err=True)
-            return await _run_here(settings, conn, project_id, started.id, wait)
+    async def run(
+        service: ReplayService, conn: AsyncConnection[Any], project_id: str
+    ) -> ReplayOut | DryRunOut:
+        started = await service.start(conn, project_id, f"cli {getpass.getuser()}", given)
+        if isinstance(started, DryRunOut) or detach:
+            return started
+        if not json_:
+            typer.echo(f"replay {started.id} started", err=True)
+        return await _run_here(service, conn, project_id, started.id, wait)
 
-    _print(asyncio.run(run()), json_)
+    _print(_in_project(project, run), json_)
 
 
 @replay_app.command("resume")
 def resume(replay_id: ReplayId, project: ProjectOption, wait: WaitOption = 120.0) -> None:
     """Run an unfinished replay here, from where it stopped, if nobody else runs it."""
-    settings = get_settings()
 
-    async def run() -> ReplayOut:
-        async with await _connect(settings) as conn:
-            project_id = await project_id_of(conn, project)
-            await store.find_replay(conn, project_id, replay_id)
-            return await _run_here(settings, conn, project_id, replay_id, wait)
+    async def run(service: ReplayService, conn: AsyncConnection[Any], project_id: str) -> ReplayOut:
+        await store.find_replay(conn, project_id, replay_id)
+        return await _run_here(service, conn, project_id, replay_id, wait)
 
-    _print(asyncio.run(run()), json_=False)
+    _print(_in_project(project, run), json_=False)
 
 
 @replay_app.command("cancel")
 def cancel(replay_id: ReplayId, project: ProjectOption, json_: JsonOption = False) -> None:
     """Stop a replay; what it already sent stays sent."""
-    settings = get_settings()
-
-    async def run() -> ReplayOut:
-        async with await _connect(settings) as conn:
-            project_id = await project_id_of(conn, project)
-            return await ReplayService(settings).cancel(conn, project_id, replay_id)
-
-    _print(asyncio.run(run()), json_)
+    replay = _in_project(project, lambda service, conn, pid: service.cancel(conn, pid, replay_id))
+    _print(replay, json_)
 
 
 @replay_app.command("show")
 def show(replay_id: ReplayId, project: ProjectOption, json_: JsonOption = False) -> None:
     """A replay's selection, state and counts."""
-    settings = get_settings()
-
-    async def run() -> ReplayOut:
-        async with await _connect(settings) as conn:
-            project_id = await project_id_of(conn, project)
-            return await ReplayService(settings).show(conn, project_id, replay_id)
-
-    _print(asyncio.run(run()), json_)
+    _print(
+        _in_project(project, lambda service, conn, pid: service.show(conn, pid, replay_id)), json_
+    )
 
 
 @replay_app.command("list")
@@ -153,14 +150,8 @@ def list_(
     json_: JsonOption = False,
 ) -> None:
     """The project's replays, newest first."""
-    settings = get_settings()
-
-    async def run() -> list[ReplayOut]:
-        async with await _connect(settings) as conn:
-            project_id = await project_id_of(conn, project)
-            return (await ReplayService(settings).list(conn, project_id, limit=limit)).items
-
-    replays = asyncio.run(run())
+    page = _in_project(project, lambda service, conn, pid: service.list(conn, pid, limit=limit))
+    replays = page.items
     if json_:
         typer.echo(orjson.dumps([r.model_dump(mode="json", by_alias=True) for r in replays]))
         return
@@ -173,13 +164,17 @@ def list_(
 
 
 async def _run_here(
-    settings: Settings, conn: AsyncConnection[Any], project_id: str, replay_id: str, wait: float
+    service: ReplayService,
+    conn: AsyncConnection[Any],
+    project_id: str,
+    replay_id: str,
+    wait: float,
 ) -> ReplayOut:
     """Runs the replay here with a progress bar, once nobody else holds it (meanwhile it shows
     its holder's progress); then waits up to `wait` seconds for its copies to settle and
     returns its final figures."""
+    settings = service.settings
     owner = runner_name("cli")
-    service = ReplayService(settings)
     bar = ProgressBar()
 
     def on_progress(progress: RunProgress) -> None:

@@ -41,6 +41,7 @@ def log_row(
         fields.get("error"),
         fields.get("latency_ms"),
         False,
+        None,
         T0 if stage == "dispatcher" else None,
     )
 
