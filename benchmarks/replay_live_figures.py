@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 PASS_RATIO = 2.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LivePhase:
     # The send loop's window, epoch seconds.
     sent_from: float
@@ -36,6 +36,13 @@ class LivePhase:
     cpu_percent: dict[str, int]
     load_before: float
     load_after: float
+    # The sender's round trips to ingest, ms.
+    answers_ms: list[float]
+    # Event id -> the target's receipt, epoch seconds.
+    received: dict[str, float]
+    # Per event, ms: (ingest acceptance -> routed record appended, routed record -> receipt);
+    # read from the routed topic once the run is over.
+    legs: list[tuple[float, float]] = field(default_factory=list)
 
     def window(self, start: float, end: float) -> list[float]:
         """Latencies of the events ingest accepted within [start, end]."""
@@ -80,7 +87,7 @@ async def live_phase(target: str, hook: str, options: Options, pids: dict[str, i
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
     sent_from = time.time()
-    await send_at_rate(hook, requests, options.rate)
+    answers = await send_at_rate(hook, requests, options.rate)
     sent_until = time.time()
 
     async def delivered() -> dict[str, Any] | None:
@@ -96,6 +103,8 @@ async def live_phase(target: str, hook: str, options: Options, pids: dict[str, i
         cpu_percent=cpu_shares(pids, cpu_before, time.monotonic() - started),
         load_before=load_before,
         load_after=os.getloadavg()[0],
+        answers_ms=answers,
+        received=done["received"],
     )
 
 
@@ -119,6 +128,21 @@ def _row(
     return (
         f"| {phase} | {seconds:.0f} s | {len(latencies):,} | {_ms(p50)} | {_ms(p99)} "
         f"| {p99 / baseline_p99:.2f} | {replay} | {cpu} | {load} |"
+    )
+
+
+def _p50_p99(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{_ms(percentile(values, 0.50))} / {_ms(percentile(values, 0.99))}"
+
+
+def _legs(phase: str, figures: LivePhase) -> str:
+    to_routed = [lag for lag, _ in figures.legs]
+    to_target = [lag for _, lag in figures.legs]
+    return (
+        f"| {phase} | {_p50_p99(figures.answers_ms)} | {_p50_p99(to_routed)} "
+        f"| {_p50_p99(to_target)} |"
     )
 
 
@@ -182,6 +206,12 @@ def print_report(
             cpu="",
             load="",
         ),
+        "",
+        "| phase | sender's ingest answer p50 / p99 | ingest -> routed p50 / p99 "
+        "| routed -> target p50 / p99 |",
+        "|---|---|---|---|",
+        _legs("A: live only", baseline),
+        _legs("B: live + replay", during),
         "",
         f"replay: state {replay.shown['state']}, settled {replay.shown['settled']}; selected "
         f"{counts['selected']:,} of {counts['to_scan']:,} scanned, routed {counts['routed']:,},"

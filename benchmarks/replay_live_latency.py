@@ -45,6 +45,7 @@ from psycopg import AsyncConnection
 
 from benchmarks.dispatch_end_to_end import (
     WEBHOOK_SECRET,
+    routed_lags,
     send_at_rate,
     signed_requests,
 )
@@ -199,7 +200,9 @@ async def seed_history(bench: Bench, count: int) -> tuple[datetime, datetime]:
                 definition="webhook",
                 received_at=datetime.now(UTC),
                 content_type="application/json",
-                body=orjson.dumps({"conv": f"c{n % CONVERSATIONS}", "n": n}).decode(),
+                # Conversations of their own: the live events' are c0, c1, ... (the routed
+                # topic is keyed by correlation id alone, whatever the trigger).
+                body=orjson.dumps({"conv": f"h{n % CONVERSATIONS}", "n": n}).decode(),
                 headers={"webhook-id": f"msg_{uuid.uuid4().hex}"},
             )
             pending.append(await producer.send(topic, RAW_EVENTS.encode(event), key=key))
@@ -327,6 +330,8 @@ async def run(base_settings: Settings, options: Options) -> None:
                     process.terminate()
                 for process in stages:
                     await process.wait()
+        baseline.legs = await routed_lags(settings, baseline.received)
+        during.legs = await routed_lags(settings, during.received)
     print_report(
         command=shlex.join(["python", "-m", "benchmarks.replay_live_latency", *sys.argv[1:]]),
         options=options,
