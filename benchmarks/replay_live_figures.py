@@ -216,7 +216,8 @@ def print_report(
         f"replay: state {replay.shown['state']}, settled {replay.shown['settled']}; selected "
         f"{counts['selected']:,} of {counts['to_scan']:,} scanned, routed {counts['routed']:,},"
         f" delivered {counts['delivered']:,}, failed {counts['failed']:,}; asked"
-        f" {options.replay_rate:,.0f}/s; runner ran {replay_end - started:.1f} s"
+        f" {options.replay_rate:,.0f}/s, at most {options.transaction_events:,} copies per"
+        f" transaction; runner ran {replay_end - started:.1f} s"
         + ("" if finished else " (still running)"),
         f"overlap: the replay ran during {overlap:.1f} s of live phase B's"
         f" {during.sent_until - during.sent_from:.1f} s; replayed deliveries reached the target"

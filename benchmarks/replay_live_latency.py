@@ -17,10 +17,12 @@ copies were reaching their target (first to last replayed delivery), and the rep
 as selected by the runner over its wall time (the replay's counts) and as delivered by the
 dispatchers. By default the two triggers hash to the same raw partition, the worst case: a
 replay's transactions then hold back the live records behind them (`--partition other` puts
-them on different ones).
+them on different ones). `--transaction-events` sets the replay's copies per transaction
+(TRIGGERLINE_REPLAY_TRANSACTION_EVENTS; the shipped default otherwise): the runner writes each
+transaction's copies in one burst.
 
     .venv/bin/python -m benchmarks.replay_live_latency [--history 100000] [--rate 1000] \
-        [--replay-rate 1000] [--duration 30] [--partition same|other]
+        [--replay-rate 1000] [--duration 30] [--partition same|other] [--transaction-events N]
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Options:
     replay_rate: float
     duration_s: float
     partition: str
+    transaction_events: int
 
     @property
     def phase_s(self) -> float:
@@ -297,6 +300,7 @@ async def run(base_settings: Settings, options: Options) -> None:
             TRIGGERLINE_CRON_ENABLED="false",
             TRIGGERLINE_LOG_LEVEL="ERROR",
             TRIGGERLINE_REPLAY_POLL_INTERVAL_S="0.2",
+            TRIGGERLINE_REPLAY_TRANSACTION_EVENTS=str(options.transaction_events),
         )
         async with target_process() as live_target, target_process() as history_target:
             stages = [
@@ -350,11 +354,19 @@ if __name__ == "__main__":
     parser.add_argument("--replay-rate", type=float, default=1000.0)
     parser.add_argument("--duration", type=float, default=30.0, help="shortest phase, seconds")
     parser.add_argument("--partition", choices=("same", "other"), default="same")
+    parser.add_argument("--transaction-events", type=int)
     args = parser.parse_args()
     base_settings = Settings()
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         local_kafka.start(base_settings.local_dir)
     if "DATABASE_URL" not in os.environ:
         local_postgres.start(base_settings.local_dir)
-    options = Options(args.history, args.rate, args.replay_rate, args.duration, args.partition)
+    options = Options(
+        args.history,
+        args.rate,
+        args.replay_rate,
+        args.duration,
+        args.partition,
+        args.transaction_events or base_settings.replay.transaction_events,
+    )
     asyncio.run(run(base_settings, options))
