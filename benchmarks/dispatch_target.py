@@ -3,7 +3,8 @@
 Run as its own process (`python benchmarks/dispatch_target.py PORT`) so that it does not share
 an event loop with the client being measured. GET /stats returns the request count, the time of
 the first and last request, and end-to-end latencies (receipt minus the CloudEvent's
-`receivedat`, i.e. since ingest accepted the event) when requests carry one.
+`receivedat`, i.e. since ingest accepted the event) with each one's `receivedat`, when requests
+carry one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class Stats:
         self.first = 0.0
         self.last = 0.0
         self.latencies_ms: list[float] = []
+        # The `receivedat` of each latency's event, in the same order (epoch seconds), so a
+        # benchmark can pick the events ingest accepted within a time window.
+        self.accepted_at: list[float] = []
         # Event id -> receipt time, so a benchmark can split the latency by stage.
         self.received: dict[str, float] = {}
 
@@ -37,6 +41,7 @@ class Stats:
             event = orjson.loads(body)
             received = datetime.fromisoformat(event["receivedat"]).timestamp()
             self.latencies_ms.append((now - received) * 1000)
+            self.accepted_at.append(received)
             self.received.setdefault(event["id"], now)
         return web.Response(status=204)
 
@@ -48,6 +53,7 @@ class Stats:
                     "first": self.first,
                     "last": self.last,
                     "latencies_ms": self.latencies_ms,
+                    "accepted_at": self.accepted_at,
                     "received": self.received,
                 }
             ),
@@ -57,6 +63,7 @@ class Stats:
     async def reset(self, _: web.Request) -> web.Response:
         self.count, self.first, self.last = 0, 0.0, 0.0
         self.latencies_ms.clear()
+        self.accepted_at.clear()
         self.received.clear()
         return web.Response(status=204)
 
