@@ -22,7 +22,7 @@ them on different ones). `--transaction-events` sets the replay's copies per tra
 transaction's copies in one burst.
 
     .venv/bin/python -m benchmarks.replay_live_latency [--history 100000] [--rate 1000] \
-        [--replay-rate 1000] [--duration 30] [--partition same|other] [--transaction-events N]
+        [--replay-rate 500] [--duration 30] [--partition same|other] [--transaction-events N]
 """
 
 from __future__ import annotations
@@ -351,7 +351,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=1000, help="live webhooks per second")
-    parser.add_argument("--replay-rate", type=float, default=1000.0)
+    parser.add_argument(
+        "--replay-rate", type=float, help="default: TRIGGERLINE_REPLAY_DEFAULT_RATE_PER_S"
+    )
     parser.add_argument("--duration", type=float, default=30.0, help="shortest phase, seconds")
     parser.add_argument("--partition", choices=("same", "other"), default="same")
     parser.add_argument("--transaction-events", type=int)
@@ -364,7 +366,7 @@ if __name__ == "__main__":
     options = Options(
         args.history,
         args.rate,
-        args.replay_rate,
+        args.replay_rate or base_settings.replay.default_rate_per_s,
         args.duration,
         args.partition,
         args.transaction_events or base_settings.replay.transaction_events,

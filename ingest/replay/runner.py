@@ -8,9 +8,10 @@ counts in the offset metadata. A runner that dies leaves its open transaction to
 when the next runner of the replay (same transactional id) starts, and that runner resumes
 from the committed position with the committed counts.
 
-Transactions are kept short: copies are paced into memory first and then written in one burst,
-because an open transaction on a raw partition holds back every live record behind it from the
-processors (they read committed records only).
+Transactions are short and frequent: copies are paced into memory and written every tenth of a
+second, because an open transaction on a raw partition holds back every live record behind it
+from the processors (they read committed records only), and because a burst of copies makes live
+events queue behind it in the processors and the dispatchers.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ from schemas.topics import RAW_EVENTS
 
 log = logging.getLogger("triggerline.replay")
 
-# A transaction also closes after this long, so that progress and cancels are seen promptly
-# when few records are selected.
-TRANSACTION_INTERVAL_S = 0.5
+# A transaction closes after this long at the latest. Short transactions keep the copies
+# flowing at the replay's rate instead of arriving in bursts that the processors and the
+# dispatchers would have to queue live events behind; they also show progress and cancels
+# promptly when few records are selected.
+TRANSACTION_INTERVAL_S = 0.1
+# Raw records decoded between two yields to the event loop, which ingest's webhooks share.
+READ_BATCH = 200
 # Bounds how long a runner that dies mid-transaction holds back live records on its
 # partitions: the broker aborts the transaction after this.
 TRANSACTION_TIMEOUT_MS = 10_000
@@ -202,7 +207,7 @@ class ReplayRunner:
         copies: list[HistoricRecord] = []
         positions: dict[TopicPartition, int] = {}
         closes_at = time.monotonic() + TRANSACTION_INTERVAL_S
-        async for records in read_spans(consumer, spans):
+        async for records in read_spans(consumer, spans, max_records=READ_BATCH):
             for record in records:
                 counts = progress.counts[record.partition]
                 counts.scanned += 1
@@ -216,6 +221,8 @@ class ReplayRunner:
                         return False
                     copies, positions = [], {}
                     closes_at = time.monotonic() + TRANSACTION_INTERVAL_S
+            # Pacing may not sleep at all (few records selected): let webhooks in between.
+            await asyncio.sleep(0)
         return await self._commit(producer, copies, positions, progress)
 
     async def _commit(
