@@ -87,12 +87,13 @@ async def checked(
         errors.append(
             FieldError("event_ids", f"at most {limit} (TRIGGERLINE_REPLAY_MAX_EVENT_IDS)")
         )
-    rate = given.rate_per_s or settings.replay.default_rate_per_s
-    if rate > settings.replay.max_rate_per_s:
+    bounds = settings.replay
+    rate = given.rate_per_s or min(bounds.default_rate_per_s, bounds.max_rate_per_s)
+    if rate > bounds.max_rate_per_s:
         errors.append(
             FieldError(
                 "rate_per_s",
-                f"at most {settings.replay.max_rate_per_s:g} (TRIGGERLINE_REPLAY_MAX_RATE_PER_S)",
+                f"at most {bounds.max_rate_per_s:g} (TRIGGERLINE_REPLAY_MAX_RATE_PER_S)",
             )
         )
     triggers = await _triggers(conn, project_id, given.trigger_ids, errors)
