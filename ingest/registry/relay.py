@@ -31,6 +31,7 @@ from aiokafka.errors import (
 from aiokafka.partitioner import DefaultPartitioner
 from psycopg import AsyncConnection, sql
 
+from runtime.cancellation import stop_if_cancelling
 from runtime.kafka import reached, whole_topic_consumer
 from runtime.metrics import OUTBOX_ROWS_SET_ASIDE
 from runtime.settings import Settings
@@ -76,6 +77,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                stop_if_cancelling()
                 self.is_leader = False
                 log.warning("outbox relay interrupted; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(2)

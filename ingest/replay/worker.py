@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest.replay import store
 from ingest.replay.runner import ReplayRunner
+from runtime.cancellation import stop_if_cancelling
 from runtime.settings import Settings
 
 log = logging.getLogger("triggerline.replay")
@@ -35,17 +36,13 @@ class ReplayWorker:
         self._pruned_at = 0.0
 
     async def run(self) -> None:
-        task = asyncio.current_task()
         while True:
             try:
                 ran = await self._run_one()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A cancellation can surface as the driver's own error (psycopg answers a query
-                # interrupted by one with QueryCanceled): stopping wins over retrying.
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from None
+                stop_if_cancelling()
                 log.exception("replay worker step failed")
                 ran = False
             if not ran:
