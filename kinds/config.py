@@ -58,6 +58,10 @@ BoolExpression = Annotated[str, Field(min_length=1, max_length=CEL_MAX_LENGTH), 
 StringExpression = Annotated[
     str, Field(min_length=1, max_length=CEL_MAX_LENGTH), _cel(CelType.STRING)
 ]
+# A destination's transform: what it returns becomes the CloudEvent's `data`.
+PayloadExpression = Annotated[
+    str, Field(min_length=1, max_length=CEL_MAX_LENGTH), _cel(CelType.PAYLOAD)
+]
 OpenEventType = Annotated[str, Field(min_length=1, max_length=EVENT_TYPE_MAX_LENGTH)]
 UniqueItems = AfterValidator(_unique)
 # Event types to route, for kinds whose senders name types freely; None routes every type.

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from schemas.triggers import DefinitionSlug, Target, TargetKind
+from schemas.triggers import DEFAULT_DESTINATION, DefinitionSlug, Target, TargetKind
 
 
 class RawEvent(msgspec.Struct, frozen=True):
@@ -49,7 +49,8 @@ class RoutedEvent(msgspec.Struct, frozen=True):
     # The correlation id: one conversation, one ordered stream.
     subject: str
     time: datetime
-    data: dict[str, Any]
+    # The event's fields, or what the destination's transform made of them.
+    data: dict[str, Any] | list[Any] | str
     triggerid: str
     projectid: str
     targetkind: TargetKind
@@ -61,6 +62,9 @@ class RoutedEvent(msgspec.Struct, frozen=True):
     replay: bool = False
     # The replay that re-sent this event; the event keeps its id (and so its `webhook-id`).
     replayid: str | None = None
+    # The trigger's destination this record is for: one record per destination whose filter
+    # passed, all keyed by the same correlation id.
+    destination: str = DEFAULT_DESTINATION
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
     v: int = 1
@@ -75,6 +79,7 @@ Outcome = Literal[
     "dead_lettered",
     "skipped",
     "filter_error",
+    "transform_error",
     "duplicate",
     "ignored",
 ]
@@ -90,6 +95,9 @@ class DeliveryLogRecord(msgspec.Struct, frozen=True):
     outcome: Outcome
     at: datetime
     correlation_id: str | None = None
+    # The destination a step belongs to; None for steps of the whole event (received, a
+    # duplicate, the trigger's own filter).
+    destination: str | None = None
     target_kind: TargetKind | None = None
     # Redacted (`schemas.redaction.redact_url`): this record is shown to humans.
     target_ref: str | None = None

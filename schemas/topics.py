@@ -98,7 +98,7 @@ TRIGGER_CONFIG = RecordTopicSpec(
     cleanup_policy="compact",
     retention_ms=None,
     key_format="trigger id (utf-8)",
-    value_format="TriggerConfig v1 (orjson); a tombstone (null) when the trigger is deleted",
+    value_format="TriggerConfig v2 (orjson; v1 records read as v2); null when deleted",
     description="The data plane's view of the trigger registry, fed by the outbox relay.",
 )
 
@@ -109,8 +109,11 @@ ROUTED_EVENTS = RecordTopicSpec(
     retention_ms=7 * DAY_MS,
     key_format="correlation id (utf-8), so that one conversation stays on one partition",
     value_format="CloudEvent 1.0, structured mode (application/cloudevents+json)",
-    description="Normalized, filtered events ready for delivery.",
+    description="Normalized, filtered events ready for delivery, one per destination.",
 )
+# Routed records also carry their destination's name in this header, so that the dispatcher
+# orders deliveries per (correlation id, destination) without decoding the value.
+DESTINATION_HEADER = "triggerline-destination"
 
 DELIVERY_LOG = RecordTopicSpec(
     suffix="delivery-log",

@@ -26,6 +26,8 @@ class CelType(enum.Enum):
     LIST = "list"
     MAP = "map"
     DYN = "dyn"
+    # A result only: a map, a list or a string (what a transform may make a CloudEvent's data).
+    PAYLOAD = "map, list or string"
 
 
 class CelCompileError(ValueError):
@@ -81,6 +83,10 @@ def check_result(value: Any, result_type: CelType | None) -> Any:
     """Checks a result against the declared result type at run time (for `dyn` results)."""
     if result_type is None or result_type is CelType.DYN:
         return value
+    if result_type is CelType.PAYLOAD:
+        if isinstance(value, dict | list | str):
+            return value
+        raise CelEvaluationError(f"expected a map, list or string result, got {type_name(value)}")
     expected = {
         CelType.BOOL: bool,
         CelType.INT: int,
