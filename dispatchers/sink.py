@@ -47,8 +47,8 @@ INSERT = """
 INSERT INTO delivery_log (
     log_partition, log_offset, event_id, trigger_id, project_id, stage, outcome, at,
     correlation_id, target_kind, target_ref, attempt, reason, http_status, error, latency_ms,
-    replay, replay_id, received_at
-) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    replay, replay_id, destination, received_at
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (log_partition, log_offset) DO NOTHING
 """
 PRUNE = """
@@ -93,6 +93,7 @@ def row_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...] | None:
         e.latency_ms,
         e.replay,
         storable(e.replay_id),
+        e.destination,
         e.received_at,
     )
 

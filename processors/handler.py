@@ -17,10 +17,12 @@ from typing import Protocol
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
 from kinds.routing import (
+    Decision,
     FilterFailed,
     Routed,
     RoutingTrigger,
     Skipped,
+    TransformFailed,
     decide,
     normalize,
     oversized_correlation,
@@ -31,11 +33,17 @@ from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
-from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, RAW_EVENTS, ROUTED_EVENTS
+from schemas.topics import (
+    DEAD_LETTERS,
+    DELIVERY_LOG,
+    DESTINATION_HEADER,
+    RAW_EVENTS,
+    ROUTED_EVENTS,
+)
 
 log = logging.getLogger("triggerline.processors")
 
-CLOUDEVENTS_HEADERS: Headers = [("content-type", b"application/cloudevents+json")]
+CLOUDEVENTS_CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
 NO_HEADERS: Headers = []
 # At INFO, one decision per outcome is logged at most this often.
 SAMPLE_INTERVAL_S = 10.0
@@ -203,35 +211,45 @@ class RawEventHandler:
             return self.dead_letter(source, "undecodable", problem, None)
 
     def _decided(self, raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> list[Output]:
-        decision = decide(raw, trigger, event)
+        outputs: list[Output] = []
+        for decision in decide(raw, trigger, event):
+            if isinstance(decision, Routed):
+                outputs.append(self._routed_output(decision))
+            outputs.append(self._decision_record(raw, decision))
+        return outputs
+
+    def _routed_output(self, decision: Routed) -> Output:
+        routed = decision.event
+        headers = [CLOUDEVENTS_CONTENT_TYPE, (DESTINATION_HEADER, routed.destination.encode())]
+        return Output(self._routed, routed.subject.encode(), ROUTED_EVENTS.encode(routed), headers)
+
+    def _decision_record(self, raw: RawEvent, decision: Decision) -> Output:
         if isinstance(decision, Routed):
             routed = decision.event
-            subject = routed.subject
-            return [
-                Output(
-                    self._routed,
-                    subject.encode(),
-                    ROUTED_EVENTS.encode(routed),
-                    CLOUDEVENTS_HEADERS,
-                ),
-                self._record(raw, routed.id, "routed", correlation_id=subject),
-            ]
+            return self._record(
+                raw,
+                routed.id,
+                "routed",
+                correlation_id=routed.subject,
+                destination=routed.destination,
+            )
+        outcome: Outcome
         if isinstance(decision, Skipped):
-            outcome: Outcome = "skipped"
-            reason = decision.reason
+            outcome, reason = "skipped", decision.reason
         elif isinstance(decision, FilterFailed):
             outcome, reason = "filter_error", decision.error
+        elif isinstance(decision, TransformFailed):
+            outcome, reason = "transform_error", decision.error
         else:
             raise TypeError(f"unexpected decision {decision!r}")
-        return [
-            self._record(
-                raw,
-                decision.event_id,
-                outcome,
-                correlation_id=decision.correlation_id,
-                reason=reason,
-            )
-        ]
+        return self._record(
+            raw,
+            decision.event_id,
+            outcome,
+            correlation_id=decision.correlation_id,
+            reason=reason,
+            destination=decision.destination,
+        )
 
     def _too_large(self, source: SourceRecord, raw: RawEvent | None, problem: str) -> list[Output]:
         log.warning(
@@ -261,6 +279,7 @@ class RawEventHandler:
         *,
         correlation_id: str | None = None,
         reason: str | None = None,
+        destination: str | None = None,
     ) -> Output:
         self._counters.decided(raw.definition, outcome)
         entry = DeliveryLogRecord(
@@ -271,6 +290,7 @@ class RawEventHandler:
             outcome=outcome,
             at=datetime.now(UTC),
             correlation_id=correlation_id,
+            destination=destination,
             reason=None if reason is None else cut(reason),
             replay=raw.replay,
             replay_id=raw.replay_id,

@@ -1,8 +1,9 @@
 """`GET /triggers/{id}/deliveries` and `GET /events/{event_id}`: the delivery log, per project.
 
 Both read what the delivery-log sink wrote to PostgreSQL. An event's journey lists, in order:
-received (when ingest accepted it); the processors' decision (routed, or skipped with the
-reason); each delivery attempt; and the final outcome. A journey belongs to one trigger: event
+received (when ingest accepted it); the processors' decisions (routed to each destination, or
+skipped with the reason); each delivery attempt; and the final outcomes, per destination and
+for the event (`ingest.api.journeys`). A journey belongs to one trigger: event
 ids come from senders, so two triggers of a project can see the same id, and their journeys are
 never merged (`?trigger_id=` chooses one when the id is shared).
 """
@@ -22,6 +23,7 @@ from ingest.api.auth import ProjectId
 from ingest.api.database import Connection
 from ingest.api.dependencies import documented_errors, resource_id
 from ingest.api.errors import ApiError
+from ingest.api.journeys import destination_of, outcomes
 from ingest.registry.deliveries import (
     DeliveryFilter,
     DeliveryRow,
@@ -36,9 +38,6 @@ from schemas.redaction import redact_url
 
 router = APIRouter(tags=["deliveries"])
 
-# What finally happened to an event. A `duplicate` is a sender's retry of an event already seen:
-# a step of that event's journey, never its fate.
-FINAL_OUTCOMES = frozenset({"delivered", "dead_lettered", "skipped", "filter_error", "ignored"})
 # Event and correlation ids are free text; PostgreSQL cannot compare text holding NUL.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 IdParam = Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
@@ -50,6 +49,9 @@ class DeliveryStep(BaseModel):
     at: datetime | None
     event_id: str
     correlation_id: str | None = None
+    destination: str | None = Field(
+        default=None, description="The destination this step belongs to; null for the event's."
+    )
     target_kind: str | None = None
     target_ref: str | None = None
     attempt: int = 0
@@ -65,14 +67,25 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
+class DestinationOutcome(BaseModel):
+    name: str
+    final_outcome: str = Field(
+        description="Its latest of `delivered`, `dead_lettered`, `skipped`, `filter_error`,"
+        " `transform_error`; or `in_progress`."
+    )
+
+
 class EventJourney(BaseModel):
     event_id: str
     trigger_id: str
     correlation_id: str | None
     final_outcome: str = Field(
-        description="What finally happened: `delivered`, `dead_lettered`, `skipped`,"
-        " `filter_error`, `ignored` (the latest of these), or `in_progress`."
+        description="`delivered` only if every destination the event was routed to delivered;"
+        " `dead_lettered` if one dead-lettered it; `in_progress` while one is under way; else"
+        " the trigger's or the destinations' decision (`skipped`, `filter_error`,"
+        " `transform_error`, `ignored`)."
     )
+    destinations: list[DestinationOutcome]
     steps: list[DeliveryStep]
 
 
@@ -87,6 +100,7 @@ async def trigger_deliveries(
     until: Annotated[datetime | None, Query(description="Before (UTC if no zone).")] = None,
     event_id: IdParam = None,
     correlation_id: IdParam = None,
+    destination: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL_CHARACTERS)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DeliveryPage:
@@ -97,7 +111,7 @@ async def trigger_deliveries(
         conn,
         project_id,
         trigger_id,
-        DeliveryFilter(outcome, _utc(since), _utc(until), event_id, correlation_id),
+        DeliveryFilter(outcome, _utc(since), _utc(until), event_id, correlation_id, destination),
         limit=limit + 1,
         after=None if cursor is None else _decode_cursor(cursor),
     )
@@ -137,12 +151,16 @@ async def event(
         steps.insert(
             0, DeliveryStep(stage="ingest", outcome="received", at=received_at, event_id=event_id)
         )
-    finals = [row.outcome for row in rows if row.outcome in FINAL_OUTCOMES]
+    derived = outcomes(rows)
     return EventJourney(
         event_id=event_id,
         trigger_id=triggers[0],
         correlation_id=next((r.correlation_id for r in rows if r.correlation_id), None),
-        final_outcome=finals[-1] if finals else "in_progress",
+        final_outcome=derived.event,
+        destinations=[
+            DestinationOutcome(name=name, final_outcome=outcome)
+            for name, outcome in derived.destinations.items()
+        ],
         steps=steps,
     )
 
@@ -154,6 +172,7 @@ def _step(row: DeliveryRow) -> DeliveryStep:
         at=row.at,
         event_id=row.event_id,
         correlation_id=row.correlation_id,
+        destination=destination_of(row),
         target_kind=row.target_kind,
         # No target credential is shown, whatever the row holds.
         target_ref=None if row.target_ref is None else redact_url(row.target_ref),

@@ -16,7 +16,7 @@ from psycopg.rows import class_row
 _COLUMNS = sql.SQL(
     "log_partition, log_offset, event_id, trigger_id, stage, outcome, at, correlation_id,"
     " target_kind, target_ref, attempt, reason, http_status, error, latency_ms, replay,"
-    " received_at"
+    " received_at, destination"
 )
 
 
@@ -39,6 +39,7 @@ class DeliveryRow:
     latency_ms: float | None
     replay: bool
     received_at: datetime | None
+    destination: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class DeliveryFilter:
     until: datetime | None = None
     event_id: str | None = None
     correlation_id: str | None = None
+    destination: str | None = None
 
 
 # A page position: (at, log_partition, log_offset) of the last row of the previous page.
@@ -70,6 +72,7 @@ async def list_deliveries(
         ("outcome", where.outcome),
         ("event_id", where.event_id),
         ("correlation_id", where.correlation_id),
+        ("destination", where.destination),
     ):
         if value is not None:
             conditions.append(sql.SQL("{} = %s").format(sql.Identifier(column)))

@@ -3,7 +3,8 @@ every selected event is decided by the same code the processors run (`kinds.rout
 the trigger's current rules or the request's filter and event types.
 
 A replay is never deduplicated, so neither is its dry run. Its figures are the processors'
-decisions; delivery outcomes are not predicted.
+decisions on the trigger's own rules: an event counts as routed when they pass it, whatever
+its destinations' filters then decide. Delivery outcomes are not predicted.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from kinds.base import Ignored, Normalized, UnroutableEvent
 from kinds.filter_explain import WHOLE_FILTER_FALSE, FilterClauses, compile_clauses
 from kinds.routing import (
     FilterFailed,
-    Routed,
     RoutingTrigger,
     Skipped,
-    decide,
     normalize,
     oversized_correlation,
+    screen,
 )
 from runtime.kafka import whole_topic_consumer
 from runtime.settings import Settings
@@ -188,8 +188,8 @@ def _decide(
     if problem is not None:
         trigger.count(trigger.failed, problem)
         return
-    decision = decide(raw, rules, event)
-    if isinstance(decision, Routed):
+    decision = screen(rules, event)
+    if decision is None:
         trigger.routed += 1
     elif isinstance(decision, Skipped):
         trigger.count(trigger.skipped, _skip_reason(decision, event, compiled))

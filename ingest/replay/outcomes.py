@@ -7,24 +7,31 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-# An event counts once per stage and outcome, however often its delivery was attempted.
+# An event counts once per destination, stage and outcome, however often its delivery was
+# attempted; the processors' decisions about the whole event name no destination. The last row
+# counts the events the processors decided about, whatever their number of destinations.
 OUTCOMES = """
-SELECT stage, outcome, count(DISTINCT (trigger_id, event_id)) FROM delivery_log
-WHERE replay_id = %s GROUP BY stage, outcome
+SELECT stage, outcome, count(DISTINCT (trigger_id, event_id, coalesce(destination, '')))
+FROM delivery_log WHERE replay_id = %(replay)s GROUP BY stage, outcome
+UNION ALL
+SELECT 'processor', '*decided', count(DISTINCT (trigger_id, event_id))
+FROM delivery_log WHERE replay_id = %(replay)s AND stage = 'processor'
 """
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayOutcomes:
+    # Counted per destination of an event.
     routed: int = 0
-    # Skipped by the trigger's rules, or ignored (handshakes, paused or deleted triggers).
+    # Skipped by the trigger's or a destination's rules, or ignored (handshakes, paused or
+    # deleted triggers).
     skipped: int = 0
     delivered: int = 0
-    # Filter errors and dead letters, of the processors or the dispatchers.
+    # Filter and transform errors and dead letters, of the processors or the dispatchers.
     failed: int = 0
     # Routed and neither delivered nor dead-lettered yet.
     in_flight: int = 0
-    # Copies the processors have decided about.
+    # Copies (events) the processors have decided about.
     decided: int = 0
 
     def settled(self, selected: int) -> bool:
@@ -33,7 +40,7 @@ class ReplayOutcomes:
 
 
 async def replay_outcomes(conn: AsyncConnection[Any], replay_id: str) -> ReplayOutcomes:
-    cursor = await conn.execute(OUTCOMES, (replay_id,))
+    cursor = await conn.execute(OUTCOMES, {"replay": replay_id})
     found: dict[tuple[str, str], int] = {
         (stage, outcome): count for stage, outcome, count in await cursor.fetchall()
     }
@@ -43,7 +50,7 @@ async def replay_outcomes(conn: AsyncConnection[Any], replay_id: str) -> ReplayO
 
     routed = of("processor", "routed")
     skipped = of("processor", "skipped", "ignored", "duplicate")
-    processor_failed = of("processor", "filter_error", "dead_lettered")
+    processor_failed = of("processor", "filter_error", "transform_error", "dead_lettered")
     delivered = of("dispatcher", "delivered")
     dispatcher_failed = of("dispatcher", "dead_lettered")
     return ReplayOutcomes(
@@ -52,5 +59,5 @@ async def replay_outcomes(conn: AsyncConnection[Any], replay_id: str) -> ReplayO
         delivered=delivered,
         failed=processor_failed + dispatcher_failed,
         in_flight=max(0, routed - delivered - dispatcher_failed),
-        decided=routed + skipped + processor_failed,
+        decided=of("processor", "*decided"),
     )

@@ -1,10 +1,11 @@
 """Filter preview: a trigger's rules, or a filter and event-type list to try instead, evaluated
 against the trigger's recent raw events, with why each event would or would not be routed.
 
-Each event goes through `kinds.routing.normalize` and `decide`, the processors' own code, so a
-preview gives the processors' answer. Deduplication is not applied: a sender's retry of an
-event shows as a second event. The filter's clauses are compiled once per preview
-(`kinds.filter_explain`) to name the clause that decided a miss.
+Each event goes through `kinds.routing.normalize` and `screen` (the trigger's own allow-list
+and filter), the processors' own code, so a preview gives the processors' answer; each
+destination's filter then applies on top, as its own step. Deduplication is not applied: a
+sender's retry of an event shows as a second event. The filter's clauses are compiled once per
+preview (`kinds.filter_explain`) to name the clause that decided a miss.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from ingest.replay.trigger_history import (
 from kinds.base import Ignored, Normalized, UnroutableEvent
 from kinds.filter_explain import Explanation, FilterClauses, compile_clauses
 from kinds.routing import (
-    Decision,
     FilterFailed,
     RoutingTrigger,
+    Screened,
     Skipped,
-    decide,
     normalize,
     oversized_correlation,
+    screen,
 )
 from runtime.settings import ProcessorSettings, Settings
 from schemas.records import RawEvent
@@ -181,7 +182,7 @@ def verdict_of(
     oversized = oversized_correlation(event, max_correlation_id_bytes)
     if oversized is not None:
         return PreviewedEvent(event.event_id, raw.received_at, "error", reason=oversized)
-    verdict, reason, explanation = _judged(decide(raw, rules, event), event, rules, clauses)
+    verdict, reason, explanation = _judged(screen(rules, event), event, rules, clauses)
     return PreviewedEvent(
         event.event_id,
         raw.received_at,
@@ -195,13 +196,11 @@ def verdict_of(
 
 
 def _judged(
-    decision: Decision,
+    decision: Screened | None,
     event: Normalized,
     rules: RoutingTrigger,
     clauses: FilterClauses | None,
 ) -> tuple[Verdict, str | None, Explanation | None]:
-    if isinstance(decision, Ignored):
-        return "ignored", decision.reason, None
     if isinstance(decision, Skipped):
         # The allow-list is checked before the filter: a skipped event of an allowed type is
         # the filter's miss.

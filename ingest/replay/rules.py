@@ -55,7 +55,7 @@ def routing_rules(
         definition=row.definition,
         name=row.name,
         status=row.status,
-        target=row.target,
+        destinations=row.destinations,
         updated_at=row.updated_at,
         revision=row.revision,
         config=config,

@@ -27,7 +27,8 @@ _TYPES: dict[CelType, cel.Type] = {
     CelType.MAP: cel.Type.Map(cel.Type.STRING, _DYN),
     CelType.DYN: _DYN,
 }
-_PAYLOAD = (_TYPES[CelType.MAP], _TYPES[CelType.LIST], cel.Type.STRING)
+# A payload's element types do not matter: a map<string, int> is as good as a map<string, dyn>.
+_PAYLOAD_KINDS = ("MAP<", "LIST<", "STRING")
 
 # "INVALID_ARGUMENT: ERROR: <input>:1:12: Syntax error: mismatched input ..."
 _POSITIONED = re.compile(r"<input>:(\d+):(\d+): (.*)")
@@ -70,8 +71,11 @@ def compile_fast(
         raise _compile_error(str(exc)) from None
     if result_type is not None and result_type is not CelType.DYN:
         returned = compiled.return_type()
-        accepted = _PAYLOAD if result_type is CelType.PAYLOAD else (_TYPES[result_type],)
-        if returned != _DYN and not any(t.is_assignable_from(returned) for t in accepted):
+        if result_type is CelType.PAYLOAD:
+            accepted = returned.name().startswith(_PAYLOAD_KINDS)
+        else:
+            accepted = _TYPES[result_type].is_assignable_from(returned)
+        if returned != _DYN and not accepted:
             raise CelCompileError(
                 f"expression returns {returned.name().lower()}, expected {result_type.value}",
                 1,

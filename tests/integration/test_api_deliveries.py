@@ -42,6 +42,7 @@ def log_row(
         fields.get("latency_ms"),
         False,
         None,
+        fields.get("destination"),
         T0 if stage == "dispatcher" else None,
     )
 

@@ -177,7 +177,7 @@ async def test_rows_past_the_retention_are_pruned(settings: Settings) -> None:
                 + (None,) * 3
                 + (1,)
                 + (None,) * 4
-                + (False, None, None)
+                + (False, None, None, None)
                 for n in range(3)
             ],
         )

@@ -12,7 +12,7 @@ from ingest.replay.raw_history import HistoricRecord
 from ingest.replay.runner import Pacer
 from ingest.replay.selection import Selector
 from kinds.routing import Routed
-from schemas.triggers import Target
+from schemas.triggers import DEFAULT_DESTINATION, REPLAY_DESTINATION, Target
 from tests.unit.support.routing import raw, run, trigger
 
 pytestmark = pytest.mark.unit
@@ -58,10 +58,11 @@ def test_a_copy_goes_to_the_alternate_target_with_its_replay_id() -> None:
     routed = decision.event
     assert (routed.id, routed.replay, routed.replayid) == ("Ev9", True, "rp1")
     assert (routed.targetkind, routed.targetref) == ("http", alternate.ref)
+    assert routed.destination == REPLAY_DESTINATION
     live = run(raw(MESSAGE), trigger())
     assert isinstance(live, Routed)
     assert (live.event.replay, live.event.replayid) == (False, None)
-    assert live.event.targetref == trigger().target.ref
+    assert (live.event.destination, live.event.targetkind) == (DEFAULT_DESTINATION, "noop")
 
 
 class Clock:

@@ -111,7 +111,7 @@ def test_cron_tick_is_correlated_by_trigger_and_identified_by_tick() -> None:
     assert (normalized.event_id, normalized.correlation_id) == ("tick-1", "t1")
     assert normalized.fields["schedule"] == "*/5 * * * *"
     assert normalized.fields["scheduled_at"] == "2026-11-27T09:05:00+00:00"
-    decision = decide(event, trigger("cron"), normalized)
+    (decision,) = decide(event, trigger("cron"), normalized)
     assert isinstance(decision, Routed)
     assert (decision.event.type, decision.event.time) == ("cron.tick", TICK.scheduled_at)
     assert decision.event.data["cron"]["fired_at"] == "2026-11-27T09:05:01+00:00"

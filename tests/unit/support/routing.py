@@ -10,7 +10,7 @@ from kinds.base import Ignored
 from kinds.routing import Decision, RoutingTrigger, compile_routing_trigger, decide, normalize
 from runtime.cel import EngineName
 from schemas.records import RawEvent
-from schemas.triggers import DefinitionSlug, Target, TriggerConfig
+from schemas.triggers import DEFAULT_DESTINATION, DefinitionSlug, Destination, Target, TriggerConfig
 
 RECEIVED = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -19,6 +19,7 @@ def trigger(
     definition: DefinitionSlug = "slack",
     engine: EngineName = "cel-expr-python",
     status: str = "active",
+    destinations: tuple[Destination, ...] = (Destination(DEFAULT_DESTINATION, Target("noop")),),
     **config: object,
 ) -> RoutingTrigger:
     return compile_routing_trigger(
@@ -28,7 +29,7 @@ def trigger(
             definition=definition,
             name="n",
             status="active" if status == "active" else "paused",
-            target=Target("noop"),
+            destinations=destinations,
             updated_at=RECEIVED,
             revision=1,
             config=dict(config),
@@ -59,11 +60,21 @@ def raw(
     )
 
 
-def run(event: RawEvent, rules: RoutingTrigger) -> Decision:
+def run_all(event: RawEvent, rules: RoutingTrigger) -> list[Decision] | Ignored:
+    """The decisions for the event: one per destination, or one for all of them."""
     normalized = normalize(event, rules)
     if isinstance(normalized, Ignored):
         return normalized
     return decide(event, rules, normalized)
+
+
+def run(event: RawEvent, rules: RoutingTrigger) -> Decision | Ignored:
+    """The one decision for an event of a trigger with one destination."""
+    decisions = run_all(event, rules)
+    if isinstance(decisions, Ignored):
+        return decisions
+    (decision,) = decisions
+    return decision
 
 
 # A webhook body with a nested object, for correlation and filter expressions.
