@@ -18,7 +18,7 @@ from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS, TRIGGER_CONFIG
-from schemas.triggers import Target, TriggerConfig, TriggerStatus
+from schemas.triggers import DEFAULT_DESTINATION, Destination, Target, TriggerConfig, TriggerStatus
 
 PROJECT = "p-processor-tests"
 
@@ -43,7 +43,12 @@ async def one_trigger_per_partition(records: Records) -> list[str]:
 
 
 def slack_trigger(
-    trigger_id: str, *, revision: int = 1, status: TriggerStatus = "active", **config: Any
+    trigger_id: str,
+    *,
+    revision: int = 1,
+    status: TriggerStatus = "active",
+    destinations: tuple[Destination, ...] = (Destination(DEFAULT_DESTINATION, Target("noop")),),
+    **config: Any,
 ) -> TriggerConfig:
     return TriggerConfig(
         trigger_id=trigger_id,
@@ -51,7 +56,7 @@ def slack_trigger(
         definition="slack",
         name=f"slack-{trigger_id[:8]}",
         status=status,
-        target=Target("noop"),
+        destinations=destinations,
         updated_at=datetime.now(UTC),
         revision=revision,
         config=config,
