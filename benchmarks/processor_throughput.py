@@ -10,11 +10,14 @@ benchmarks/faust_floor.py shows what faust itself costs: the same exactly-once a
 doing no work.
 
     .venv/bin/python -m benchmarks.processor_throughput [--events 50000] [--celpy] [--latency]
+        [--destinations]
 
-`--celpy` adds the batch engine with the reference CEL engine. `--latency` instead measures
-what the transaction commit interval costs end to end: events written at a steady rate, the
-time from ingest acceptance to the routed record being readable by a read_committed consumer,
-per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S.
+`--celpy` adds the batch engine with the reference CEL engine. `--destinations` instead runs
+the exactly-once batch engine with one destination per trigger and with three (one plain, one
+with a transform, one with its own filter), and reports events/s and routed records/s of each.
+`--latency` instead measures what the transaction commit interval costs end to end: events
+written at a steady rate, the time from ingest acceptance to the routed record being readable
+by a read_committed consumer, per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.settings import Settings
 from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
-from schemas.triggers import TriggerConfig
+from schemas.triggers import Destination, Target, TriggerConfig
 from tests.integration.support.isolation import drop_topics
 from tests.integration.support.processor_workers import ENGINES
 from tests.integration.support.stages import free_port, wait_until_ready
+from tests.integration.support.topic_reader import read_all
 
 
 async def fresh_settings(base: Settings) -> Settings:
@@ -200,6 +204,37 @@ async def throughput(base: Settings, count: int, celpy: bool) -> None:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
+FAN_OUT = (
+    Destination("bot", Target("noop")),
+    Destination(
+        "audit",
+        Target("noop"),
+        transform='{"channel": event.channel_id, "user": event.user_id, "text": event.text}',
+    ),
+    Destination("alerts", Target("noop"), filter='event.text.contains("deploy")'),
+)
+
+
+async def fan_out(base: Settings, count: int) -> None:
+    events = raw_events(CONFIGS, count)
+    print(f"{len(CONFIGS)} slack triggers with CEL filters, {count} raw events per run")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    for label, configs in (
+        ("1 destination ", CONFIGS),
+        ("3 destinations", [replace(c, destinations=FAN_OUT) for c in CONFIGS]),
+    ):
+        settings = await fresh_settings(base)
+        await load(settings, configs, events)
+        rate = await worker_rate(settings, count, {})
+        routed = len(await read_all(settings, ROUTED_EVENTS.name(settings.topics.prefix)))
+        await drop_topics(settings)
+        print(
+            f"processor batch exactly-once, {label}: {rate:8.0f} events/s "
+            f"{rate * routed / count:8.0f} routed records/s ({routed / count:.2f} per event)"
+        )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
 async def latency(base: Settings, per_s: int, seconds: float) -> None:
     print(f"end-to-end latency (raw accepted -> routed readable), {per_s} events/s for {seconds}s")
     for interval in ("0.02", "0.1", "0.5", "1.0"):
@@ -270,12 +305,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--celpy", action="store_true", help="also the reference CEL engine")
     parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--destinations", action="store_true", help="one against three")
     parser.add_argument("--rate", type=int, default=200, help="events/s for --latency")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration for --latency")
     args = parser.parse_args()
     base = Settings()
     if args.latency:
         asyncio.run(latency(base, args.rate, args.seconds))
+    elif args.destinations:
+        asyncio.run(fan_out(base, args.events))
     else:
         asyncio.run(throughput(base, args.events, args.celpy))
 
