@@ -1,0 +1,241 @@
+"""Destinations end to end, on real Kafka and PostgreSQL: one signed Slack event fans out to two
+http destinations (each with its own signing secret, checked by the standardwebhooks library)
+and a kafka destination, each with its own filter and transform; a transform that fails at run
+time fails only its destination; and the event's journey has a step list and an outcome per
+destination."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from aiokafka.admin import NewTopic
+from standardwebhooks import Webhook
+
+from runtime.kafka import admin_client
+from runtime.settings import Settings
+from schemas.topics import ROUTED_EVENTS
+from tests.integration.support.pipeline import Pipeline, running_pipeline
+from tests.integration.support.polling import eventually
+from tests.integration.support.stages import free_port
+from tests.integration.support.topic_reader import read_until
+from tests.support.signing import slack_headers
+
+pytestmark = pytest.mark.integration
+
+SLACK_SECRET = "destinations-slack-secret"
+BOT_SECRET = "whsec_" + base64.b64encode(b"bot-destination-signing-key-0001").decode()
+AUDIT_SECRET = "whsec_" + base64.b64encode(b"audit-destination-signing-key-02").decode()
+
+
+def slack_message(event_id: str, channel: str, text: str) -> bytes:
+    """A `message` event as Slack's Events API documents it."""
+    return orjson.dumps(
+        {
+            "token": "XXYYZZ",
+            "team_id": "T123ABC456",
+            "api_app_id": "A123ABC456",
+            "event": {
+                "type": "message",
+                "channel": channel,
+                "user": "U123ABC456",
+                "text": text,
+                "ts": "1355517523.000005",
+                "event_ts": "1355517523.000005",
+                "channel_type": "channel",
+            },
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": 1355517523,
+        }
+    )
+
+
+@dataclass
+class Receivers:
+    """Two http destinations' endpoints, each verifying its own secret."""
+
+    port: int
+    secrets: dict[str, str]
+    received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    bad_signatures: int = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await request.read()
+        try:
+            Webhook(self.secrets[name]).verify(body, dict(request.headers))
+        except Exception:
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        self.received.setdefault(name, []).append(orjson.loads(body))
+        return web.Response(status=204)
+
+
+@asynccontextmanager
+async def receivers(secrets: dict[str, str]) -> AsyncIterator[Receivers]:
+    server = Receivers(free_port(), secrets)
+    app = web.Application()
+    app.router.add_post("/{name}", server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", server.port).start()
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def customer_topic(settings: Settings) -> AsyncIterator[str]:
+    # Outside the deployment's prefix, which kafka targets may not write; deleted afterwards.
+    topic = f"{settings.topics.prefix}-deploys"
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+        yield topic
+    finally:
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+async def post_slack(pipeline: Pipeline, trigger_id: str, body: bytes) -> None:
+    async def accepted() -> bool | None:
+        response = await pipeline.client.post(
+            pipeline.webhook_url(trigger_id),
+            content=body,
+            headers=slack_headers(body, SLACK_SECRET),
+        )
+        if response.status_code == 404:  # the trigger has not reached ingest yet
+            return None
+        assert response.status_code == 200, response.text
+        return True
+
+    await eventually(accepted)
+
+
+@pytest.fixture
+def private_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dispatchers may deliver to the loopback receivers (inherited by the stages)."""
+    monkeypatch.setenv("TRIGGERLINE_DISPATCHER_ALLOW_PRIVATE_TARGETS", "true")
+
+
+@pytest.mark.usefixtures("private_targets")
+async def test_one_slack_event_fans_out_to_three_destinations(settings: Settings) -> None:
+    async with (
+        receivers({"bot": BOT_SECRET, "audit": AUDIT_SECRET}) as http,
+        customer_topic(settings) as topic,
+        running_pipeline(settings) as pipeline,
+    ):
+        destinations = [
+            {
+                "name": "bot",
+                "target": {"kind": "http", "ref": http.url("bot"), "signing_secret": BOT_SECRET},
+            },
+            {
+                "name": "audit",
+                "target": {
+                    "kind": "http",
+                    "ref": http.url("audit"),
+                    "signing_secret": AUDIT_SECRET,
+                },
+                "transform": '{"said": event.text, "in": event.channel_id}',
+            },
+            {
+                "name": "deploys",
+                "target": {"kind": "kafka", "ref": topic},
+                "filter": 'event.text.startsWith("deploy")',
+                "transform": "event.text",
+            },
+        ]
+        trigger_id = await pipeline.create_trigger(
+            {
+                "definition": "slack",
+                "name": "support",
+                "destinations": destinations,
+                "config": {"event_types": ["message"]},
+                "secrets": {"SLACK_SIGNING_SECRET": SLACK_SECRET},
+            }
+        )
+        await post_slack(pipeline, trigger_id, slack_message("Ev1", "C1", "deploy the api"))
+        await post_slack(pipeline, trigger_id, slack_message("Ev2", "C1", "good morning"))
+
+        first = await pipeline.journey("Ev1", trigger_id)
+        second = await pipeline.journey("Ev2", trigger_id)
+        deployed = await read_until(settings, topic, lambda seen: len(seen) >= 1)
+
+    assert http.bad_signatures == 0
+    assert [e["id"] for e in http.received["bot"]] == ["Ev1", "Ev2"]
+    assert [e["data"] for e in http.received["audit"]] == [
+        {"said": "deploy the api", "in": "C1"},
+        {"said": "good morning", "in": "C1"},
+    ]
+    assert http.received["bot"][0]["data"]["slack"]["text"] == "deploy the api"
+    assert [ROUTED_EVENTS.decode(v).data for _, v in deployed] == ["deploy the api"]
+    assert first["final_outcome"] == "delivered"
+    assert first["destinations"] == [
+        {"name": "bot", "final_outcome": "delivered"},
+        {"name": "audit", "final_outcome": "delivered"},
+        {"name": "deploys", "final_outcome": "delivered"},
+    ]
+    # The second event was not for "deploys": delivered means every routed destination.
+    assert second["final_outcome"] == "delivered"
+    assert {d["name"]: d["final_outcome"] for d in second["destinations"]} == {
+        "bot": "delivered",
+        "audit": "delivered",
+        "deploys": "skipped",
+    }
+    delivered = [s for s in first["steps"] if s["outcome"] == "delivered"]
+    assert sorted(s["destination"] for s in delivered) == ["audit", "bot", "deploys"]
+
+
+@pytest.mark.usefixtures("private_targets")
+async def test_a_transform_failing_at_run_time_fails_only_its_destination(
+    settings: Settings,
+) -> None:
+    async with receivers({"bot": BOT_SECRET}) as http, running_pipeline(settings) as pipeline:
+        trigger_id = await pipeline.create_trigger(
+            {
+                "definition": "slack",
+                "name": "support",
+                "destinations": [
+                    {
+                        "name": "bot",
+                        "target": {
+                            "kind": "http",
+                            "ref": http.url("bot"),
+                            "signing_secret": BOT_SECRET,
+                        },
+                    },
+                    # `thread_id` is null on a message outside a thread: `size` fails on it.
+                    {
+                        "name": "threads",
+                        "target": {"kind": "noop"},
+                        "transform": '{"replies": size(event.thread_id)}',
+                    },
+                ],
+                "secrets": {"SLACK_SIGNING_SECRET": SLACK_SECRET},
+            }
+        )
+        event_id = f"Ev{uuid.uuid4().hex[:8]}"
+        await post_slack(pipeline, trigger_id, slack_message(event_id, "C1", "hello"))
+        journey = await pipeline.journey(event_id, trigger_id)
+
+    assert [e["id"] for e in http.received["bot"]] == [event_id]
+    outcomes = {d["name"]: d["final_outcome"] for d in journey["destinations"]}
+    assert outcomes == {"bot": "delivered", "threads": "transform_error"}
+    failed = next(s for s in journey["steps"] if s["outcome"] == "transform_error")
+    assert failed["destination"] == "threads"
+    assert failed["reason"].startswith("transform failed:")
+    assert journey["final_outcome"] == "delivered"
