@@ -96,6 +96,7 @@ class TriggerConfig(msgspec.Struct, frozen=True):
             msgspec.structs.force_setattr(self, "destinations", (default,))
             msgspec.structs.force_setattr(self, "secrets", secrets)
         msgspec.structs.force_setattr(self, "target", None)
+        msgspec.structs.force_setattr(self, "v", 2)
 
     @property
     def active(self) -> bool:

@@ -7,7 +7,7 @@ import pytest
 
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import RawEvent, RoutedEvent
-from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
+from schemas.topics import RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
 
 pytestmark = pytest.mark.unit
 
@@ -84,3 +84,25 @@ def test_a_topic_resized_for_a_deployment_keeps_the_codec_of_its_record_type() -
     assert RAW_EVENTS.decode(wire) == raw_event()
     with pytest.raises(RecordDecodeError, match="cannot decode RawEvent"):
         deployed.decode(ROUTED_EVENTS.encode(routed_event()))
+
+
+def test_a_v1_trigger_config_record_reads_as_its_default_destination() -> None:
+    # Written before destinations: one target, its signing secret among the secrets.
+    v1 = (
+        b'{"trigger_id":"t1","project_id":"p1","definition":"slack","name":"n",'
+        b'"status":"active","target":{"kind":"http","ref":"https://example.com/in",'
+        b'"display_name":"","timeout_s":5.0,"max_attempts":3,"max_age_s":600.0},'
+        b'"updated_at":"2026-12-01T00:00:00Z","revision":4,"config":{},'
+        b'"secrets":{"SLACK_SIGNING_SECRET":"k1:a","TARGET_SIGNING_SECRET":"k1:b"},"v":1}'
+    )
+    config = TRIGGER_CONFIG.decode(v1)
+    (default,) = config.destinations
+    assert (default.name, default.target.ref, default.target.max_attempts) == (
+        "default",
+        "https://example.com/in",
+        3,
+    )
+    assert default.signing_secret == "k1:b"
+    assert config.secrets == {"SLACK_SIGNING_SECRET": "k1:a"}
+    again = TRIGGER_CONFIG.decode(TRIGGER_CONFIG.encode(config))
+    assert (again.destinations, again.target, again.v) == (config.destinations, None, 2)
