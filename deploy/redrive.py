@@ -10,8 +10,9 @@ produces it to raw-events again, where it is processed from the start. Records t
 be decoded, or that the processors refused for what they are (unroutable, too large), would
 fail the same way again: they are counted as not re-drivable, by reason.
 
-Event ids come from senders, so two triggers can share one: letters are told apart by trigger
-and event id, and each pair is re-driven once, from its latest letter.
+Event ids come from senders, so two triggers can share one: letters are told apart by trigger,
+event id and (for routed events) destination, and each is re-driven once, from its latest
+letter. A routed event goes back with its destination header, as the processors wrote it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from runtime.kafka import durable_producer, reached, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter
-from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
+from schemas.topics import DEAD_LETTERS, DESTINATION_HEADER, RAW_EVENTS, ROUTED_EVENTS
 
 # The processors' reasons that name a failure of processing or of the deployment, not of the
 # record: the same record can succeed once the cause is fixed.
@@ -55,6 +56,12 @@ class Redrivable:
     event_id: str
     key: bytes | None
     value: bytes
+    # The routed event's destination; None for a raw event, which has all of its trigger's.
+    destination: str | None = None
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [] if self.destination is None else [(DESTINATION_HEADER, self.destination.encode())]
 
 
 @dataclass
@@ -95,7 +102,7 @@ async def redrive(
     """Produce every selected, re-drivable letter's record; once per topic, trigger and event."""
     summary = RedriveSummary(scanned=len(letters))
     # An event dead-lettered twice (re-driven once already) is re-driven once, from its latest.
-    chosen: dict[tuple[str, str, str], Redrivable] = {}
+    chosen: dict[tuple[str, str, str, str | None], Redrivable] = {}
     for letter in letters:
         plan = redrivable(letter, settings.topics.prefix)
         trigger_id = plan.trigger_id if isinstance(plan, Redrivable) else letter.trigger_id
@@ -107,12 +114,12 @@ async def redrive(
             summary.not_redrivable[plan] = summary.not_redrivable.get(plan, 0) + 1
             progress(1)
             continue
-        chosen[(plan.topic, plan.trigger_id, plan.event_id)] = plan
+        chosen[(plan.topic, plan.trigger_id, plan.event_id, plan.destination)] = plan
     producer = durable_producer(settings)
     await producer.start()
     try:
         for plan in chosen.values():
-            await producer.send_and_wait(plan.topic, plan.value, key=plan.key)
+            await producer.send_and_wait(plan.topic, plan.value, key=plan.key, headers=plan.headers)
             summary.redriven += 1
             progress(1)
     finally:
@@ -126,9 +133,7 @@ def redrivable(letter: DeadLetter, prefix: str) -> Redrivable | str:
     key = base64.b64decode(letter.key_b64) if letter.key_b64 else None
     value = base64.b64decode(letter.value_b64) if letter.value_b64 else b""
     if letter.stage == "dispatcher" and letter.source_topic == ROUTED_EVENTS.name(prefix):
-        if letter.event_id is None or letter.trigger_id is None or not value:
-            return "undecodable record"
-        return Redrivable(letter.source_topic, letter.trigger_id, letter.event_id, key, value)
+        return _routed(letter, key, value)
     if letter.stage == "processor" and letter.source_topic == RAW_EVENTS.name(prefix):
         if letter.reason not in REDRIVABLE_PROCESSOR_REASONS:
             return f"from the processor stage: {letter.reason}"
@@ -139,3 +144,15 @@ def redrivable(letter: DeadLetter, prefix: str) -> Redrivable | str:
             return "undecodable record"
         return Redrivable(letter.source_topic, raw.trigger_id, raw.id, key, value)
     return f"from the {letter.stage} stage"
+
+
+def _routed(letter: DeadLetter, key: bytes | None, value: bytes) -> Redrivable | str:
+    if letter.event_id is None or letter.trigger_id is None or not value:
+        return "undecodable record"
+    try:
+        routed = ROUTED_EVENTS.decode(value)
+    except RecordDecodeError:
+        return "undecodable record"
+    return Redrivable(
+        letter.source_topic, letter.trigger_id, letter.event_id, key, value, routed.destination
+    )

@@ -8,24 +8,48 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from deploy.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
-from schemas.records import DeadLetter, RawEvent
-from schemas.topics import DEAD_LETTERS, RAW_EVENTS, ROUTED_EVENTS
+from schemas.records import DeadLetter, RawEvent, RoutedEvent
+from schemas.topics import DEAD_LETTERS, DESTINATION_HEADER, RAW_EVENTS, ROUTED_EVENTS
 from tests.integration.support.stages import stage_env
-from tests.integration.support.topic_reader import read_all
+from tests.integration.support.topic_reader import read_all, read_all_records
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
 
 
-def letter(settings: Settings, event_id: str | None, trigger: str, age_h: float) -> DeadLetter:
-    value = f'{{"id": "{event_id}"}}'.encode() if event_id else b"\xff not json"
+def routed(event_id: str, trigger: str, destination: str = "default") -> bytes:
+    return ROUTED_EVENTS.encode(
+        RoutedEvent(
+            id=event_id,
+            source=f"/triggers/{trigger}",
+            type="webhook.message",
+            subject="conv-1",
+            time=NOW,
+            data={},
+            triggerid=trigger,
+            projectid="P",
+            targetkind="noop",
+            targetref="",
+            receivedat=NOW,
+            destination=destination,
+        )
+    )
+
+
+def letter(
+    settings: Settings,
+    event_id: str | None,
+    trigger: str,
+    age_h: float,
+    destination: str = "default",
+) -> DeadLetter:
+    value = routed(event_id, trigger, destination) if event_id else b"\xff not json"
     return DeadLetter(
         stage="dispatcher",
         reason="gave up after 8 attempts",
@@ -52,10 +76,16 @@ async def write_letters(settings: Settings, letters: list[DeadLetter]) -> None:
         await producer.stop()
 
 
-async def routed_values(settings: Settings) -> list[bytes]:
-    return [
-        v or b"" for _, v in await read_all(settings, ROUTED_EVENTS.name(settings.topics.prefix))
-    ]
+async def routed_values(settings: Settings) -> list[tuple[str, str, str]]:
+    """(event id, trigger id, destination) of each routed record, which must carry its
+    destination header too."""
+    records = await read_all_records(settings, ROUTED_EVENTS.name(settings.topics.prefix))
+    found = []
+    for record in records:
+        event = ROUTED_EVENTS.decode(record.value)
+        assert (DESTINATION_HEADER, event.destination.encode()) in record.headers
+        found.append((event.id, event.triggerid, event.destination))
+    return found
 
 
 async def test_redrive_by_trigger_and_by_time(settings: Settings) -> None:
@@ -72,13 +102,16 @@ async def test_redrive_by_trigger_and_by_time(settings: Settings) -> None:
     by_trigger = await redrive(settings, letters, RedriveFilter(trigger_id="A"))
     assert (by_trigger.scanned, by_trigger.matched, by_trigger.redriven) == (4, 3, 2)
     assert by_trigger.not_redrivable == {"undecodable record": 1}
-    assert sorted(await routed_values(settings)) == [b'{"id": "ev-a-new"}', b'{"id": "ev-a-old"}']
+    assert sorted(await routed_values(settings)) == [
+        ("ev-a-new", "A", "default"),
+        ("ev-a-old", "A", "default"),
+    ]
 
     recent = await redrive(settings, letters, RedriveFilter(since=NOW - timedelta(hours=2)))
     assert recent.redriven == 2
     values = await routed_values(settings)
-    assert values.count(b'{"id": "ev-b"}') == 1
-    assert values.count(b'{"id": "ev-a-new"}') == 2
+    assert values.count(("ev-b", "B", "default")) == 1
+    assert values.count(("ev-a-new", "A", "default")) == 2
 
 
 async def test_the_command_shows_progress_and_a_summary(settings: Settings) -> None:
@@ -92,7 +125,7 @@ async def test_the_command_shows_progress_and_a_summary(settings: Settings) -> N
     assert done.returncode == 0, done.stderr
     assert "scanned 2 dead letters; 1 matched; re-drove 1" in done.stdout
     assert "re-driving" in done.stdout + done.stderr
-    assert await routed_values(settings) == [b'{"id": "ev-1"}']
+    assert await routed_values(settings) == [("ev-1", "T", "default")]
 
     refused = await asyncio.to_thread(
         subprocess.run, command[:5], env=stage_env(settings), capture_output=True, text=True
@@ -101,18 +134,21 @@ async def test_the_command_shows_progress_and_a_summary(settings: Settings) -> N
     assert "--all" in refused.stderr
 
 
-async def test_two_triggers_sharing_an_event_id_keep_a_letter_each(settings: Settings) -> None:
-    first = letter(settings, "ev-shared", "A", age_h=1)
-    second = msgspec.structs.replace(
+async def test_two_triggers_or_destinations_sharing_an_event_id_keep_a_letter_each(
+    settings: Settings,
+) -> None:
+    letters = [
+        letter(settings, "ev-shared", "A", age_h=1),
         letter(settings, "ev-shared", "B", age_h=1),
-        value_b64=base64.b64encode(b'{"id": "ev-shared", "of": "B"}').decode(),
-    )
-    await write_letters(settings, [first, second])
+        letter(settings, "ev-shared", "B", age_h=1, destination="audit"),
+    ]
+    await write_letters(settings, letters)
     summary = await redrive(settings, await read_letters(settings), RedriveFilter())
-    assert summary.redriven == 2
+    assert summary.redriven == 3
     assert sorted(await routed_values(settings)) == [
-        b'{"id": "ev-shared", "of": "B"}',
-        b'{"id": "ev-shared"}',
+        ("ev-shared", "A", "default"),
+        ("ev-shared", "B", "audit"),
+        ("ev-shared", "B", "default"),
     ]
 
 
