@@ -106,7 +106,10 @@ class Deliverer:
             await self._dead_letter(item, None, "undecodable", str(exc))
             return True
         with log_context(
-            event_id=event.id, correlation_id=event.subject, trigger_id=event.triggerid
+            event_id=event.id,
+            correlation_id=event.subject,
+            trigger_id=event.triggerid,
+            destination=event.destination,
         ):
             return await self._deliver_event(item, event, slot, on_retry)
 
