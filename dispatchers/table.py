@@ -55,9 +55,6 @@ class HeldTable(Generic[K, V]):
     def __contains__(self, key: K) -> bool:
         return key in self._entries
 
-    def values(self) -> list[V]:
-        return [entry.value for entry in self._entries.values()]
-
     @contextlib.contextmanager
     def hold(self, key: K, make: Callable[[], V]) -> Iterator[V]:
         """The key's entry, made if absent, kept in the table for as long as the caller holds it."""

@@ -5,7 +5,11 @@ The target listens on 127.0.0.1, verifies every request's Standard Webhooks sign
 (answers after 1.5 s), `/gate` (answers once the test opens `gate`), `/flaky` (fails a share
 of requests with 503), `/fail-twice` (503 twice per event, then 200), `/busy` (429 with
 Retry-After: 1 once per event), `/throttled` (always 429 with Retry-After: 2), `/gone` (410),
-`/down` (always 503).
+`/down` (always 503); any other path answers 204.
+
+`publish_trigger` puts a trigger with its destinations on the trigger-config topic, and
+`produce_routed` writes routed records as the processors do: one per destination, keyed by
+correlation id, with the destination header.
 """
 
 from __future__ import annotations
