@@ -18,6 +18,7 @@ from dispatchers.consumer import CommittedOffsets, Dispatcher
 from dispatchers.delivery import Deliverer
 from dispatchers.endpoints import EndpointSlots
 from dispatchers.journal import Journal
+from dispatchers.limits import DestinationLimits
 from dispatchers.targets import Targets
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client, durable_producer, group_consumer
@@ -56,8 +57,12 @@ async def serve(settings: Settings) -> None:
         breakers=CircuitBreakers(
             settings.dispatcher.circuit_failures,
             settings.dispatcher.circuit_cooldown_s,
-            max_endpoints=settings.dispatcher.circuit_max_endpoints,
-            idle_s=settings.dispatcher.circuit_idle_s,
+            max_destinations=settings.dispatcher.destination_table_max,
+            idle_s=settings.dispatcher.destination_table_idle_s,
+        ),
+        limits=DestinationLimits(
+            max_destinations=settings.dispatcher.destination_table_max,
+            idle_s=settings.dispatcher.destination_table_idle_s,
         ),
         endpoints=EndpointSlots(settings.dispatcher.max_in_flight_per_endpoint),
         backoff=Backoff(settings.dispatcher.backoff_base_s, settings.dispatcher.backoff_cap_s),

@@ -1,9 +1,10 @@
-"""A circuit breaker per target endpoint.
+"""A circuit breaker per destination (a trigger's destination, whatever its target's endpoint).
 
 After `threshold` consecutive failures the circuit opens for `cooldown_s`; then it is half-open
 and lets exactly one probe through. A successful probe closes it, a failed one opens it again.
 While it is open, callers wait in `admit()` without making attempts, so records for a dead
-endpoint keep their remaining attempts and other endpoints are not affected.
+destination keep their remaining attempts and other destinations are not affected, even those
+of the same trigger or at the same endpoint.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from itertools import chain, islice
+from collections.abc import Callable
 from typing import Literal
 
+from dispatchers.table import HeldTable
 from runtime.metrics import DISPATCH_CIRCUITS
 
 log = logging.getLogger("triggerline.dispatchers")
@@ -94,24 +93,15 @@ class CircuitBreaker:
             self.state = state
 
 
-@dataclass(slots=True)
-class _Entry:
-    breaker: CircuitBreaker
-    last_used: float
-    # Deliveries holding the breaker (one per record between its first and last attempt).
-    users: int = 0
+# A trigger's destination: (trigger id, destination name).
+DestinationKey = tuple[str, str]
 
 
 class CircuitBreakers:
-    """One breaker per endpoint, created on first use, in a table with a bound and a retention.
-
-    A breaker a delivery holds is never forgotten, so every attempt of that delivery reports to
-    the breaker that admitted it; those are bounded by the records in progress. Of the others,
-    closed breakers unused for `idle_s` are forgotten; past `max_endpoints`, the least recently
-    used closed one goes. An open or half-open breaker is forgotten only when the bound leaves
-    no closed one to drop (the least recently used first, with a warning): its endpoint's next
-    delivery then starts from a closed circuit, and the endpoint is probed by up to `threshold`
-    attempts instead of one.
+    """One breaker per destination (trigger id, destination name), made on first use, in a
+    table with a bound and a retention (dispatchers/table.py): a closed breaker is settled, an
+    open or half-open one is not. One forgotten while open starts closed again, so its
+    destination is probed by up to `threshold` attempts instead of one (logged as a warning).
     """
 
     def __init__(
@@ -119,74 +109,41 @@ class CircuitBreakers:
         threshold: int,
         cooldown_s: float,
         *,
-        max_endpoints: int,
+        max_destinations: int,
         idle_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold = threshold
         self._cooldown_s = cooldown_s
-        self._max_endpoints = max_endpoints
-        self._idle_s = idle_s
         self._clock = clock
-        # In order of last use, least recent first.
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._table: HeldTable[DestinationKey, CircuitBreaker] = HeldTable(
+            max_entries=max_destinations,
+            idle_s=idle_s,
+            settled=lambda breaker: breaker.state == "closed",
+            forget=_forget,
+            clock=clock,
+        )
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._table)
 
-    def __contains__(self, endpoint: tuple[str, str]) -> bool:
-        target_kind, name = endpoint
-        return f"{target_kind}:{name}" in self._entries
+    def __contains__(self, destination: DestinationKey) -> bool:
+        return destination in self._table
 
-    @contextlib.contextmanager
-    def hold(self, target_kind: str, endpoint: str) -> Iterator[CircuitBreaker]:
-        """The endpoint's breaker, kept in the table for as long as the caller holds it."""
-        key = f"{target_kind}:{endpoint}"
-        entry = self._entries.get(key)
-        if entry is None:
-            self._make_room()
-            breaker = CircuitBreaker(target_kind, self._threshold, self._cooldown_s, self._clock)
-            entry = self._entries[key] = _Entry(breaker, self._clock())
-        entry.users += 1
-        self._touch(key, entry)
-        try:
-            yield entry.breaker
-        finally:
-            entry.users -= 1
-            self._touch(key, entry)
-
-    def _touch(self, key: str, entry: _Entry) -> None:
-        entry.last_used = self._clock()
-        self._entries.move_to_end(key)
-
-    def _make_room(self) -> None:
-        """Forget idle closed breakers, then enough others to leave room for one more."""
-        idle_before = self._clock() - self._idle_s
-        idle = []
-        for key, entry in self._entries.items():
-            if entry.last_used >= idle_before:
-                break  # the rest were used later
-            if entry.users == 0 and entry.breaker.state == "closed":
-                idle.append((key, entry))
-        for key, entry in idle:
-            self._forget(key, entry)
-        excess = len(self._entries) + 1 - self._max_endpoints
-        if excess <= 0:
-            return
-        entries = self._entries.items()
-        # Least recently used first within each kind; those held by a delivery never.
-        by_preference = chain(
-            ((k, e) for k, e in entries if e.users == 0 and e.breaker.state == "closed"),
-            ((k, e) for k, e in entries if e.users == 0 and e.breaker.state != "closed"),
+    def hold(
+        self, target_kind: str, trigger_id: str, destination: str
+    ) -> contextlib.AbstractContextManager[CircuitBreaker]:
+        """The destination's breaker, kept in the table for as long as the caller holds it."""
+        return self._table.hold(
+            (trigger_id, destination),
+            lambda: CircuitBreaker(target_kind, self._threshold, self._cooldown_s, self._clock),
         )
-        for key, entry in list(islice(by_preference, excess)):
-            if entry.breaker.state != "closed":
-                log.warning(
-                    "circuit table full: forgetting a circuit that is not closed",
-                    extra={"endpoint": key, "state": entry.breaker.state},
-                )
-            self._forget(key, entry)
 
-    def _forget(self, key: str, entry: _Entry) -> None:
-        del self._entries[key]
-        entry.breaker.forget()
+
+def _forget(destination: DestinationKey, breaker: CircuitBreaker) -> None:
+    if breaker.state != "closed":
+        log.warning(
+            "circuit table full: forgetting a circuit that is not closed",
+            extra={"trigger_id": destination[0], "destination": destination[1]},
+        )
+    breaker.forget()

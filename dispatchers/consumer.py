@@ -1,11 +1,17 @@
-"""The dispatcher loop: routed records in, per-key ordered deliveries out, offsets committed after.
+"""The dispatcher loop: routed records in, ordered deliveries per lane out, offsets committed
+after.
 
-Records of one partition are grouped by key (the correlation id). Each key has one worker that
-delivers its records one after another, so a conversation stays in order, while different keys
-proceed concurrently within per-partition and process-wide bounds. A key that is slow or waiting
-to retry holds back only its own records; the partition's commit point stays at its lowest
-unfinished record. When too many records of a partition are unfinished, the partition is paused
-until they drain: memory stays bounded however slow a target is.
+Records of one partition are grouped into lanes: a lane is a key (the correlation id) and a
+destination (the routed record's DESTINATION_HEADER; "default" for records written before
+destinations, which have none). Each lane has one worker that delivers its records one after
+another, so a conversation stays in order at each destination, while different lanes proceed
+concurrently within per-partition and process-wide bounds. A lane that is slow, waiting to
+retry, behind an open circuit or a rate limit holds back only its own records: one destination
+never delays another's records of the same conversation. The partition's commit point stays at
+its lowest unfinished record. When too many records of a partition are unfinished, the
+partition is paused until they drain: memory stays bounded however slow a target is (so a
+destination with a large backlog behind its rate limit can fill that bound and pause the
+partition for every destination).
 """
 
 from __future__ import annotations
@@ -27,12 +33,19 @@ from dispatchers.tracker import PartitionTracker, RetryState
 from runtime.metrics import DISPATCH_PAUSED_PARTITIONS, DISPATCH_PENDING
 from runtime.settings import Settings
 from schemas.codec import RecordPosition
+from schemas.topics import DESTINATION_HEADER
+from schemas.triggers import DEFAULT_DESTINATION
 
 log = logging.getLogger("triggerline.dispatchers")
 
 FETCH_TIMEOUT_MS = 100
 # Bounds what one fetch adds on top of the pause threshold.
 FETCH_MAX_RECORDS = 500
+# The lane of a routed record written before destinations existed, which has no header.
+DEFAULT_LANE_DESTINATION = DEFAULT_DESTINATION.encode()
+
+# (key, destination): the records delivered one after another, in offset order.
+Lane = tuple[bytes, bytes]
 
 
 class InFlightSlots:
@@ -59,7 +72,7 @@ class InFlightSlots:
 class PartitionWork:
     tracker: PartitionTracker
     slots: InFlightSlots
-    keys: dict[bytes, deque[WorkItem]] = field(default_factory=dict)
+    lanes: dict[Lane, deque[WorkItem]] = field(default_factory=dict)
     workers: set[asyncio.Task[None]] = field(default_factory=set)
     paused: bool = False
 
@@ -185,18 +198,19 @@ class Dispatcher:
         )
         # A record without a key is ordered with nothing; its offset makes it a key of its own.
         key = record.key if record.key is not None else f"@{record.offset}".encode()
-        queue = work.keys.get(key)
+        lane = (key, _destination(record))
+        queue = work.lanes.get(lane)
         if queue is not None:
             queue.append(item)
             return
-        work.keys[key] = deque([item])
-        worker = asyncio.create_task(self._drain_key(tp, work, key))
+        work.lanes[lane] = deque([item])
+        worker = asyncio.create_task(self._drain_lane(work, lane))
         work.workers.add(worker)
         worker.add_done_callback(work.workers.discard)
         DISPATCH_PENDING.set(self.pending)
 
-    async def _drain_key(self, tp: TopicPartition, work: PartitionWork, key: bytes) -> None:
-        queue = work.keys[key]
+    async def _drain_lane(self, work: PartitionWork, lane: Lane) -> None:
+        queue = work.lanes[lane]
         try:
             while queue and not self._stopping.is_set():
                 item = queue[0]
@@ -210,14 +224,14 @@ class Dispatcher:
                 queue.popleft()
                 work.tracker.finish(item.position.offset)
         except Exception as exc:
-            # A bug must not leave a key stuck silently: stop the process, whose records stay
+            # A bug must not leave a lane stuck silently: stop the process, whose records stay
             # uncommitted and are delivered again after a restart.
             log.exception("delivery worker failed; stopping")
             self._failure = exc
             self._stopping.set()
         finally:
             if not queue or self._stopping.is_set():
-                work.keys.pop(key, None)
+                work.lanes.pop(lane, None)
 
     def _apply_backpressure(self) -> None:
         for tp, work in self._partitions.items():
@@ -271,3 +285,10 @@ class Dispatcher:
 
 # aiokafka checks listeners with isinstance; registering keeps the Dispatcher a plain class.
 ConsumerRebalanceListener.register(Dispatcher)
+
+
+def _destination(record: ConsumerRecord[bytes, bytes]) -> bytes:
+    for name, value in record.headers or ():
+        if name == DESTINATION_HEADER:
+            return value or DEFAULT_LANE_DESTINATION
+    return DEFAULT_LANE_DESTINATION

@@ -19,11 +19,13 @@ from typing import Any, Literal, Protocol
 
 from dispatchers.backoff import Backoff, next_due
 from dispatchers.circuit import CircuitBreaker, CircuitBreakers
-from dispatchers.compiled import DispatchTrigger
+from dispatchers.compiled import DestinationPolicy, DispatchTrigger
 from dispatchers.endpoints import EndpointSlots
 from dispatchers.journal import Journal
+from dispatchers.limits import DestinationLimiter, DestinationLimits
 from dispatchers.targets import AttemptResult, endpoint_of
 from dispatchers.tracker import RetryState
+from dispatchers.waiting import sleep_unless_stopping, unless_stopping
 from runtime.logging import log_context
 from runtime.metrics import (
     DISPATCH_ATTEMPT_LATENCY,
@@ -63,7 +65,7 @@ class AttemptTarget(Protocol):
     """Makes one delivery attempt and says how it went (dispatchers/targets.py)."""
 
     async def attempt(
-        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+        self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
     ) -> AttemptResult: ...
 
 
@@ -75,6 +77,7 @@ class Deliverer:
         targets: AttemptTarget,
         journal: Journal,
         breakers: CircuitBreakers,
+        limits: DestinationLimits,
         endpoints: EndpointSlots,
         backoff: Backoff,
         stopping: asyncio.Event,
@@ -84,6 +87,7 @@ class Deliverer:
         self._targets = targets
         self._journal = journal
         self._breakers = breakers
+        self._limits = limits
         self._backoff = backoff
         self._stopping = stopping
 
@@ -102,7 +106,10 @@ class Deliverer:
             await self._dead_letter(item, None, "undecodable", str(exc))
             return True
         with log_context(
-            event_id=event.id, correlation_id=event.subject, trigger_id=event.triggerid
+            event_id=event.id,
+            correlation_id=event.subject,
+            trigger_id=event.triggerid,
+            destination=event.destination,
         ):
             return await self._deliver_event(item, event, slot, on_retry)
 
@@ -119,16 +126,24 @@ class Deliverer:
         if trigger is None:
             await self._missing(item, event)
             return True
-        endpoint = endpoint_of(event)
-        # Held until the record is finished or given back: the table keeps the breaker this
-        # record waits for and reports to.
-        with self._breakers.hold(event.targetkind, endpoint) as breaker:
+        policy = trigger.policy(event.destination)
+        if policy is None:
+            # Removed from the trigger since the record was routed: as for a deleted trigger.
+            await self._skipped(event, f"destination {event.destination} no longer exists")
+            return True
+        kind, trigger_id = event.targetkind, trigger.trigger_id
+        # Held until the record is finished or given back: the tables keep the breaker and the
+        # limiter this record waits for and reports to.
+        with (
+            self._breakers.hold(kind, trigger_id, event.destination) as breaker,
+            self._limits.hold(kind, trigger_id, policy) as limiter,
+        ):
             return await self._attempts(
                 item,
                 event,
-                trigger=trigger,
+                policy=policy,
                 breaker=breaker,
-                endpoint=endpoint,
+                limiter=limiter,
                 slot=slot,
                 on_retry=on_retry,
             )
@@ -138,30 +153,40 @@ class Deliverer:
         item: WorkItem,
         event: RoutedEvent,
         *,
-        trigger: DispatchTrigger,
+        policy: DestinationPolicy,
         breaker: CircuitBreaker,
-        endpoint: str,
+        limiter: DestinationLimiter,
         slot: AbstractAsyncContextManager[None],
         on_retry: Callable[[RetryState], None],
     ) -> bool:
         """Attempt until the record is finished; False if it was given back because of shutdown."""
         body = item.value or b""
         state = item.retry
+        endpoint = f"{event.targetkind}:{endpoint_of(event)}"
         while True:
             if not await self._ready(state, breaker):
                 return False
-            # The endpoint's slot first: waiting for it holds no partition or process slot.
-            async with self._endpoints.hold(f"{event.targetkind}:{endpoint}"), slot:
-                DISPATCH_IN_FLIGHT.inc()
-                started = time.perf_counter()
-                try:
-                    result = await self._targets.attempt(event, body, trigger)
-                except BaseException:
-                    await breaker.release_probe()
-                    raise
-                finally:
-                    DISPATCH_IN_FLIGHT.dec()
-                latency_s = time.perf_counter() - started
+            try:
+                # The destination's limits first, then the endpoint's slot: waiting for either
+                # holds no partition or process slot.
+                async with limiter.admitted(self._stopping) as admitted:
+                    if not admitted:
+                        await breaker.release_probe()
+                        return False
+                    async with self._endpoints.hold(endpoint), slot:
+                        DISPATCH_IN_FLIGHT.inc()
+                        started = time.perf_counter()
+                        try:
+                            result = await self._targets.attempt(event, body, policy)
+                        finally:
+                            DISPATCH_IN_FLIGHT.dec()
+                        latency_s = time.perf_counter() - started
+            except BaseException:
+                await breaker.release_probe()
+                raise
+            if result.retry_after_s is not None:
+                # The target asked for a break: the whole destination takes it.
+                limiter.pause(result.retry_after_s)
             await breaker.record(result.outcome != "retryable")
             attempt = (state.attempts if state else 0) + 1
             first_at = state.first_attempt_at if state else time.time()
@@ -182,7 +207,7 @@ class Deliverer:
                 return True
             now = time.time()
             due, reason = next_due(
-                trigger.retry,
+                policy.retry,
                 self._backoff,
                 attempts=attempt,
                 first_attempt_at=first_at,
@@ -199,6 +224,10 @@ class Deliverer:
                     reason=reason,
                 )
                 return True
+            if result.http_status == 429 and result.retry_after_s is None:
+                # Too many requests, without saying for how long: the destination waits as long
+                # as this record does.
+                limiter.pause(due - now)
             DISPATCH_DELIVERIES.labels(event.targetkind, "retrying").inc()
             await self._journal.record(
                 event,
@@ -252,13 +281,14 @@ class Deliverer:
             event, "dead_lettered", attempt=attempt, reason=reason, error=result.error
         )
 
+    async def _skipped(self, event: RoutedEvent, reason: str) -> None:
+        DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
+        await self._journal.record(event, "skipped", attempt=0, reason=reason)
+
     async def _missing(self, item: WorkItem, event: RoutedEvent) -> None:
         unusable = self._view.unusable(event.triggerid)
         if unusable is None:
-            DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
-            await self._journal.record(
-                event, "skipped", attempt=0, reason="trigger no longer exists"
-            )
+            await self._skipped(event, "trigger no longer exists")
             return
         # The trigger exists but its config cannot be used here (e.g. a secret this process
         # cannot decrypt): its events are kept, re-drivable once the cause is fixed.
@@ -285,12 +315,13 @@ class Deliverer:
         )
 
     async def _ready(self, state: RetryState | None, breaker: CircuitBreaker) -> bool:
-        """Wait until the record is due and its endpoint's circuit admits it; False if stopping."""
+        """Wait until the record is due and its destination's circuit admits it; False if
+        stopping."""
         if state is not None and not await self._wait_until(state.due_at):
             return False
         # While the circuit is open the record waits here without spending an attempt.
-        return breaker.state == "closed" or await self._unless_stopping(
-            asyncio.ensure_future(breaker.admit())
+        return breaker.state == "closed" or await unless_stopping(
+            asyncio.ensure_future(breaker.admit()), self._stopping
         )
 
     async def _trigger(self, trigger_id: str) -> DispatchTrigger | Literal[False] | None:
@@ -308,23 +339,7 @@ class Deliverer:
                     return False
 
     async def _wait_until(self, due_at: float) -> bool:
-        delay = due_at - time.time()
-        if delay <= 0:
-            return not self._stopping.is_set()
-        return await self._unless_stopping(asyncio.ensure_future(asyncio.sleep(delay)))
-
-    async def _unless_stopping(self, waiting: asyncio.Future[Any]) -> bool:
-        """Await `waiting` unless shutdown starts first (then cancel it and return False)."""
-        if self._stopping.is_set():
-            waiting.cancel()
-            return False
-        stop: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait((waiting, stop), return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if waiting.done():
-            return True
-        waiting.cancel()
-        return False
+        return await sleep_unless_stopping(due_at - time.time(), self._stopping)
 
 
 def _history_entry(attempt: int, result: AttemptResult, latency_s: float) -> dict[str, Any]:

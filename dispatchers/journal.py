@@ -49,6 +49,7 @@ class Journal:
             outcome=outcome,
             at=datetime.now(UTC),
             correlation_id=event.subject,
+            destination=event.destination,
             target_kind=event.targetkind,
             # Shown in /deliveries and /events; the real URL may carry a credential.
             target_ref=redact_url(event.targetref),

@@ -17,13 +17,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from dispatchers.backoff import parse_retry_after
-from dispatchers.compiled import DispatchTrigger
+from dispatchers.compiled import DestinationPolicy
 from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
 from runtime import standard_webhooks
 from runtime.kafka_targets import KafkaTargetPolicy
 from schemas.records import RoutedEvent
 from schemas.redaction import redact_urls_in
-from schemas.triggers import TARGET_SIGNING_ENTRY
 
 log = logging.getLogger("triggerline.dispatchers")
 
@@ -66,17 +65,18 @@ def endpoint_of(event: RoutedEvent) -> str:
 
 
 def classify_status(status: int, retry_after: str | None) -> AttemptResult:
+    """The outcome of an answer. Every failed answer carries its Retry-After: the record waits
+    that long before its next attempt, and the whole destination pauses (dispatchers/limits.py)."""
     if 200 <= status < 300:
         return AttemptResult("delivered", status)
+    wait_s = parse_retry_after(retry_after)
     if status in (408, 429) or status >= 500:
-        return AttemptResult(
-            "retryable", status, f"target answered {status}", parse_retry_after(retry_after)
-        )
+        return AttemptResult("retryable", status, f"target answered {status}", wait_s)
     if 300 <= status < 400:
         return AttemptResult(
-            "permanent", status, f"target answered {status}; redirects are not followed"
+            "permanent", status, f"target answered {status}; redirects are not followed", wait_s
         )
-    return AttemptResult("permanent", status, f"target answered {status}")
+    return AttemptResult("permanent", status, f"target answered {status}", wait_s)
 
 
 def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
@@ -124,24 +124,25 @@ class Targets:
             await self._session.close()
 
     async def attempt(
-        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+        self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
     ) -> AttemptResult:
         if event.targetkind == "http":
-            return await self._http(event, body, trigger)
+            return await self._http(event, body, policy)
         if event.targetkind == "kafka":
             return await self._kafka(event, body)
         log.info("delivered to noop target", extra={"type": event.type})
         return AttemptResult("delivered")
 
     async def _http(
-        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+        self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
     ) -> AttemptResult:
         if self._session is None:
             raise RuntimeError("Targets.start() was not called")
-        refusal = self._refusal(event.targetref, trigger)
-        if refusal is not None or trigger.signing_key is None:
+        refusal = self._refusal(event.targetref, policy)
+        if refusal is not None or policy.signing_key is None:
             return AttemptResult("permanent", error=refusal)
-        headers = standard_webhooks.sign(trigger.signing_key, event.id, int(time.time()), body)
+        # Signed with the destination's own key: each destination's receiver holds its secret.
+        headers = standard_webhooks.sign(policy.signing_key, event.id, int(time.time()), body)
         headers["content-type"] = CLOUDEVENTS_JSON
         if event.replayid is not None:
             headers[REPLAY_HEADER] = event.replayid
@@ -151,14 +152,14 @@ class Targets:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=trigger.timeout_s),
+                timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
             ) as response:
                 await response.content.read(RESPONSE_READ_LIMIT)
                 return classify_status(response.status, response.headers.get("retry-after"))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return _failed_request(exc, trigger.timeout_s)
+            return _failed_request(exc, policy.timeout_s)
 
-    def _refusal(self, target_url: str, trigger: DispatchTrigger) -> str | None:
+    def _refusal(self, target_url: str, policy: DestinationPolicy) -> str | None:
         """Why a request to this URL must not be sent at all, if it must not."""
         try:
             url = urlsplit(target_url)
@@ -167,8 +168,8 @@ class Targets:
             return "http target URL is not a valid URL"
         if url.scheme not in ("http", "https") or not url.hostname:
             return "http target URL must be http(s)://host/..."
-        if trigger.signing_key is None:
-            return f"http target has no {TARGET_SIGNING_ENTRY} secret"
+        if policy.signing_key is None:
+            return f"destination {policy.name} has no signing secret for its http target"
         if self._allow_private:
             return None
         literal = literal_address(url.hostname)

@@ -102,6 +102,18 @@ DISPATCH_PAUSED_PARTITIONS = Gauge(
     f"{PREFIX}_dispatcher_paused_partitions",
     "Routed-events partitions paused because too much work is held back.",
 )
+DISPATCH_LIMIT_WAIT = Counter(
+    f"{PREFIX}_dispatcher_limit_wait_seconds_total",
+    "Seconds records waited, before an attempt, for their destination's limits in this "
+    "dispatcher: its rate limit (rate), a pause after a 429 or a Retry-After (retry_after), "
+    "its max_concurrency (concurrency). By target kind and limit.",
+    ["target_kind", "limit"],
+)
+DISPATCH_PAUSED_DESTINATIONS = Gauge(
+    f"{PREFIX}_dispatcher_paused_destinations",
+    "Destinations this dispatcher sends nothing to until their target's Retry-After (or a "
+    "429's backoff) has passed.",
+)
 SINK_ROWS = Counter(
     f"{PREFIX}_delivery_log_sink_rows_total",
     "Delivery-log records written to PostgreSQL (duplicates from re-reads are not counted).",

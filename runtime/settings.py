@@ -180,11 +180,13 @@ class DispatcherSettings(BaseSettings):
     backoff_cap_s: float = 300.0
     circuit_failures: int = 5
     circuit_cooldown_s: float = 30.0
-    # Circuit breakers kept in memory: one per endpoint a dispatcher delivered to recently.
-    # Far more endpoints than any deployment calls at once; closed, idle ones go first.
-    circuit_max_endpoints: int = Field(default=10_000, ge=1)
-    # A closed circuit unused this long is forgotten; an hour outlives any retry backoff (5 min).
-    circuit_idle_s: float = Field(default=3600.0, gt=0)
+    # Per-destination state kept in memory, in two tables of this bound each: circuit breakers
+    # and outbound limiters, one per (trigger, destination) a dispatcher delivered to recently.
+    # Far more destinations than any deployment calls at once; settled, idle ones go first.
+    destination_table_max: int = Field(default=10_000, ge=1)
+    # A settled entry (closed circuit; limiter not paused, bucket full) unused this long is
+    # forgotten; an hour outlives any retry backoff (5 min).
+    destination_table_idle_s: float = Field(default=3600.0, gt=0)
     commit_interval_s: float = 0.05
     # How long SIGTERM waits for in-flight attempts before giving them back uncommitted.
     shutdown_deadline_s: float = 10.0

@@ -9,7 +9,9 @@ import pytest
 
 from runtime.settings import Settings
 from schemas.topics import DEAD_LETTERS
+from schemas.triggers import Target
 from tests.integration.support.dispatch_harness import (
+    DestinationSpec,
     Received,
     all_finished,
     all_settled,
@@ -103,11 +105,21 @@ async def test_retries_retry_after_and_dead_letters(settings: Settings) -> None:
 
 
 async def test_an_open_circuit_holds_records_without_spending_attempts(settings: Settings) -> None:
-    # Two servers: circuits are per endpoint (scheme, host and port).
-    async with target_server() as broken, target_server() as fine:
-        trigger = await publish_trigger(settings, ref=broken.url("/down"), max_attempts=4)
-        failing = [routed_event(trigger, f"down-{k}", 0, broken.url("/down")) for k in range(6)]
-        healthy = [routed_event(trigger, f"ok-{k}", 0, fine.url("/ok")) for k in range(20)]
+    # One server, one trigger, two destinations: circuits are per destination, not per endpoint.
+    async with target_server() as server:
+        trigger = await publish_trigger(
+            settings,
+            destinations=[
+                DestinationSpec("broken", Target("http", server.url("/down"), max_attempts=4)),
+                DestinationSpec("fine", Target("http", server.url("/ok"), max_attempts=4)),
+            ],
+        )
+        failing = [
+            routed_event(trigger, f"down-{k}", 0, server.url("/down"), "broken") for k in range(6)
+        ]
+        healthy = [
+            routed_event(trigger, f"ok-{k}", 0, server.url("/ok"), "fine") for k in range(20)
+        ]
         process = start_dispatcher(
             settings,
             TRIGGERLINE_DISPATCHER_CIRCUIT_FAILURES="3",
@@ -115,17 +127,19 @@ async def test_an_open_circuit_holds_records_without_spending_attempts(settings:
         )
         try:
             await produce_routed(settings, failing)
-            await requests_reach(broken, 3)
+            await requests_reach(server, 3, "/down")
             await produce_routed(settings, healthy)
             found = await all_finished(settings, {e.id for e in healthy})
             await asyncio.sleep(1.0)  # several backoff periods (50-500 ms) for the failing ones
             # The circuit opened after the first wave; with a 60 s cool-down no record made a
             # second attempt, so none of them ran out of attempts.
-            assert len(broken.received) <= len(failing)
+            assert len(server.calls("/down")) <= len(failing)
             assert not any(finished(found.get(e.id, [])) for e in failing)
         finally:
             assert stop_dispatcher(process) == 0
     assert all(found[e.id][-1].outcome == "delivered" for e in healthy)
+    steps = [step for e in healthy for step in found[e.id] if step.stage == "dispatcher"]
+    assert {step.destination for step in steps} == {"fine"}
 
 
 async def test_sigkill_mid_flight_loses_nothing_and_repeats_only_webhook_ids(

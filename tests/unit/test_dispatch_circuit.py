@@ -1,4 +1,4 @@
-"""The per-endpoint circuit breaker: open after N failures, one probe when half-open."""
+"""The per-destination circuit breaker: open after N failures, one probe when half-open."""
 
 from __future__ import annotations
 
@@ -64,104 +64,109 @@ async def test_a_failed_probe_opens_again() -> None:
     assert state(breaker) == "open"
 
 
-def table(clock: FakeClock, *, max_endpoints: int = 100, idle_s: float = 60.0) -> CircuitBreakers:
+def table(
+    clock: FakeClock, *, max_destinations: int = 100, idle_s: float = 60.0
+) -> CircuitBreakers:
     return CircuitBreakers(
-        threshold=1, cooldown_s=1.0, max_endpoints=max_endpoints, idle_s=idle_s, clock=clock
+        threshold=1, cooldown_s=1.0, max_destinations=max_destinations, idle_s=idle_s, clock=clock
     )
 
 
-def use(breakers: CircuitBreakers, endpoint: str) -> CircuitBreaker:
-    with breakers.hold("http", endpoint) as breaker:
+def use(breakers: CircuitBreakers, destination: str) -> CircuitBreaker:
+    with breakers.hold("http", "t-1", destination) as breaker:
         return breaker
 
 
-async def open_circuit(breakers: CircuitBreakers, endpoint: str) -> None:
-    with breakers.hold("http", endpoint) as breaker:
+async def open_circuit(breakers: CircuitBreakers, destination: str) -> None:
+    with breakers.hold("http", "t-1", destination) as breaker:
         await breaker.admit()
         await breaker.record(success=False)
         assert state(breaker) == "open"
 
 
-def test_endpoints_have_their_own_breakers() -> None:
+def test_destinations_have_their_own_breakers() -> None:
     breakers = table(FakeClock())
-    a = use(breakers, "https://a.example")
-    assert use(breakers, "https://a.example") is a
-    assert use(breakers, "https://b.example") is not a
+    a = use(breakers, "a")
+    assert use(breakers, "a") is a
+    assert use(breakers, "b") is not a
+    # Keyed by trigger and destination name: another trigger's "a" is another destination.
+    with breakers.hold("http", "t-2", "a") as elsewhere:
+        assert elsewhere is not a
 
 
 async def test_closed_circuits_idle_past_the_retention_are_forgotten() -> None:
     clock = FakeClock()
     breakers = table(clock, idle_s=60.0)
-    use(breakers, "https://idle.example")
-    await open_circuit(breakers, "https://down.example")
+    use(breakers, "idle")
+    await open_circuit(breakers, "down")
     clock.now = 30.0
-    use(breakers, "https://recent.example")
+    use(breakers, "recent")
     clock.now = 61.0
-    use(breakers, "https://new.example")
-    assert ("http", "https://idle.example") not in breakers
+    use(breakers, "new")
+    assert ("t-1", "idle") not in breakers
     # An open circuit stays, however long unused, while the bound leaves room.
-    assert ("http", "https://down.example") in breakers
-    assert ("http", "https://recent.example") in breakers
+    assert ("t-1", "down") in breakers
+    assert ("t-1", "recent") in breakers
     assert len(breakers) == 3
 
 
 async def test_the_bound_forgets_least_recently_used_closed_circuits_first() -> None:
     clock = FakeClock()
-    breakers = table(clock, max_endpoints=3)
-    await open_circuit(breakers, "https://down.example")
+    breakers = table(clock, max_destinations=3)
+    await open_circuit(breakers, "down")
     clock.now = 1.0
-    use(breakers, "https://a.example")
+    use(breakers, "a")
     clock.now = 2.0
-    use(breakers, "https://b.example")
+    use(breakers, "b")
     clock.now = 3.0
-    use(breakers, "https://a.example")  # now b is the least recently used
+    use(breakers, "a")  # now b is the least recently used
     clock.now = 4.0
-    use(breakers, "https://c.example")
+    use(breakers, "c")
     assert len(breakers) == 3
-    assert ("http", "https://b.example") not in breakers
-    assert ("http", "https://down.example") in breakers, "older, but open"
+    assert ("t-1", "b") not in breakers
+    assert ("t-1", "down") in breakers, "older, but open"
 
 
 async def test_an_open_circuit_goes_only_when_the_bound_leaves_nothing_else() -> None:
     clock = FakeClock()
-    breakers = table(clock, max_endpoints=2)
-    await open_circuit(breakers, "https://down-1.example")
+    breakers = table(clock, max_destinations=2)
+    await open_circuit(breakers, "down-1")
     clock.now = 1.0
-    await open_circuit(breakers, "https://down-2.example")
+    await open_circuit(breakers, "down-2")
     clock.now = 2.0
-    use(breakers, "https://new.example")
+    use(breakers, "new")
     assert len(breakers) == 2
-    assert ("http", "https://down-1.example") not in breakers
-    assert ("http", "https://down-2.example") in breakers
+    assert ("t-1", "down-1") not in breakers
+    assert ("t-1", "down-2") in breakers
 
 
 async def test_a_circuit_held_by_a_delivery_is_never_forgotten() -> None:
     clock = FakeClock()
-    breakers = table(clock, max_endpoints=1, idle_s=1.0)
-    with breakers.hold("http", "https://held.example") as held:
+    breakers = table(clock, max_destinations=1, idle_s=1.0)
+    with breakers.hold("http", "t-1", "held") as held:
         clock.now = 100.0
-        other = use(breakers, "https://other.example")
+        other = use(breakers, "other")
         # Past the bound while held: the held one stays, the delivery reports to it.
-        assert ("http", "https://held.example") in breakers
+        assert ("t-1", "held") in breakers
         assert len(breakers) == 2
         await held.admit()
         await held.record(success=False)
-        assert use(breakers, "https://held.example") is held
+        assert use(breakers, "held") is held
         assert other is not held
     clock.now = 200.0
-    use(breakers, "https://third.example")
+    use(breakers, "third")
     assert len(breakers) == 1
 
 
 async def test_forgotten_circuits_leave_the_gauge() -> None:
     clock = FakeClock()
     before = {s: gauge(s) for s in ("closed", "open")}
-    breakers = table(clock, max_endpoints=2)
-    await open_circuit(breakers, "https://down.example")
-    use(breakers, "https://a.example")
+    breakers = table(clock, max_destinations=2)
+    await open_circuit(breakers, "down")
+    use(breakers, "a")
     assert (gauge("closed"), gauge("open")) == (before["closed"] + 1, before["open"] + 1)
-    use(breakers, "https://b.example")  # forgets a (closed)
-    use(breakers, "https://c.example")  # forgets b; the open one stays
+    use(breakers, "b")  # forgets a (closed)
+    use(breakers, "c")  # forgets b; the open one stays
     assert (gauge("closed"), gauge("open")) == (before["closed"] + 1, before["open"] + 1)
 
 

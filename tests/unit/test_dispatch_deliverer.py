@@ -12,7 +12,7 @@ import pytest
 
 from dispatchers.circuit import CircuitBreakers
 from dispatchers.delivery import WorkItem
-from dispatchers.targets import AttemptResult, endpoint_of
+from dispatchers.targets import AttemptResult
 from dispatchers.tracker import RetryState
 from schemas.codec import RecordPosition
 from schemas.records import RoutedEvent
@@ -147,7 +147,7 @@ async def test_a_permanent_failure_is_dead_lettered_at_once() -> None:
 
 async def test_a_record_waits_out_an_open_circuit_without_spending_an_attempt() -> None:
     # One failure opens the circuit; after a short cooldown one probe may go out.
-    breakers = CircuitBreakers(1, 0.05, max_endpoints=10, idle_s=60.0)
+    breakers = CircuitBreakers(1, 0.05, max_destinations=10, idle_s=60.0)
     target = ScriptedTarget([UNAVAILABLE, DELIVERED], breakers=breakers)
     producer = RecordingProducer()
 
@@ -166,9 +166,9 @@ async def test_a_record_waits_out_an_open_circuit_without_spending_an_attempt() 
 
 
 async def test_a_record_waiting_on_an_open_circuit_is_given_back_on_shutdown() -> None:
-    breakers = CircuitBreakers(1, 3600.0, max_endpoints=10, idle_s=60.0)
+    breakers = CircuitBreakers(1, 3600.0, max_destinations=10, idle_s=60.0)
     event = routed("http", URL)
-    with breakers.hold("http", endpoint_of(event)) as breaker:
+    with breakers.hold("http", event.triggerid, event.destination) as breaker:
         await breaker.record(False)
         assert breaker.state == "open"
     target = ScriptedTarget([DELIVERED])

@@ -1,5 +1,6 @@
-"""The dispatcher loop over an in-memory consumer and a gated deliverer: records of one key are
-delivered in order and different keys concurrently, an offset is committed only once every
+"""The dispatcher loop over an in-memory consumer and a gated deliverer: records of one lane (key
+and destination) are delivered in order and different lanes concurrently, so a held-back
+destination never holds another's records of the same key; an offset is committed only once every
 record below it is finished, a successor skips what the commit says was finished, a partition
 with too much held-back work is paused until it drains, and a failing delivery stops the loop."""
 
@@ -18,6 +19,7 @@ from dispatchers.consumer import CommittedOffsets, Dispatcher
 from dispatchers.delivery import WorkItem
 from dispatchers.tracker import PartitionTracker, RetryState
 from runtime.settings import Settings
+from schemas.topics import DESTINATION_HEADER
 
 pytestmark = pytest.mark.unit
 
@@ -34,10 +36,13 @@ class Fetched:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
-def fetched(offset: int, key: str) -> Fetched:
-    return Fetched(TP.topic, TP.partition, offset, key.encode(), b"{}")
+def fetched(offset: int, key: str, destination: str | None = None) -> Fetched:
+    """A routed record; `destination` is its DESTINATION_HEADER, None for a record without one."""
+    headers = () if destination is None else ((DESTINATION_HEADER, destination.encode()),)
+    return Fetched(TP.topic, TP.partition, offset, key.encode(), b"{}", headers)
 
 
 class QueuedConsumer:
@@ -191,6 +196,48 @@ async def test_one_key_is_delivered_in_order_while_other_keys_go_ahead() -> None
     await loop.stop()
 
     assert deliverer.keys[b"a"] == [0, 1]
+
+
+async def test_a_held_destination_does_not_hold_another_destinations_records_of_its_key() -> None:
+    consumer = QueuedConsumer()
+    # Offset 0 is "slow"'s first record, held as if waiting for its rate limit or circuit.
+    deliverer = GatedDeliverer(0)
+    loop = await running(consumer, deliverer)
+    consumer.fetch(
+        fetched(0, "conv", "slow"),
+        fetched(1, "conv", "fast"),
+        fetched(2, "conv", "slow"),
+        fetched(3, "conv", "fast"),
+        fetched(4, "conv", "fast"),
+    )
+
+    # The same correlation id's records for "fast" go ahead, in order; "slow"'s next one waits.
+    await deliverer.until(lambda: {1, 3, 4} <= set(deliverer.finished))
+    assert 2 not in deliverer.started
+    assert [o for o in deliverer.finished if o in (1, 3, 4)] == [1, 3, 4]
+    deliverer.gates[0].set()
+    await deliverer.until(lambda: len(deliverer.finished) == 5)
+    await consumer.until_committed(5)
+    await loop.stop()
+
+    # Within the "slow" lane, offset order held.
+    assert [o for o in deliverer.finished if o in (0, 2)] == [0, 2]
+
+
+async def test_records_without_a_destination_header_share_the_default_lane() -> None:
+    consumer = QueuedConsumer()
+    deliverer = GatedDeliverer(0)
+    loop = await running(consumer, deliverer)
+    # Written before destinations: no header, so the lane of destination "default".
+    consumer.fetch(fetched(0, "conv"), fetched(1, "conv", "default"), fetched(2, "conv", "other"))
+
+    await deliverer.until(lambda: 2 in deliverer.finished)
+    assert 1 not in deliverer.started, "a headerless record and a 'default' one share a lane"
+    deliverer.gates[0].set()
+    await deliverer.until(lambda: len(deliverer.finished) == 3)
+    await loop.stop()
+
+    assert deliverer.keys[b"conv"] == [2, 0, 1]
 
 
 async def test_an_offset_is_committed_only_once_every_record_below_it_is_finished() -> None:

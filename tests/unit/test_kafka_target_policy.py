@@ -7,11 +7,9 @@ import re
 
 import pytest
 
-from dispatchers.backoff import RetryPolicy
-from dispatchers.compiled import DispatchTrigger
 from dispatchers.targets import Targets
 from runtime.kafka_targets import KafkaTargetPolicy
-from tests.unit.support.dispatch import RecordingProducer, routed
+from tests.unit.support.dispatch import RecordingProducer, policy, routed
 
 pytestmark = pytest.mark.unit
 
@@ -54,14 +52,14 @@ async def test_the_kafka_target_refuses_a_forbidden_topic_at_delivery_time() -> 
         max_connections=1,
         kafka_topics=POLICY,
     )
-    trigger = DispatchTrigger("t-1", "p-1", 5.0, RetryPolicy(3, 60.0), None)
+    kafka = policy(signing_key=None)
 
-    refused = await targets.attempt(routed("kafka", "triggerline.trigger-config"), b"{}", trigger)
+    refused = await targets.attempt(routed("kafka", "triggerline.trigger-config"), b"{}", kafka)
     assert refused.outcome == "permanent"
     assert refused.error is not None
     assert "prefix" in refused.error
     assert producer.sent == []
 
-    delivered = await targets.attempt(routed("kafka", "orders"), b"{}", trigger)
+    delivered = await targets.attempt(routed("kafka", "orders"), b"{}", kafka)
     assert delivered.outcome == "delivered"
     assert [sent.topic for sent in producer.sent] == ["orders"]

@@ -5,7 +5,11 @@ The target listens on 127.0.0.1, verifies every request's Standard Webhooks sign
 (answers after 1.5 s), `/gate` (answers once the test opens `gate`), `/flaky` (fails a share
 of requests with 503), `/fail-twice` (503 twice per event, then 200), `/busy` (429 with
 Retry-After: 1 once per event), `/throttled` (always 429 with Retry-After: 2), `/gone` (410),
-`/down` (always 503).
+`/down` (always 503); any other path answers 204.
+
+`publish_trigger` puts a trigger with its destinations on the trigger-config topic, and
+`produce_routed` writes routed records as the processors do: one per destination, keyed by
+correlation id, with the destination header.
 """
 
 from __future__ import annotations
@@ -33,8 +37,15 @@ from runtime.kafka import durable_producer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.records import DeliveryLogRecord, RoutedEvent
-from schemas.topics import DELIVERY_LOG, ROUTED_EVENTS, TRIGGER_CONFIG
-from schemas.triggers import Target, TargetKind, TriggerConfig
+from schemas.topics import DELIVERY_LOG, DESTINATION_HEADER, ROUTED_EVENTS, TRIGGER_CONFIG
+from schemas.triggers import (
+    DEFAULT_DESTINATION,
+    Destination,
+    RateLimit,
+    Target,
+    TargetKind,
+    TriggerConfig,
+)
 from tests.integration.support.consumer_groups import uncommitted
 from tests.integration.support.polling import eventually
 from tests.integration.support.stages import free_port, stage_env
@@ -152,28 +163,40 @@ async def publish_trigger(
     timeout_s: float = 5.0,
     config: dict[str, Any] | None = None,
     secrets: dict[str, str] | None = None,
+    destinations: list[DestinationSpec] | None = None,
 ) -> TriggerConfig:
     """Put a trigger straight onto the trigger-config topic, as the outbox relay would.
 
-    `secrets` are plaintext extras (the target signing secret is always set).
+    Its destinations are `destinations`, or else one named "default" with the target the other
+    arguments describe; every one signs with SIGNING_SECRET. `secrets` are plaintext extras.
     """
     keyring = Keyring.from_setting(settings.secret_keys)
+    specs = destinations or [
+        DestinationSpec(
+            DEFAULT_DESTINATION,
+            Target(kind, ref, timeout_s=timeout_s, max_attempts=max_attempts, max_age_s=max_age_s),
+        )
+    ]
     trigger = TriggerConfig(
         trigger_id=str(uuid.uuid4()),
         project_id=str(uuid.uuid4()),
         definition="webhook",
         name=f"t-{uuid.uuid4().hex[:6]}",
         status="active",
-        target=Target(
-            kind, ref, timeout_s=timeout_s, max_attempts=max_attempts, max_age_s=max_age_s
-        ),
         updated_at=datetime.now(UTC),
         revision=1,
         config=config or {},
-        secrets={
-            name: keyring.encrypt(value)
-            for name, value in {"TARGET_SIGNING_SECRET": SIGNING_SECRET, **(secrets or {})}.items()
-        },
+        secrets={name: keyring.encrypt(value) for name, value in (secrets or {}).items()},
+        destinations=tuple(
+            Destination(
+                spec.name,
+                spec.target,
+                rate_limit=spec.rate_limit,
+                max_concurrency=spec.max_concurrency,
+                signing_secret=keyring.encrypt(SIGNING_SECRET),
+            )
+            for spec in specs
+        ),
     )
     producer = durable_producer(settings)
     await producer.start()
@@ -188,7 +211,24 @@ async def publish_trigger(
     return trigger
 
 
-def routed_event(trigger: TriggerConfig, subject: str, seq: int, ref: str) -> RoutedEvent:
+@dataclass(frozen=True, slots=True)
+class DestinationSpec:
+    name: str
+    target: Target
+    rate_limit: RateLimit | None = None
+    max_concurrency: int | None = None
+
+
+def routed_event(
+    trigger: TriggerConfig,
+    subject: str,
+    seq: int,
+    ref: str,
+    destination: str = DEFAULT_DESTINATION,
+) -> RoutedEvent:
+    """The record the processors would route to `destination` (whose target kind it takes),
+    delivered to `ref`."""
+    [kind] = [d.target.kind for d in trigger.destinations if d.name == destination]
     now = datetime.now(UTC)
     return RoutedEvent(
         id=f"ev-{uuid.uuid4().hex}",
@@ -199,19 +239,27 @@ def routed_event(trigger: TriggerConfig, subject: str, seq: int, ref: str) -> Ro
         data={"seq": seq},
         triggerid=trigger.trigger_id,
         projectid=trigger.project_id,
-        targetkind=trigger.target.kind,
+        targetkind=kind,
         targetref=ref,
         receivedat=now,
+        destination=destination,
     )
 
 
 async def produce_routed(settings: Settings, events: list[RoutedEvent]) -> None:
+    """Write routed records as the processors do: keyed by correlation id, with the destination
+    header; in the order given, so that per partition offsets follow the list."""
     producer = durable_producer(settings)
     await producer.start()
     try:
         topic = ROUTED_EVENTS.name(settings.topics.prefix)
         sent = [
-            await producer.send(topic, ROUTED_EVENTS.encode(e), key=e.subject.encode())
+            await producer.send(
+                topic,
+                ROUTED_EVENTS.encode(e),
+                key=e.subject.encode(),
+                headers=[(DESTINATION_HEADER, e.destination.encode())],
+            )
             for e in events
         ]
         await asyncio.gather(*sent)

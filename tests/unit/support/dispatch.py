@@ -4,34 +4,43 @@ trigger-config view, the delivery target, the Kafka producer) for unit tests wit
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dispatchers.backoff import Backoff, RetryPolicy
 from dispatchers.circuit import CircuitBreakers
-from dispatchers.compiled import DispatchTrigger
-from dispatchers.delivery import Deliverer
+from dispatchers.compiled import DestinationPolicy, DispatchTrigger
+from dispatchers.delivery import AttemptTarget, Deliverer
 from dispatchers.endpoints import EndpointSlots
 from dispatchers.journal import Journal
-from dispatchers.targets import AttemptResult, Targets, endpoint_of
+from dispatchers.limits import DestinationLimits
+from dispatchers.targets import AttemptResult, Targets
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.settings import Settings
 from schemas.records import DeadLetter, DeliveryLogRecord, RoutedEvent
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, ROUTED_EVENTS
-from schemas.triggers import TargetKind
+from schemas.triggers import DEFAULT_DESTINATION, RateLimit, TargetKind
 
 PREFIX = "unit"
 TRIGGER_ID = "t-1"
 
 
-def routed(kind: TargetKind, ref: str, *, event_id: str = "ev-1") -> RoutedEvent:
+def routed(
+    kind: TargetKind,
+    ref: str,
+    *,
+    event_id: str = "ev-1",
+    destination: str = DEFAULT_DESTINATION,
+    subject: str = "conv-1",
+) -> RoutedEvent:
     now = datetime.now(UTC)
     return RoutedEvent(
         id=event_id,
         source="test",
         type="test.event",
-        subject="conv-1",
+        subject=subject,
         time=now,
         data={},
         triggerid=TRIGGER_ID,
@@ -39,11 +48,35 @@ def routed(kind: TargetKind, ref: str, *, event_id: str = "ev-1") -> RoutedEvent
         targetkind=kind,
         targetref=ref,
         receivedat=now,
+        destination=destination,
     )
 
 
-def dispatch_trigger(max_attempts: int = 3, max_age_s: float = 60.0) -> DispatchTrigger:
-    return DispatchTrigger(TRIGGER_ID, "p-1", 5.0, RetryPolicy(max_attempts, max_age_s), b"k" * 32)
+def policy(
+    name: str = DEFAULT_DESTINATION,
+    *,
+    max_attempts: int = 3,
+    max_age_s: float = 60.0,
+    rate_limit: RateLimit | None = None,
+    max_concurrency: int | None = None,
+    signing_key: bytes | None = b"k" * 32,
+) -> DestinationPolicy:
+    return DestinationPolicy(
+        name,
+        5.0,
+        RetryPolicy(max_attempts, max_age_s),
+        signing_key,
+        rate_limit=rate_limit,
+        max_concurrency=max_concurrency,
+    )
+
+
+def dispatch_trigger(
+    max_attempts: int = 3, max_age_s: float = 60.0, *more: DestinationPolicy
+) -> DispatchTrigger:
+    """A trigger whose destination "default" has this retry policy, and `more` destinations."""
+    policies = (policy(max_attempts=max_attempts, max_age_s=max_age_s), *more)
+    return DispatchTrigger(TRIGGER_ID, "p-1", {p.name: p for p in policies})
 
 
 async def attempt_http(ref: str, *, allow_private: bool) -> AttemptResult:
@@ -56,7 +89,7 @@ async def attempt_http(ref: str, *, allow_private: bool) -> AttemptResult:
     )
     await targets.start()
     try:
-        return await targets.attempt(routed("http", ref), b"{}", dispatch_trigger())
+        return await targets.attempt(routed("http", ref), b"{}", policy())
     finally:
         await targets.close()
 
@@ -78,21 +111,26 @@ class KnownTriggers:
 @dataclass
 class ScriptedTarget:
     """A delivery target that answers attempts with `results`, in order, and remembers each
-    attempt's event and the state of the endpoint's circuit when it was made."""
+    attempt's event, policy, the state of the destination's circuit when it was made, and
+    when it was made (time.monotonic)."""
 
     results: list[AttemptResult]
     breakers: CircuitBreakers | None = None
     attempts: list[RoutedEvent] = field(default_factory=list)
+    policies: list[DestinationPolicy] = field(default_factory=list)
     circuit_states: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
 
     async def attempt(
-        self, event: RoutedEvent, body: bytes, trigger: DispatchTrigger
+        self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
     ) -> AttemptResult:
         assert body == ROUTED_EVENTS.encode(event), "the body is the routed record unchanged"
         self.attempts.append(event)
+        self.policies.append(policy)
+        self.times.append(time.monotonic())
         if self.breakers is not None:
-            with self.breakers.hold(event.targetkind, endpoint_of(event)) as breaker:
-                self.circuit_states.append(breaker.state)
+            with self.breakers.hold(event.targetkind, event.triggerid, event.destination) as b:
+                self.circuit_states.append(b.state)
         return self.results[len(self.attempts) - 1]
 
 
@@ -127,22 +165,26 @@ class RecordingProducer:
 
 def deliverer(
     *,
-    target: ScriptedTarget,
+    target: AttemptTarget,
     producer: RecordingProducer,
     triggers: Iterable[DispatchTrigger] | KnownTriggers = (),
     breakers: CircuitBreakers | None = None,
+    limits: DestinationLimits | None = None,
     stopping: asyncio.Event | None = None,
+    backoff: Backoff | None = None,
 ) -> Deliverer:
-    """A Deliverer over the fakes, retrying at once (no backoff) so that tests do not wait."""
+    """A Deliverer over the fakes, retrying at once (no backoff, unless given) so that tests do
+    not wait."""
     view = triggers if isinstance(triggers, KnownTriggers) else KnownTriggers(*triggers)
     if breakers is None:
-        breakers = CircuitBreakers(5, 30.0, max_endpoints=100, idle_s=60.0)
+        breakers = CircuitBreakers(5, 30.0, max_destinations=100, idle_s=60.0)
     return Deliverer(
         view=view,
         targets=target,
         journal=Journal(Settings().override(topics__prefix=PREFIX), producer),
         breakers=breakers,
+        limits=limits or DestinationLimits(max_destinations=100, idle_s=60.0),
         endpoints=EndpointSlots(4),
-        backoff=Backoff(base_s=0.0, cap_s=0.0),
+        backoff=backoff or Backoff(base_s=0.0, cap_s=0.0),
         stopping=stopping or asyncio.Event(),
     )
