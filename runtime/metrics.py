@@ -91,7 +91,7 @@ DISPATCH_END_TO_END_LATENCY = Histogram(
 DISPATCH_IN_FLIGHT = Gauge(f"{PREFIX}_dispatcher_in_flight", "Deliveries in progress.")
 DISPATCH_CIRCUITS = Gauge(
     f"{PREFIX}_dispatcher_circuits",
-    "Circuit breakers per target endpoint, by target kind and state (closed, open, half_open).",
+    "Circuit breakers per destination, by target kind and state (closed, open, half_open).",
     ["target_kind", "state"],
 )
 DISPATCH_PENDING = Gauge(

@@ -31,6 +31,7 @@ def test_message_is_routed_as_a_cloudevent_keyed_by_conversation() -> None:
         "C1:1.5",
         "/triggers/t1",
     )
+    assert isinstance(event.data, dict)
     assert event.data["slack"]["text"] == "deploy failed"
     assert event.time == datetime.fromtimestamp(1_764_000_000, UTC)
 
@@ -114,6 +115,7 @@ def test_cron_tick_is_correlated_by_trigger_and_identified_by_tick() -> None:
     (decision,) = decide(event, trigger("cron"), normalized)
     assert isinstance(decision, Routed)
     assert (decision.event.type, decision.event.time) == ("cron.tick", TICK.scheduled_at)
+    assert isinstance(decision.event.data, dict)
     assert decision.event.data["cron"]["fired_at"] == "2026-11-27T09:05:01+00:00"
 
 
