@@ -69,9 +69,9 @@ async def test_github_events_are_verified_typed_correlated_and_pings_ignored(
     assert decisions[ids["opened"]].correlation_id == "octo/app#7"
     assert routed[ids["opened"]].type == "github.issues.opened"
     assert routed[ids["opened"]].subject == "octo/app#7"
-    opened = routed[ids["opened"]].data
-    assert isinstance(opened, dict)
-    assert opened["issue"] == {"number": 7}
+    issue_data = routed[ids["opened"]].data
+    assert isinstance(issue_data, dict)
+    assert issue_data["issue"] == {"number": 7}
     assert decisions[ids["closed"]].outcome == "skipped"
     assert "issues.closed" in (decisions[ids["closed"]].reason or "")
     assert decisions[ids["ping"]].outcome == "ignored"
