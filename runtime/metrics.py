@@ -35,7 +35,8 @@ INGEST_REFUSED = Counter(
 
 PROCESSOR_EVENTS = Counter(
     f"{PREFIX}_processor_events_total",
-    "Raw events processed, by definition and outcome.",
+    "Processor decisions, by definition and outcome: one per raw event, or one per destination"
+    " of an event its trigger's rules pass.",
     ["definition", "outcome"],
 )
 PROCESSOR_EVENTS_IN = Counter(
