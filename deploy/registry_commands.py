@@ -218,6 +218,8 @@ def _run_on_trigger(project: str, change: TriggerChange) -> None:
         # Names of secrets, never their values, not even encrypted.
         shown["secrets"] = sorted(record.secrets)
         shown["destinations"] = [shown_destination(d) for d in record.destinations]
+        # Schema v1's single target, always null in a record the registry builds.
+        shown.pop("target", None)
         url = webhook_url(row, public_base_url)
         if url is not None:
             shown["webhook_url"] = url

@@ -34,6 +34,7 @@ async def test_destinations_through_the_cli_are_what_the_api_shows(settings: Set
     # The config record is printed without secret values, not even encrypted.
     assert "k1:" not in created.stdout
     assert WHSEC not in created.stdout
+    assert "target" not in record
     [default] = record["destinations"]
     assert (default["name"], default["target"]["has_signing_secret"]) == ("default", True)
     trigger_id = record["trigger_id"]
@@ -100,7 +101,11 @@ async def test_the_cli_refuses_what_the_api_refuses(settings: Settings) -> None:
         url = f"/triggers/{trigger_id}/destinations"
         scope = ("--project", "acme", trigger_id)
 
-        bad = {"name": "bad", "target": {"kind": "noop"}, "transform": "[event.a,\n 1 +]"}
+        bad: dict[str, Any] = {
+            "name": "bad",
+            "target": {"kind": "noop"},
+            "transform": "[event.a,\n 1 +]",
+        }
         api = await client.post(url, json=bad, headers=auth)
         assert api.status_code == 422, api.text
         assert api.json()["errors"][0]["path"] == "transform"
