@@ -3,9 +3,9 @@
 The API routes and the CLI both call it with the same typed input (`ingest.registry.inputs`),
 so neither door accepts what the other refuses. A change is checked as a whole (the config
 through its definition, the destinations and their targets, the secrets and their count, the
-environment), refused
-with `Invalid` listing every bad field, and otherwise encrypted, stored and published to the
-outbox in one transaction; the store refuses a config record over the bound (`RecordTooLarge`).
+environment), refused with `Invalid` listing every bad field, and otherwise encrypted, stored
+and published to the outbox in one transaction; the store refuses a config record over the
+bound (`RecordTooLarge`).
 Every refusal is a `RegistryError`. Changes to one destination at a time are in
 `ingest.registry.destination_changes`, part of the same class.
 """
