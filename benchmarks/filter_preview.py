@@ -36,7 +36,7 @@ from schemas.topics import RAW_EVENTS
 from schemas.triggers import Target
 from tests.integration.support.control_plane import WHSEC
 from tests.integration.support.isolation import drop_topics, isolated_settings, scratch_database
-from tests.integration.support.registry import create_trigger
+from tests.integration.support.registry import create_trigger, only
 
 FILTER = 'event.x == 1 && event.y.startsWith("a")'
 
@@ -132,7 +132,7 @@ async def main(events: int, others: int, runs: int) -> None:
                     project_id,
                     "webhook",
                     "bench",
-                    Target("noop"),
+                    only(Target("noop")),
                     secrets={"WEBHOOK_SECRET": WHSEC},
                 )
                 trigger_id = (await create_trigger(conn, keyring, new)).trigger_id

@@ -16,6 +16,7 @@ import typer
 from pydantic_settings import BaseSettings
 
 from deploy import local_kafka, local_postgres
+from deploy.destination_commands import destinations_app
 from deploy.group_commands import groups_app
 from deploy.group_reset import GroupResetError
 from deploy.host import HostCommandError
@@ -48,6 +49,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(projects_app, name="projects")
 app.add_typer(triggers_app, name="triggers")
 triggers_app.command("preview-filter")(preview_filter_command)
+app.add_typer(destinations_app, name="destinations")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(keys_app, name="keys")

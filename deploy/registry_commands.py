@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from deploy.local_secrets import with_secret_keys
 from ingest.registry.api_keys import create_api_key
 from ingest.registry.config_records import config_record
+from ingest.registry.destinations import shown as shown_destination
 from ingest.registry.inputs import TriggerCreate, TriggerUpdate, parsed
 from ingest.registry.service import ControlPlane, webhook_url
 from ingest.registry.store import TriggerRow, create_project
@@ -85,7 +86,8 @@ def triggers_create(
     config_json: ConfigOption = None,
     environment: EnvironmentOption = None,
 ) -> None:
-    """Create a trigger and print its config record as JSON (secret values are not printed)."""
+    """Create a trigger with one destination, "default", and print its config record as JSON
+    (secret values are not printed); `triggerline destinations` adds more."""
     config = _json_option(config_json) if config_json is not None else {}
     if event_type and isinstance(config, dict):
         config["event_types"] = event_type
@@ -111,7 +113,11 @@ def triggers_update(
     trigger_id: TriggerId,
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     target: Annotated[
-        str | None, typer.Option(help="Replace the target: http, kafka or noop.")
+        str | None,
+        typer.Option(
+            help='Replace the target of the destination "default" (added if absent): http, '
+            "kafka or noop."
+        ),
     ] = None,
     target_ref: Annotated[str, typer.Option(help="With --target: URL or topic name.")] = "",
     target_signing_secret: SigningSecretOption = None,
@@ -165,7 +171,7 @@ def triggers_resume(*, project: ProjectOption, trigger_id: TriggerId) -> None:
 @triggers_app.command("delete")
 def triggers_delete(*, project: ProjectOption, trigger_id: TriggerId) -> None:
     """Delete a trigger; the data plane forgets it through its tombstone."""
-    plane = _control_plane()
+    plane = control_plane()
 
     async def delete() -> None:
         async with await connect() as conn:
@@ -201,7 +207,7 @@ TriggerChange = Callable[[ControlPlane, AsyncConnection[Any], str], Awaitable[Tr
 
 def _run_on_trigger(project: str, change: TriggerChange) -> None:
     """Make one change through the control-plane service and print the trigger's record."""
-    plane = _control_plane()
+    plane = control_plane()
     public_base_url = get_settings().registry.public_base_url
 
     async def run() -> dict[str, Any]:
@@ -209,7 +215,11 @@ def _run_on_trigger(project: str, change: TriggerChange) -> None:
             row = await change(plane, conn, await project_id_of(conn, project))
             record = await config_record(conn, row)
         shown: dict[str, Any] = msgspec.to_builtins(record)
+        # Names of secrets, never their values, not even encrypted.
         shown["secrets"] = sorted(record.secrets)
+        shown["destinations"] = [shown_destination(d) for d in record.destinations]
+        # Schema v1's single target, always null in a record the registry builds.
+        shown.pop("target", None)
         url = webhook_url(row, public_base_url)
         if url is not None:
             shown["webhook_url"] = url
@@ -218,7 +228,7 @@ def _run_on_trigger(project: str, change: TriggerChange) -> None:
     typer.echo(orjson.dumps(asyncio.run(run()), option=orjson.OPT_INDENT_2).decode())
 
 
-def _control_plane() -> ControlPlane:
+def control_plane() -> ControlPlane:
     settings = with_secret_keys(get_settings())
     return ControlPlane.from_settings(settings, Keyring.from_setting(settings.secret_keys))
 

@@ -215,6 +215,9 @@ class RegistrySettings(BaseSettings):
     # Secrets one trigger, and one environment, may hold: real definitions need two or three,
     # and 50 at the 4 KiB value limit still fit in a config record.
     max_secrets: int = Field(default=50, ge=1)
+    # Destinations one trigger may hold. Each routed event is delivered once per destination,
+    # so this bounds the fan-out of one event, and 10 at the CEL length limit fit in a record.
+    max_destinations: int = Field(default=10, ge=1, le=100)
     # Largest encoded trigger-config record a save may produce. Well below the topic's 4 MiB
     # record bound, so every trigger's record can always be published, and small enough that
     # every process's view of the topic stays small.

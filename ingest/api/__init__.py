@@ -8,6 +8,7 @@ from ingest.api import (
     api_keys,
     definitions,
     deliveries,
+    destinations,
     environments,
     filter_preview,
     replays,
@@ -28,6 +29,7 @@ def mount_control_plane(app: FastAPI) -> None:
     for module in (
         definitions,
         triggers,
+        destinations,
         filter_preview,
         environments,
         deliveries,

@@ -23,13 +23,29 @@ class TargetOut(BaseModel):
     has_signing_secret: bool
 
 
+class RateLimitOut(BaseModel):
+    per_second: float
+    burst: int
+
+
+class DestinationOut(BaseModel):
+    name: str
+    target: TargetOut
+    filter: str | None
+    transform: str | None
+    rate_limit: RateLimitOut | None
+    max_concurrency: int | None
+
+
 class TriggerOut(BaseModel):
     id: str
     project_id: str
     definition: DefinitionSlug
     name: str
     status: TriggerStatus
-    target: TargetOut
+    # The destination "default"'s target; null when the trigger has none of that name.
+    target: TargetOut | None
+    destinations: list[DestinationOut]
     config: dict[str, Any]
     environment_id: str | None
     secret_names: list[str]

@@ -13,7 +13,6 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-import msgspec
 from fastapi import APIRouter, Query, Request, Response
 
 from ingest.api.auth import ProjectId
@@ -21,10 +20,11 @@ from ingest.api.database import Connection
 from ingest.api.dependencies import control_plane_of, documented_errors, settings_of
 from ingest.api.errors import ApiError
 from ingest.api.models import TriggerOut, TriggerPage
+from ingest.registry.destinations import shown
 from ingest.registry.inputs import TriggerCreate, TriggerUpdate
 from ingest.registry.service import webhook_url
 from ingest.registry.store import TriggerRow, find_trigger, list_triggers
-from schemas.triggers import DefinitionSlug, TriggerStatus
+from schemas.triggers import DEFAULT_DESTINATION, DefinitionSlug, TriggerStatus
 
 router = APIRouter(prefix="/triggers", tags=["triggers"])
 
@@ -103,13 +103,13 @@ async def resume(
 
 
 def _out(row: TriggerRow, request: Request) -> TriggerOut:
+    destinations = [shown(destination) for destination in row.destinations]
+    default = next((d for d in destinations if d["name"] == DEFAULT_DESTINATION), None)
     return TriggerOut.model_validate(
         {
             **asdict(row),
-            "target": {
-                **msgspec.to_builtins(row.target),
-                "has_signing_secret": row.target_secret is not None,
-            },
+            "target": None if default is None else default["target"],
+            "destinations": destinations,
             "secret_names": sorted(row.secrets),
             "webhook_url": webhook_url(row, settings_of(request).registry.public_base_url),
         }

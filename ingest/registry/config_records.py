@@ -16,7 +16,7 @@ from ingest.registry.errors import RecordTooLarge, UnknownEnvironment
 from runtime.ids import canonical_id
 from runtime.settings import RegistrySettings
 from schemas.topics import TRIGGER_CONFIG
-from schemas.triggers import TARGET_SIGNING_ENTRY, TriggerConfig
+from schemas.triggers import TriggerConfig
 
 if TYPE_CHECKING:
     from ingest.registry.store import TriggerRow
@@ -48,20 +48,18 @@ async def lock_environment(
 
 
 async def config_record(conn: AsyncConnection[Any], row: TriggerRow) -> TriggerConfig:
-    """What the data plane sees: the trigger, its environment's secrets under its own, and the
-    target's signing secret; values stay encrypted."""
+    """What the data plane sees: the trigger, its environment's secrets under its own, and its
+    destinations, each with its signing secret; values stay encrypted."""
     secrets: dict[str, str] = {}
     if row.environment_id is not None:
         secrets.update(await lock_environment(conn, row.project_id, row.environment_id))
     secrets.update(row.secrets)
-    if row.target_secret is not None:
-        secrets[TARGET_SIGNING_ENTRY] = row.target_secret
-    # The record's fields are the row's of the same name, but for its id, its secrets and its
-    # schema version (`v`), which belong to the record.
+    # The record's fields are the row's of the same name, but for its id, its secrets, its
+    # schema version (`v`) and the v1 `target`, which belong to the record.
     shared = {
         name: getattr(row, name)
         for name in TriggerConfig.__struct_fields__
-        if name not in ("trigger_id", "secrets", "v")
+        if name not in ("trigger_id", "secrets", "v", "target")
     }
     return TriggerConfig(trigger_id=row.id, secrets=secrets, **shared)
 

@@ -49,6 +49,17 @@ class EnvironmentInUse(RegistryError):
     status = 409
 
 
+class LastDestination(RegistryError):
+    """Removing a trigger's only destination; delete the trigger instead."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a trigger needs at least one destination; add another first, or delete the trigger"
+        )
+
+
 class Invalid(RegistryError):
     status = 422
 
@@ -72,5 +83,5 @@ class RecordTooLarge(RegistryError):
         super().__init__(
             f"trigger {name!r} would publish a {size}-byte config record, over the bound of"
             f" {bound} bytes (TRIGGERLINE_CONFIG_RECORD_MAX_BYTES); use fewer or smaller"
-            " secrets, or a smaller config"
+            " secrets or destinations, or a smaller config"
         )

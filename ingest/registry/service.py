@@ -2,56 +2,65 @@
 
 The API routes and the CLI both call it with the same typed input (`ingest.registry.inputs`),
 so neither door accepts what the other refuses. A change is checked as a whole (the config
-through its definition, the target, the secrets and their count, the environment), refused
-with `Invalid` listing every bad field, and otherwise encrypted, stored and published to the
-outbox in one transaction; the store refuses a config record over the bound (`RecordTooLarge`).
-Every refusal is a `RegistryError`.
+through its definition, the destinations and their targets, the secrets and their count, the
+environment), refused with `Invalid` listing every bad field, and otherwise encrypted, stored
+and published to the outbox in one transaction; the store refuses a config record over the
+bound (`RecordTooLarge`).
+Every refusal is a `RegistryError`. Changes to one destination at a time are in
+`ingest.registry.destination_changes`, part of the same class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel
 
 from ingest.registry import environments, store
 from ingest.registry.config_records import lock_environment
+from ingest.registry.destination_changes import DestinationChanges
 from ingest.registry.environments import EnvironmentRow
 from ingest.registry.errors import FieldError, Invalid, UnknownEnvironment
 from ingest.registry.inputs import (
     EnvironmentCreate,
     EnvironmentUpdate,
-    TargetIn,
     TriggerCreate,
     TriggerUpdate,
 )
 from ingest.registry.store import NewTrigger, TriggerRow
 from ingest.registry.validation import (
     missing_secret_errors,
+    null_errors,
     secret_count_errors,
     secret_errors,
-    target_errors,
     validated_config,
 )
 from kinds import KINDS, webhook_kind
-from runtime import standard_webhooks
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.triggers import DefinitionSlug, Target, TriggerStatus
+from schemas.triggers import DefinitionSlug, TriggerStatus
 
 # Fields of an update that may be omitted but, when given, must not be null.
-NOT_NULL_TRIGGER_FIELDS = ("definition", "name", "status", "target", "config", "secrets")
+NOT_NULL_TRIGGER_FIELDS = (
+    "definition",
+    "name",
+    "status",
+    "target",
+    "destinations",
+    "config",
+    "secrets",
+)
 NOT_NULL_ENVIRONMENT_FIELDS = ("name", "secrets")
 
 
 @dataclass(frozen=True, slots=True)
-class ControlPlane:
+class ControlPlane(DestinationChanges):
     keyring: Keyring
     max_secrets: int
+    max_destinations: int
     record_bound: int
     kafka_targets: KafkaTargetPolicy
 
@@ -60,6 +69,7 @@ class ControlPlane:
         return cls(
             keyring=keyring,
             max_secrets=settings.registry.max_secrets,
+            max_destinations=settings.registry.max_destinations,
             record_bound=settings.registry.config_record_max_bytes,
             kafka_targets=KafkaTargetPolicy.from_settings(settings),
         )
@@ -70,9 +80,10 @@ class ControlPlane:
         definition = KINDS[given.definition]
         errors: list[FieldError] = []
         config = _checked_config(errors, given.definition, given.config)
-        target = target_of(given.target)
-        errors += target_errors(target, given.target.signing_secret is not None, self.kafka_targets)
-        errors += _signing_secret_errors(given.target)
+        if given.target is None and given.destinations is None:
+            message = 'give `target` (one destination, named "default") or `destinations`'
+            errors.append(FieldError("target", message))
+        destinations = self._destinations(errors, given.target, given.destinations, ())
         errors += secret_errors("secrets", given.secrets)
         errors += secret_count_errors("secrets", len(given.secrets), self.max_secrets)
         environment_id = None if given.environment_id is None else str(given.environment_id)
@@ -88,14 +99,11 @@ class ControlPlane:
                     project_id=project_id,
                     definition=given.definition,
                     name=given.name,
-                    target=target,
+                    destinations=destinations,
                     config=config,
                     secrets=self._merged({}, given.secrets),
                     status=given.status,
                     environment_id=environment_id,
-                    target_secret=None
-                    if given.target.signing_secret is None
-                    else self._sealed(given.target.signing_secret),
                 ),
                 record_bound=self.record_bound,
             )
@@ -107,7 +115,7 @@ class ControlPlane:
         secret given as null is removed."""
         async with conn.transaction():
             row = await store.find_trigger(conn, project_id, trigger_id, lock=True)
-            errors = _null_errors(given, NOT_NULL_TRIGGER_FIELDS)
+            errors = null_errors(given, NOT_NULL_TRIGGER_FIELDS)
             if given.definition not in (None, row.definition):
                 errors.append(FieldError("definition", "the definition of a trigger cannot change"))
             new = replace(
@@ -118,18 +126,13 @@ class ControlPlane:
                 if given.config is None
                 else _checked_config(errors, row.definition, given.config),
             )
-            if given.target is not None:
+            if given.target is not None or given.destinations is not None:
                 new = replace(
                     new,
-                    target=target_of(given.target),
-                    target_secret=self._sealed(given.target.signing_secret)
-                    if given.target.signing_secret is not None
-                    else (row.target_secret if given.target.kind == "http" else None),
+                    destinations=self._destinations(
+                        errors, given.target, given.destinations, row.destinations
+                    ),
                 )
-                errors += target_errors(
-                    new.target, new.target_secret is not None, self.kafka_targets
-                )
-                errors += _signing_secret_errors(given.target)
             if "environment_id" in given.model_fields_set:
                 environment_id = given.environment_id
                 new = replace(
@@ -192,7 +195,7 @@ class ControlPlane:
         """Change the fields given; a secret given as null is removed. A change of secrets
         republishes every trigger using the environment, and is refused for all of them
         (RecordTooLarge) if any would outgrow its config record."""
-        errors = _null_errors(given, NOT_NULL_ENVIRONMENT_FIELDS)
+        errors = null_errors(given, NOT_NULL_ENVIRONMENT_FIELDS)
         errors += secret_errors("secrets", given.secrets or {})
         if errors:
             raise Invalid(errors)
@@ -231,11 +234,6 @@ def webhook_url(row: TriggerRow, public_base_url: str) -> str | None:
     return f"{public_base_url}/webhooks/{row.id}"
 
 
-def target_of(given: TargetIn) -> Target:
-    """The stored target: what was given, less the write-only signing secret."""
-    return Target(**given.model_dump(exclude={"signing_secret"}))
-
-
 def _checked_config(
     errors: list[FieldError], slug: DefinitionSlug, raw: dict[str, Any]
 ) -> dict[str, Any]:
@@ -244,21 +242,6 @@ def _checked_config(
     except Invalid as invalid:
         errors.extend(invalid.errors)
         return {}
-
-
-def _null_errors(given: BaseModel, fields: Iterable[str]) -> list[FieldError]:
-    return [
-        FieldError(field, "cannot be null")
-        for field in fields
-        if field in given.model_fields_set and getattr(given, field) is None
-    ]
-
-
-def _signing_secret_errors(given: TargetIn) -> list[FieldError]:
-    if given.signing_secret is None or standard_webhooks.is_secret(given.signing_secret):
-        return []
-    message = f"signing secrets look like {standard_webhooks.SECRET_FORMAT}"
-    return [FieldError("target.signing_secret", message)]
 
 
 async def _environment_secret_names(

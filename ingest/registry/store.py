@@ -28,29 +28,33 @@ from ingest.registry.config_records import (
 )
 from ingest.registry.errors import NameConflict, NotFound
 from runtime.ids import canonical_id
-from schemas.triggers import DefinitionSlug, Target, TriggerStatus
+from schemas.triggers import DefinitionSlug, Destination, TriggerStatus
 
 # Ids as text, so that a selected row converts straight into a TriggerRow.
 _COLUMNS = sql.SQL(
-    "id::text AS id, project_id::text AS project_id, definition, name, status, target, config,"
-    " secrets, target_secret, environment_id::text AS environment_id, revision, created_at,"
-    " updated_at"
+    "id::text AS id, project_id::text AS project_id, definition, name, status, destinations,"
+    " config, secrets, environment_id::text AS environment_id, revision, created_at, updated_at"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class NewTrigger:
-    """What a trigger holds, as written; secret values are ciphertexts."""
+    """What a trigger holds, as written; secret values (its own and its destinations' signing
+    secrets) are ciphertexts."""
 
     project_id: str
     definition: DefinitionSlug
     name: str
-    target: Target
+    # In order, names unique, at least one (the service checks; a CHECK constraint holds the
+    # last). Stored as msgspec encodes them, so a row converts straight back.
+    destinations: tuple[Destination, ...]
     config: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     status: TriggerStatus = "active"
     environment_id: str | None = None
-    target_secret: str | None = None
+
+    def destination(self, name: str) -> Destination | None:
+        return next((d for d in self.destinations if d.name == name), None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,7 +218,7 @@ async def _write(
     """Run an INSERT or UPDATE of one trigger, by `id` and the written columns, and publish the
     row it leaves."""
     values = {name: getattr(trigger, name) for name in _WRITTEN}
-    for name in ("target", "config", "secrets"):
+    for name in ("destinations", "config", "secrets"):
         values[name] = Jsonb(msgspec.to_builtins(values[name]))
     async with conn.transaction():
         if trigger.environment_id is not None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ingest.registry.errors import FieldError, Invalid
 from kinds import TriggerKind, secret_problem
@@ -47,33 +47,39 @@ def validated_config(definition: TriggerKind, raw: Any) -> dict[str, Any]:
 
 
 def target_errors(
-    target: Target, has_signing_secret: bool, topics: KafkaTargetPolicy
+    target: Target, has_signing_secret: bool, topics: KafkaTargetPolicy, path: str = "target"
 ) -> list[FieldError]:
+    """What is wrong with a target, under `path` (`destinations[1].target`, say)."""
+    ref, signing_secret = f"{path}.ref", f"{path}.signing_secret"
     errors: list[FieldError] = []
     if target.kind == "http":
         url = urlsplit(target.ref)
         if url.scheme not in ("http", "https") or not url.hostname:
-            errors.append(FieldError("target.ref", "an http target's ref is an http(s) URL"))
+            errors.append(FieldError(ref, "an http target's ref is an http(s) URL"))
         if not has_signing_secret:
             errors.append(
-                FieldError(
-                    "target.signing_secret",
-                    "an http target needs a signing secret (whsec_<base64>)",
-                )
+                FieldError(signing_secret, "an http target needs a signing secret (whsec_<base64>)")
             )
     elif has_signing_secret:
-        errors.append(FieldError("target.signing_secret", "only http targets are signed"))
+        errors.append(FieldError(signing_secret, "only http targets are signed"))
     if target.kind == "kafka":
         refusal = topics.refusal(target.ref)
         if not KAFKA_TOPIC.match(target.ref):
-            errors.append(
-                FieldError("target.ref", "a kafka target's ref is a topic name ([A-Za-z0-9._-])")
-            )
+            errors.append(FieldError(ref, "a kafka target's ref is a topic name ([A-Za-z0-9._-])"))
         elif refusal is not None:
-            errors.append(FieldError("target.ref", refusal))
+            errors.append(FieldError(ref, refusal))
     if target.kind == "noop" and target.ref:
-        errors.append(FieldError("target.ref", "a noop target has no ref"))
+        errors.append(FieldError(ref, "a noop target has no ref"))
     return errors
+
+
+def null_errors(given: BaseModel, fields: Iterable[str]) -> list[FieldError]:
+    """Fields of a partial update that were given as null but cannot be cleared."""
+    return [
+        FieldError(field, "cannot be null")
+        for field in fields
+        if field in given.model_fields_set and getattr(given, field) is None
+    ]
 
 
 def secret_errors(prefix: str, secrets: Mapping[str, str | None]) -> list[FieldError]:

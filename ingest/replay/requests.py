@@ -26,14 +26,15 @@ EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MAX_TRIGGER_IDS = 100
 UNSIGNED_TRIGGERS = """
 SELECT name FROM triggers
-WHERE project_id = %s AND deleted_at IS NULL AND target_secret IS NULL
+WHERE project_id = %s AND deleted_at IS NULL AND destinations->0->>'signing_secret' IS NULL
 ORDER BY name LIMIT 10
 """
 
 
 class AlternateTarget(Body):
-    """Where a replay delivers instead of each trigger's target. Deliveries keep the trigger's
-    timeout, attempts and maximum age, and an http one is signed with its signing secret."""
+    """Where a replay delivers instead of each trigger's destinations, once per event.
+    Deliveries keep the trigger's first destination's timeout, attempts and maximum age, and
+    an http one is signed with that destination's signing secret."""
 
     kind: TargetKind
     ref: PlainText = Field(default="", max_length=2048, description="URL (http) or topic (kafka).")
@@ -184,12 +185,15 @@ async def _check_signed(
         cursor = await conn.execute(UNSIGNED_TRIGGERS, (project_id,))
         unsigned = [name for (name,) in await cursor.fetchall()]
     else:
-        unsigned = sorted(row.name for row in triggers.values() if row.target_secret is None)
+        unsigned = sorted(
+            row.name for row in triggers.values() if row.destinations[0].signing_secret is None
+        )
     if unsigned:
         errors.append(
             FieldError(
                 "target",
-                "an http alternate target is signed with each trigger's signing secret, and "
-                f"these triggers have none: {', '.join(unsigned[:10])}; name other triggers",
+                "an http alternate target is signed with the signing secret of each trigger's "
+                f"first destination, and these triggers have none: {', '.join(unsigned[:10])};"
+                " name other triggers",
             )
         )

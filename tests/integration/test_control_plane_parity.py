@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from runtime.settings import RegistrySettings, Settings
-from tests.integration.support.cli import CliResult, triggerline
+from tests.integration.support.cli import refused_alike, triggerline
 from tests.integration.support.control_plane import control_plane, project_with_key
 
 pytestmark = pytest.mark.integration
@@ -119,20 +118,6 @@ BAD_TRIGGERS = [
         ),
     ),
 ]
-
-
-def as_printed(answer: httpx.Response) -> str:
-    """The API's error answer as the CLI prints it."""
-    body = answer.json()
-    message: str = body["error"]
-    fields = [f"\n  {error['path']}: {error['message']}" for error in body.get("errors", [])]
-    return f"error: {message}" + "".join(fields)
-
-
-def refused_alike(api: httpx.Response, cli: CliResult) -> None:
-    assert cli.code != 0, cli.stdout
-    assert as_printed(api) in cli.stderr, (api.text, cli.stderr)
-    assert cli.stdout == ""
 
 
 @pytest.mark.parametrize("bad", BAD_TRIGGERS, ids=lambda bad: bad.refused_path)

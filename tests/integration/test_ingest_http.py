@@ -29,7 +29,7 @@ from schemas.topics import RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerStatus
 from tests.integration.support.isolation import isolated_settings, scratch_database
 from tests.integration.support.polling import eventually
-from tests.integration.support.registry import create_trigger
+from tests.integration.support.registry import create_trigger, only
 from tests.integration.support.stages import free_port, running_stages, wait_until_ready
 from tests.integration.support.topic_reader import read_all
 from tests.support.signing import FORM, slack_headers, standard_webhook_headers
@@ -83,7 +83,7 @@ async def create_triggers(settings: Settings) -> dict[str, str]:
         ids: dict[str, str] = {}
         for name, (definition, secrets, status) in specs.items():
             new = NewTrigger(
-                project_id, definition, name, Target("noop"), secrets=secrets, status=status
+                project_id, definition, name, only(Target("noop")), secrets=secrets, status=status
             )
             ids[name] = (await create_trigger(conn, keyring, new)).trigger_id
     return ids

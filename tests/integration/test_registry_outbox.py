@@ -31,6 +31,7 @@ from tests.integration.support.registry import (
     change_many,
     change_one,
     create_trigger,
+    only,
     outbox_counts,
 )
 from tests.integration.support.stages import stage_env, wait_until_ready, with_free_ports
@@ -60,7 +61,7 @@ async def test_relay_killed_mid_stream_leaves_the_topic_equal_to_the_table(
                     conn,
                     keyring,
                     NewTrigger(
-                        project_id, "slack", f"t{index}", Target("noop"), secrets={"S": "v"}
+                        project_id, "slack", f"t{index}", only(Target("noop")), secrets={"S": "v"}
                     ),
                 )
             ).trigger_id
@@ -127,7 +128,7 @@ async def test_a_successor_does_not_republish_what_its_predecessor_sent(
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         project_id = await create_project(conn, "outbox")
         trigger = await create_trigger(
-            conn, keyring, NewTrigger(project_id, "slack", "t", Target("noop"))
+            conn, keyring, NewTrigger(project_id, "slack", "t", only(Target("noop")))
         )
         await change_one(conn, project_id, trigger.trigger_id, step=1)
         producer = durable_producer(settings)

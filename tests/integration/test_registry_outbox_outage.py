@@ -22,6 +22,7 @@ from tests.integration.support.registry import (
     assert_topic_equals_table,
     change_many,
     create_trigger,
+    only,
     outbox_counts,
 )
 from tests.integration.support.stages import free_port, running_stages, wait_until_ready
@@ -52,7 +53,9 @@ async def test_changes_wait_for_kafka_and_none_is_lost(
                 ids = [
                     (
                         await create_trigger(
-                            conn, keyring, NewTrigger(project_id, "cron", f"t{i}", Target("noop"))
+                            conn,
+                            keyring,
+                            NewTrigger(project_id, "cron", f"t{i}", only(Target("noop"))),
                         )
                     ).trigger_id
                     for i in range(TRIGGERS)

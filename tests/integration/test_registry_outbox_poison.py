@@ -17,7 +17,7 @@ from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.topics import MAX_RECORD_BYTES, TRIGGER_CONFIG
 from schemas.triggers import Target
-from tests.integration.support.registry import change_one, create_trigger
+from tests.integration.support.registry import change_one, create_trigger, only
 from tests.integration.support.topic_reader import read_all
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ async def test_a_poison_row_is_set_aside_and_later_changes_still_publish(
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         project_id = await create_project(conn, "outbox")
         poisoned = await create_trigger(
-            conn, keyring, NewTrigger(project_id, "slack", "poisoned", Target("noop"))
+            conn, keyring, NewTrigger(project_id, "slack", "poisoned", only(Target("noop")))
         )
         # A row over the topic's record bound, as an older registry could have written it.
         await conn.execute(
@@ -51,7 +51,7 @@ async def test_a_poison_row_is_set_aside_and_later_changes_still_publish(
             (poisoned.trigger_id, b"x" * (MAX_RECORD_BYTES + 1)),
         )
         normal = await create_trigger(
-            conn, keyring, NewTrigger(project_id, "slack", "normal", Target("noop"))
+            conn, keyring, NewTrigger(project_id, "slack", "normal", only(Target("noop")))
         )
         set_aside_before = set_aside_count()
         producer = durable_producer(settings)

@@ -22,7 +22,7 @@ from schemas.topics import TRIGGER_CONFIG
 from schemas.triggers import Target
 from tests.integration.support.cli import triggerline
 from tests.integration.support.control_plane import WHSEC
-from tests.integration.support.registry import create_trigger
+from tests.integration.support.registry import create_trigger, only
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ async def registry_under(conn: AsyncConnection[Any], keyring: Keyring) -> None:
                 project_id,
                 "slack",
                 f"env-{index}",
-                Target("noop"),
+                only(Target("noop")),
                 environment_id=environment.id,
                 secrets={"EXTRA": f"extra-{index}"},
             ),
@@ -54,25 +54,24 @@ async def registry_under(conn: AsyncConnection[Any], keyring: Keyring) -> None:
             project_id,
             "webhook",
             "signed",
-            Target("http", "https://example.com/hook"),
+            only(Target("http", "https://example.com/hook"), signing_secret=WHSEC),
             secrets={"WEBHOOK_SECRET": WHSEC},
-            target_secret=WHSEC,
         ),
     )
     gone = await create_trigger(
         conn,
         keyring,
-        NewTrigger(project_id, "slack", "gone", Target("noop"), secrets={"S": "deleted"}),
+        NewTrigger(project_id, "slack", "gone", only(Target("noop")), secrets={"S": "deleted"}),
     )
     await delete_trigger(conn, project_id, gone.trigger_id)
 
 
 async def stored_ciphertexts(conn: AsyncConnection[Any]) -> list[str]:
-    cursor = await conn.execute("SELECT secrets, target_secret FROM triggers")
+    cursor = await conn.execute("SELECT secrets, destinations FROM triggers")
     stored = [
         value
-        for secrets, target_secret in await cursor.fetchall()
-        for value in [*secrets.values(), target_secret]
+        for secrets, destinations in await cursor.fetchall()
+        for value in [*secrets.values(), *(d["signing_secret"] for d in destinations)]
         if value is not None
     ]
     cursor = await conn.execute("SELECT secrets FROM environments")

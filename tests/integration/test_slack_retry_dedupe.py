@@ -17,7 +17,7 @@ from schemas.topics import DELIVERY_LOG
 from schemas.triggers import Target
 from tests.integration.support.delivery_log import log_entries
 from tests.integration.support.polling import eventually
-from tests.integration.support.registry import create_trigger
+from tests.integration.support.registry import create_trigger, only
 from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 from tests.integration.support.topic_reader import read_until
 from tests.support.signing import slack_headers
@@ -50,7 +50,7 @@ async def test_a_slack_retry_is_delivered_once(settings: Settings) -> None:
                 project_id=project_id,
                 definition="slack",
                 name="retries",
-                target=Target("noop"),
+                destinations=only(Target("noop")),
                 config={"event_types": ["message"]},
                 secrets={"SLACK_SIGNING_SECRET": SIGNING_SECRET},
             ),

@@ -17,7 +17,7 @@ from schemas.topics import DELIVERY_LOG, RAW_EVENTS
 from schemas.triggers import Target, TriggerConfig
 from tests.integration.support.delivery_log import log_entries
 from tests.integration.support.polling import eventually
-from tests.integration.support.registry import create_trigger
+from tests.integration.support.registry import create_trigger, only
 from tests.integration.support.stages import running_stages, wait_until_ready, with_free_ports
 from tests.integration.support.topic_reader import read_all, read_until
 from tests.support.signing import slack_headers
@@ -50,7 +50,7 @@ async def slack_trigger(settings: Settings) -> TriggerConfig:
                 project_id=project_id,
                 definition="slack",
                 name="support",
-                target=Target("noop", display_name="log only"),
+                destinations=only(Target("noop", display_name="log only")),
                 config={"event_types": ["message", "app_mention"]},
                 secrets={"SLACK_SIGNING_SECRET": SIGNING_SECRET},
             ),

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 from psycopg import AsyncConnection
 
 from ingest.registry.config_records import config_record
@@ -21,8 +22,19 @@ from ingest.registry.store import (
 from runtime.secrets import Keyring
 from runtime.settings import Settings
 from schemas.topics import TRIGGER_CONFIG
-from schemas.triggers import TriggerConfig, TriggerStatus
+from schemas.triggers import (
+    DEFAULT_DESTINATION,
+    Destination,
+    Target,
+    TriggerConfig,
+    TriggerStatus,
+)
 from tests.integration.support.topic_reader import read_all
+
+
+def only(target: Target, signing_secret: str | None = None) -> tuple[Destination, ...]:
+    """A trigger's destinations when it has just one, "default" (as the API's `target`)."""
+    return (Destination(DEFAULT_DESTINATION, target, signing_secret=signing_secret),)
 
 
 async def create_trigger(
@@ -30,11 +42,17 @@ async def create_trigger(
 ) -> TriggerConfig:
     """Store a trigger given with plaintext secrets, unchecked, and return its first config
     record: fixtures that the control-plane service would refuse (a slack trigger without its
-    signing secret) still exercise the store, the outbox and the relay."""
+    signing secret) still exercise the store, the outbox and the relay. Destinations' signing
+    secrets are plaintext too."""
     encrypted = replace(
         new,
         secrets={name: keyring.encrypt(value) for name, value in new.secrets.items()},
-        target_secret=None if new.target_secret is None else keyring.encrypt(new.target_secret),
+        destinations=tuple(
+            d
+            if d.signing_secret is None
+            else msgspec.structs.replace(d, signing_secret=keyring.encrypt(d.signing_secret))
+            for d in new.destinations
+        ),
     )
     async with conn.transaction():
         return await config_record(conn, await insert_trigger(conn, encrypted))
