@@ -1,31 +1,41 @@
 """Destinations end to end, on real Kafka and PostgreSQL: one signed Slack event fans out to two
 http destinations (each with its own signing secret, checked by the standardwebhooks library)
 and a kafka destination, each with its own filter and transform; a transform that fails at run
-time fails only its destination; and the event's journey has a step list and an outcome per
-destination."""
+time fails only its destination; the event's journey has a step list and an outcome per
+destination; and a trigger stored before destinations still delivers once migrated."""
 
 from __future__ import annotations
 
 import base64
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 from aiohttp import web
 from aiokafka.admin import NewTopic
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from standardwebhooks import Webhook
 
-from runtime.kafka import admin_client
+from deploy.migrate import MIGRATIONS_DIR, apply_migrations
+from ingest.registry.api_keys import create_api_key
+from runtime.kafka import admin_client, durable_producer
+from runtime.secrets import Keyring
 from runtime.settings import Settings
-from schemas.topics import ROUTED_EVENTS
+from schemas.topics import ROUTED_EVENTS, TRIGGER_CONFIG
+from tests.integration.support.control_plane import WHSEC
+from tests.integration.support.isolation import drop_topics, isolated_settings, scratch_database
 from tests.integration.support.pipeline import Pipeline, running_pipeline
 from tests.integration.support.polling import eventually
 from tests.integration.support.stages import free_port
-from tests.integration.support.topic_reader import read_until
+from tests.integration.support.topic_reader import read_all, read_until
 from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
@@ -225,6 +235,7 @@ async def test_a_transform_failing_at_run_time_fails_only_its_destination(
                         "transform": '{"replies": size(event.thread_id)}',
                     },
                 ],
+                "config": {"event_types": ["message"]},
                 "secrets": {"SLACK_SIGNING_SECRET": SLACK_SECRET},
             }
         )
@@ -239,3 +250,97 @@ async def test_a_transform_failing_at_run_time_fails_only_its_destination(
     assert failed["destination"] == "threads"
     assert failed["reason"].startswith("transform failed:")
     assert journey["final_outcome"] == "delivered"
+
+
+async def store_a_trigger_as_before_destinations(
+    settings: Settings, url: str, target_url: str
+) -> tuple[str, str]:
+    """A webhook trigger with an http target, stored and published as they were before
+    destinations (schema v1): (project id, trigger id)."""
+    keyring = Keyring.from_setting(settings.secret_keys)
+    project_id, trigger_id = str(uuid.uuid4()), str(uuid.uuid4())
+    target = {"kind": "http", "ref": target_url}
+    secrets = {"WEBHOOK_SECRET": keyring.encrypt(WHSEC)}
+    target_secret = keyring.encrypt(BOT_SECRET)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO projects (id, name) VALUES (%s, 'legacy')", (project_id,))
+        conn.execute(
+            "INSERT INTO triggers (id, project_id, definition, name, target, secrets,"
+            " target_secret) VALUES (%s, %s, 'webhook', 'legacy', %s, %s, %s)",
+            (trigger_id, project_id, Jsonb(target), Jsonb(secrets), target_secret),
+        )
+    v1 = {
+        "trigger_id": trigger_id,
+        "project_id": project_id,
+        "definition": "webhook",
+        "name": "legacy",
+        "status": "active",
+        "target": target,
+        "updated_at": "2026-11-01T00:00:00Z",
+        "revision": 1,
+        "config": {},
+        "secrets": {**secrets, "TARGET_SIGNING_SECRET": target_secret},
+        "v": 1,
+    }
+    producer = durable_producer(settings)
+    await producer.start()
+    try:
+        topic = TRIGGER_CONFIG.name(settings.topics.prefix)
+        await producer.send_and_wait(topic, orjson.dumps(v1), key=trigger_id.encode())
+    finally:
+        await producer.stop()
+    return project_id, trigger_id
+
+
+async def post_webhook(pipeline: Pipeline, trigger_id: str) -> str:
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    accepted = await pipeline.post_signed(trigger_id, orjson.dumps({"n": 1}), msg_id)
+    assert accepted.status_code == 200, accepted.text
+    await pipeline.log.outcome(msg_id, "dispatcher", "delivered")
+    return msg_id
+
+
+@pytest.mark.usefixtures("private_targets")
+async def test_a_trigger_stored_before_destinations_still_delivers(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    before = [p for p in MIGRATIONS_DIR.glob("*.sql") if p.stem < "0040"]
+    for path in before:
+        shutil.copy(path, tmp_path / path.name)
+    with scratch_database(base_settings.database.url.get_secret_value()) as url:
+        apply_migrations(url, tmp_path)
+        settings = await isolated_settings(base_settings, url)
+        try:
+            async with receivers({"legacy": BOT_SECRET}) as http:
+                project_id, trigger_id = await store_a_trigger_as_before_destinations(
+                    settings, url, http.url("legacy")
+                )
+                assert "0040_destinations" in apply_migrations(url)
+                async with running_pipeline(settings) as pipeline:
+                    # Delivered by the v1 record on the topic, read as the destination "default".
+                    first = await post_webhook(pipeline, trigger_id)
+                    async with await AsyncConnection.connect(url) as conn:
+                        key = await create_api_key(conn, project_id)
+                    renamed = await pipeline.client.patch(
+                        f"/triggers/{trigger_id}",
+                        json={"name": "legacy-renamed"},
+                        headers={"Authorization": f"Bearer {key.plaintext}"},
+                    )
+                    assert renamed.status_code == 200, renamed.text
+                    (default,) = renamed.json()["destinations"]
+                    assert default["name"] == "default"
+                    assert default["target"]["has_signing_secret"] is True
+
+                    async def republished() -> bool | None:
+                        topic = TRIGGER_CONFIG.name(settings.topics.prefix)
+                        values = [v for _, v in await read_all(settings, topic) if v]
+                        return True if orjson.loads(values[-1])["v"] == 2 else None
+
+                    await eventually(republished)
+                    # Delivered by the migrated row's record, signed with the migrated secret.
+                    second = await post_webhook(pipeline, trigger_id)
+        finally:
+            await drop_topics(settings)
+
+    assert http.bad_signatures == 0
+    assert [event["id"] for event in http.received["legacy"]] == [first, second]
