@@ -212,11 +212,33 @@ class RawEventHandler:
 
     def _decided(self, raw: RawEvent, trigger: RoutingTrigger, event: Normalized) -> list[Output]:
         outputs: list[Output] = []
-        for decision in decide(raw, trigger, event):
-            if isinstance(decision, Routed):
-                outputs.append(self._routed_output(decision))
+        for decided in decide(raw, trigger, event):
+            decision, routed = self._fitted(decided, event)
+            if routed is not None:
+                outputs.append(routed)
             outputs.append(self._decision_record(raw, decision))
         return outputs
+
+    def _fitted(self, decision: Decision, event: Normalized) -> tuple[Decision, Output | None]:
+        """The decision with its routed record, if it makes one that fits the record bound.
+
+        A transform made the record's data when it is not the normalized event's own: a result
+        too large fails that destination only. An untransformed event too large for the bound
+        is the whole event's problem (`_too_large`).
+        """
+        if not isinstance(decision, Routed):
+            return decision, None
+        routed = self._routed_output(decision)
+        problem = None if decision.event.data is event.data else oversized([routed])
+        if problem is None:
+            return decision, routed
+        failed = TransformFailed(
+            event.event_id,
+            event.correlation_id,
+            f"transform result too large: {problem}",
+            decision.event.destination,
+        )
+        return failed, None
 
     def _routed_output(self, decision: Routed) -> Output:
         routed = decision.event
