@@ -1,6 +1,7 @@
 """For any raw record and any trigger config the registry accepts, the handler returns records
 the producer takes (a decision, or a dead letter) and never raises: the output stub enforces
-the record bound as the producer does, raising aiokafka's MessageSizeTooLargeError."""
+the record bound as the producer does, raising aiokafka's MessageSizeTooLargeError. Triggers have one to
+three destinations, each with or without a filter and a transform."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from processors.dedupe import PartitionMarks
 from processors.dedupe_store import DedupeStore, StoreMemory
 from processors.handler import RawEventHandler
 from runtime.cel import ENGINES, EngineName
-from schemas.triggers import DefinitionSlug, Target, TriggerConfig
+from schemas.triggers import DefinitionSlug, Destination, Target, TriggerConfig
 from tests.unit.support.handler import PREFIX, PROJECT, BoundedOutput, CompiledTriggers, raw_record
 
 pytestmark = pytest.mark.unit
@@ -37,6 +38,13 @@ FILTERS = [
     "size(event.a + event.a) > 0",
     f"size({doubling('event.a', 8)}) > 0",
     "event.a == event.missing",
+]
+TRANSFORMS = [
+    "event.a",
+    '{"t": event.text, "n": event.n}',
+    "[event.text, event.text, event.text]",
+    "event.n",
+    doubling("event.a", 8),
 ]
 CORRELATIONS = ["event.a", doubling("event.a", 8), 'event.a + ":" + event.a', "string(event.n)"]
 SLACK_TYPES = ["message", "app_mention", "reaction_added"]
@@ -87,6 +95,20 @@ def bodies(draw: st.DrawFn, definition: DefinitionSlug) -> dict[str, Any]:
 
 
 @st.composite
+def destinations(draw: st.DrawFn) -> tuple[Destination, ...]:
+    count = draw(st.integers(1, 3))
+    return tuple(
+        Destination(
+            f"d{n}",
+            Target("noop"),
+            filter=draw(st.none() | st.sampled_from(FILTERS)),
+            transform=draw(st.none() | st.sampled_from(TRANSFORMS)),
+        )
+        for n in range(count)
+    )
+
+
+@st.composite
 def cases(draw: st.DrawFn) -> tuple[TriggerConfig, dict[str, Any], EngineName]:
     definition: DefinitionSlug = draw(st.sampled_from(["slack", "webhook", "cron"]))
     config = TriggerConfig(
@@ -95,7 +117,7 @@ def cases(draw: st.DrawFn) -> tuple[TriggerConfig, dict[str, Any], EngineName]:
         definition=definition,
         name="t1",
         status=draw(st.sampled_from(["active", "paused"])),
-        target=Target("noop"),
+        destinations=draw(destinations()),
         updated_at=datetime.now(UTC),
         revision=1,
         config=draw(configs(definition)),
