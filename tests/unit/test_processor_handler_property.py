@@ -1,7 +1,7 @@
 """For any raw record and any trigger config the registry accepts, the handler returns records
 the producer takes (a decision, or a dead letter) and never raises: the output stub enforces
-the record bound as the producer does, raising aiokafka's MessageSizeTooLargeError. Triggers have one to
-three destinations, each with or without a filter and a transform."""
+the record bound as the producer does, raising aiokafka's MessageSizeTooLargeError. Triggers
+have one to three destinations, each with or without a filter and a transform."""
 
 from __future__ import annotations
 
