@@ -219,6 +219,7 @@ async def fan_out(base: Settings, count: int) -> None:
     events = raw_events(CONFIGS, count)
     print(f"{len(CONFIGS)} slack triggers with CEL filters, {count} raw events per run")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
+    single = 0.0
     for label, configs in (
         ("1 destination ", CONFIGS),
         ("3 destinations", [replace(c, destinations=FAN_OUT) for c in CONFIGS]),
@@ -228,9 +229,11 @@ async def fan_out(base: Settings, count: int) -> None:
         rate = await worker_rate(settings, count, {})
         routed = len(await read_all(settings, ROUTED_EVENTS.name(settings.topics.prefix)))
         await drop_topics(settings)
+        single = single or rate
         print(
             f"processor batch exactly-once, {label}: {rate:8.0f} events/s "
-            f"{rate * routed / count:8.0f} routed records/s ({routed / count:.2f} per event)"
+            f"{rate * routed / count:8.0f} routed records/s ({routed / count:.2f} per event; "
+            f"{rate / single:.2f} of one destination's events/s)"
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
