@@ -185,6 +185,14 @@ async def test_one_slack_event_fans_out_to_three_destinations(settings: Settings
         second = await pipeline.journey("Ev2", trigger_id)
         deployed = await read_until(settings, topic, lambda seen: len(seen) >= 1)
 
+    # Shown with `pytest -s`: what each destination received (the bot gets the whole event).
+    for name, events in http.received.items():
+        shown = [
+            (e["id"], e["data"]["slack"]["text"] if name == "bot" else e["data"]) for e in events
+        ]
+        print(f"http {name}: {shown}")
+    on_topic = [ROUTED_EVENTS.decode(value) for _, value in deployed]
+    print(f"kafka deploys: {[(event.id, event.data) for event in on_topic]}")
     assert http.bad_signatures == 0
     assert [e["id"] for e in http.received["bot"]] == ["Ev1", "Ev2"]
     assert [e["data"] for e in http.received["audit"]] == [
@@ -192,7 +200,7 @@ async def test_one_slack_event_fans_out_to_three_destinations(settings: Settings
         {"said": "good morning", "in": "C1"},
     ]
     assert http.received["bot"][0]["data"]["slack"]["text"] == "deploy the api"
-    assert [ROUTED_EVENTS.decode(v).data for _, v in deployed] == ["deploy the api"]
+    assert [event.data for event in on_topic] == ["deploy the api"]
     assert first["final_outcome"] == "delivered"
     assert first["destinations"] == [
         {"name": "bot", "final_outcome": "delivered"},
