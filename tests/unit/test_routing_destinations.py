@@ -129,9 +129,7 @@ def test_a_replay_to_an_alternate_target_goes_there_once() -> None:
     )
 
 
-async def test_the_handler_writes_a_routed_record_and_a_step_per_destination(
-    marks: PartitionMarks,
-) -> None:
+def fan_out_handler(*destinations: Destination) -> RawEventHandler:
     config = TriggerConfig(
         trigger_id="s1",
         project_id="p-unit",
@@ -140,16 +138,22 @@ async def test_the_handler_writes_a_routed_record_and_a_step_per_destination(
         status="active",
         updated_at=datetime.now(UTC),
         revision=1,
-        destinations=(
-            BOT,
-            msgspec.structs.replace(AUDIT, transform="{'n': event.nothing_here}"),
-            msgspec.structs.replace(DEPLOYS, filter='event.text == "no"'),
-        ),
+        destinations=destinations,
     )
     view = CompiledTriggers(
         compile_routing_trigger(config, "cel-expr-python", max_collection_items=1000)
     )
-    handling = RawEventHandler(view, "unit", max_correlation_id_bytes=256)
+    return RawEventHandler(view, "unit", max_correlation_id_bytes=256)
+
+
+async def test_the_handler_writes_a_routed_record_and_a_step_per_destination(
+    marks: PartitionMarks,
+) -> None:
+    handling = fan_out_handler(
+        BOT,
+        msgspec.structs.replace(AUDIT, transform="{'n': event.nothing_here}"),
+        msgspec.structs.replace(DEPLOYS, filter='event.text == "no"'),
+    )
     output = BoundedOutput()
     output.produce(await handling.handle(raw_record("s1", "slack", slack_envelope("hi")), marks))
 
@@ -174,29 +178,14 @@ def test_a_transform_that_cannot_yield_a_payload_is_refused_when_compiled(source
 async def test_a_transform_result_over_the_record_bound_fails_only_its_destination(
     marks: PartitionMarks,
 ) -> None:
-    config = TriggerConfig(
-        trigger_id="s1",
-        project_id="p-unit",
-        definition="slack",
-        name="s1",
-        status="active",
-        updated_at=datetime.now(UTC),
-        revision=1,
-        destinations=(
-            BOT,
-            Destination("copies", Target("noop"), transform="[event.text, event.text, event.text]"),
-        ),
-    )
-    view = CompiledTriggers(
-        compile_routing_trigger(config, "cel-expr-python", max_collection_items=1000)
-    )
-    handling = RawEventHandler(view, "unit", max_correlation_id_bytes=256)
+    copies = Destination("copies", Target("noop"), transform="[event.text, event.text, event.text]")
+    handling = fan_out_handler(BOT, copies)
     output = BoundedOutput()
     big = raw_record("s1", "slack", slack_envelope("x" * 1_500_000))
     output.produce(await handling.handle(big, marks))
 
     assert output.topics() == ["routed-events", "delivery-log", "delivery-log"]
-    bot, copies = (DELIVERY_LOG.decode(r.value) for r in output.records[1:])
-    assert (bot.destination, bot.outcome) == ("bot", "routed")
-    assert (copies.destination, copies.outcome) == ("copies", "transform_error")
-    assert (copies.reason or "").startswith("transform result too large: the routed-events")
+    routed, failed = (DELIVERY_LOG.decode(r.value) for r in output.records[1:])
+    assert (routed.destination, routed.outcome) == ("bot", "routed")
+    assert (failed.destination, failed.outcome) == ("copies", "transform_error")
+    assert (failed.reason or "").startswith("transform result too large: the routed-events")
