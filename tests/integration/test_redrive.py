@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deploy.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
+from runtime.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import DeadLetter, RawEvent, RoutedEvent
