@@ -20,6 +20,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.registry.errors import RegistryError
 from ingest.replay.raw_history import Span, read_spans, spans_between
+from ingest.replay.selection import Selector
 from runtime.kafka import standalone_consumer
 from runtime.settings import Settings
 from schemas.records import RawEvent
@@ -175,8 +176,8 @@ async def event_received_at(
     *,
     max_scanned: int = EVENT_MAX_SCANNED,
 ) -> EventLookup:
-    """The trigger's raw event `event_id` as ingest accepted it at `received_at` (never a
-    replay's copy), read from where the broker's time index puts it."""
+    """The trigger's raw event whose sender's id is `event_id`, as ingest accepted it at
+    `received_at` (never a replay's copy), read from where the broker's time index puts it."""
     key = trigger_id.encode()
     window = await spans_between(
         consumer, received_at - RECORD_STAMPED_BEFORE, received_at + RECORD_STAMPED_AFTER
@@ -190,7 +191,11 @@ async def event_received_at(
             for record in batch:
                 scanned += 1
                 event = record.event
-                if record.key == key and event and event.id == event_id and not event.replay:
+                if record.key != key or event is None or event.replay:
+                    continue
+                # Ingest names a raw record with an id of its own; the journey's id is the
+                # sender's, which the trigger's kind reads while normalizing.
+                if event_id in (event.id, Selector.event_id(record)):
                     return EventLookup(event, scanned, scan_bound_reached=False)
     return EventLookup(None, scanned, scan_bound_reached=end < span.end)
 
