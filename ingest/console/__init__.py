@@ -10,12 +10,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from ingest.console import sign_in, triggers
+from ingest.console import (
+    dead_letters,
+    events,
+    formatting,  # noqa: F401 (registers the pages' template filters)
+    journey,
+    ops,
+    replays,
+    sign_in,
+    triggers,
+)
 from ingest.console.errors import install_console_errors
 from ingest.console.security import STATIC_PREFIX, ConsoleHeaders
 from ingest.console.web import STATIC
 
-PAGES = (sign_in, triggers)
+PAGES = (sign_in, triggers, events, journey, dead_letters, replays, ops)
 
 
 def mount_console(app: FastAPI) -> None:
