@@ -68,7 +68,7 @@ async def list_deliveries(
     """A trigger's delivery-log rows, or with no trigger the whole project's, newest first.
 
     The keyset (at, log_partition, log_offset) is the order of the indexes by trigger and by
-    project (migration 0050), so a page reads only its own rows whatever its depth.
+    project (migration 0051), so a page reads only its own rows whatever its depth.
     """
     conditions: list[sql.Composable] = [sql.SQL("project_id = %s")]
     params: list[Any] = [project_id]
