@@ -16,7 +16,13 @@ from runtime.redrive import newest_letters
 from runtime.settings import Settings
 from schemas.records import DeadLetter, RawEvent, RoutedEvent
 from schemas.topics import DEAD_LETTERS, DESTINATION_HEADER, RAW_EVENTS, ROUTED_EVENTS
-from tests.integration.support.console import csrf_of, key_of, sign_in
+from tests.integration.support.console import (
+    assert_console_headers,
+    assert_no_inline_code,
+    csrf_of,
+    key_of,
+    sign_in,
+)
 from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 from tests.integration.support.topic_reader import read_all_records
 
@@ -172,6 +178,8 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
 
         page = await client.get("/console/dead-letters")
         assert page.status_code == 200, page.text
+        assert_console_headers(page)
+        assert_no_inline_code(page)
         letters = listed(page)
         assert set(letters) == {"ev-a1", "ev-a2", "ev-a3"}
         assert "ev-g1" not in page.text
@@ -206,6 +214,8 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
             data={"csrf": csrf, "partition": partition, "offset": offset},
         )
         assert one.status_code == 200, one.text
+        assert_console_headers(one)
+        assert_no_inline_code(one)
         assert "Re-drove 1 of the dead letter at" in one.text
         assert await back_on(settings, "routed") == [("ev-a1", "default")]
 

@@ -15,7 +15,12 @@ from runtime.settings import Settings
 from schemas.records import DeadLetter
 from schemas.topics import DEAD_LETTERS, RAW_EVENTS
 from tests.integration.support.cli import triggerline
-from tests.integration.support.console import key_of, sign_in
+from tests.integration.support.console import (
+    assert_console_headers,
+    assert_no_inline_code,
+    key_of,
+    sign_in,
+)
 from tests.integration.support.control_plane import (
     WHSEC,
     control_plane,
@@ -83,6 +88,8 @@ async def test_the_ops_page_and_the_status_command_agree(settings: Settings) -> 
             async def elected() -> str | None:
                 page = await client.get("/console/ops")
                 assert page.status_code == 200, page.text
+                assert_console_headers(page)
+                assert_no_inline_code(page)
                 return page.text if f'id="cron-leader">{leader_client}<' in page.text else None
 
             page = await eventually(elected, timeout_s=60)

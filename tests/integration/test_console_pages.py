@@ -18,7 +18,12 @@ from runtime.kafka import durable_producer
 from runtime.settings import Settings
 from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
-from tests.integration.support.console import key_of, sign_in
+from tests.integration.support.console import (
+    assert_console_headers,
+    assert_no_inline_code,
+    key_of,
+    sign_in,
+)
 from tests.integration.support.control_plane import control_plane, project_with_key, webhook_trigger
 from tests.integration.support.pipeline import running_pipeline
 
@@ -104,6 +109,8 @@ async def test_events_are_searched_paged_and_kept_to_the_project(settings: Setti
 
         first = await client.get("/console/events")
         assert first.status_code == 200, first.text
+        assert_console_headers(first)
+        assert_no_inline_code(first)
         links = journey_links(first)
         # Newest first, a page of 50, each linking to its journey with its trigger.
         assert [event for event, _ in links] == [f"ev-{n}" for n in range(60, 10, -1)]
@@ -138,6 +145,8 @@ async def test_events_are_searched_paged_and_kept_to_the_project(settings: Setti
         grouped = await client.get(
             "/console/events", params={"group": "correlation", "until": "2026-03-01T12:00:07"}
         )
+        assert_console_headers(grouped)
+        assert_no_inline_code(grouped)
         headings = re.findall(
             r'class="group-title">\s*Correlation <a[^>]*>([^<]+)</a>', grouped.text
         )
@@ -268,7 +277,8 @@ async def test_a_journey_shows_every_step_and_the_payload_escaped(settings: Sett
 
         page = await client.get("/console/events/ev-xss", params={"trigger_id": orders})
         assert page.status_code == 200, page.text
-        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert_console_headers(page)
+        assert_no_inline_code(page)
         html = page.text
         # The payload, pretty-printed and escaped; nothing it holds is markup.
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
@@ -293,6 +303,8 @@ async def test_a_journey_shows_every_step_and_the_payload_escaped(settings: Sett
 
         shared = await client.get("/console/events/ev-shared")
         assert shared.status_code == 409
+        assert_console_headers(shared)
+        assert_no_inline_code(shared)
         assert sorted(journey_links(shared)) == sorted(
             [("ev-shared", orders), ("ev-shared", invoices)]
         )

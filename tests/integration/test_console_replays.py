@@ -13,7 +13,13 @@ import orjson
 import pytest
 
 from runtime.settings import Settings
-from tests.integration.support.console import csrf_of, key_of, sign_in
+from tests.integration.support.console import (
+    assert_console_headers,
+    assert_no_inline_code,
+    csrf_of,
+    key_of,
+    sign_in,
+)
 from tests.integration.support.control_plane import (
     WHSEC,
     control_plane,
@@ -67,6 +73,8 @@ async def test_a_replay_is_dry_run_started_watched_and_cancelled(settings: Setti
         form = await client.get("/console/replays")
         assert form.status_code == 200, form.text
         assert 'name="action" value="dry_run"' in form.text
+        assert_console_headers(form)
+        assert_no_inline_code(form)
 
         # Bad input re-renders the form with the API's messages, naming each field.
         bad = await client.post(
@@ -95,6 +103,8 @@ async def test_a_replay_is_dry_run_started_watched_and_cancelled(settings: Setti
         )
         assert dry.status_code == 200, dry.text
         assert "Nothing was sent." in dry.text
+        assert_console_headers(dry)
+        assert_no_inline_code(dry)
         assert "3 would be replayed: 3 routed, 0 skipped" in said(dry)
         assert (await client.get("/console/replays")).text.count("/console/replays/") == 0
 
@@ -109,6 +119,8 @@ async def test_a_replay_is_dry_run_started_watched_and_cancelled(settings: Setti
 
         watched = await client.get(location)
         assert watched.status_code == 200
+        assert_console_headers(watched)
+        assert_no_inline_code(watched)
         assert '<meta http-equiv="refresh" content="2">' in watched.text
         assert re.search(r'id="replay-state" class="state-(pending|running)"', watched.text)
         assert "orders" in watched.text
