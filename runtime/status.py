@@ -110,6 +110,7 @@ class Status:
 
 
 async def read_status(settings: Settings) -> Status:
+    """StatusUnavailable, saying why, when Kafka cannot answer."""
     circuits = asyncio.create_task(dispatcher_circuits(settings))
     try:
         inputs = {stage: spec.name(settings.topics.prefix) for stage, spec in STAGE_INPUTS}
@@ -127,6 +128,11 @@ async def read_status(settings: Settings) -> Status:
             leader = await cron_leader(settings, admin)
         finally:
             await admin.close()
+    except KafkaError as exc:
+        circuits.cancel()
+        raise StatusUnavailable(
+            f"Kafka at {settings.kafka.bootstrap_servers} did not answer ({type(exc).__name__})"
+        ) from exc
     except BaseException:
         circuits.cancel()
         raise

@@ -24,9 +24,11 @@ from runtime.status import (
     PartitionLag,
     StageLag,
     Status,
+    StatusUnavailable,
     circuit_counts,
     dispatcher_circuits,
     format_status,
+    read_status,
     status_json,
 )
 
@@ -154,3 +156,10 @@ def test_status_reads_the_stages_groups_reset_moves() -> None:
     assert [(name, spec) for name, spec in STAGE_INPUTS] == [
         (stage.name, stage.topic) for stage in CONSUMER_STAGES
     ]
+
+
+async def test_status_says_so_when_kafka_does_not_answer() -> None:
+    # Port 9 (discard) on loopback: no broker there.
+    settings = Settings().override(kafka__bootstrap_servers="127.0.0.1:9")
+    with pytest.raises(StatusUnavailable, match=r"Kafka at 127\.0\.0\.1:9 did not answer"):
+        await read_status(settings)
