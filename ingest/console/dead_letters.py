@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from ingest.api.dependencies import settings_of
 from ingest.console.filters import Checked, time_field, trigger_choices
@@ -26,6 +27,7 @@ from ingest.console.web import Operator, SignedIn, checked_form, render
 from runtime.redrive import (
     Owner,
     RedriveFilter,
+    RedriveSummary,
     letter_at,
     newest_letters,
     owner,
@@ -39,6 +41,9 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 LETTERS_READ_PER_PARTITION = 500
 LETTERS_SHOWN = 100
 Field = Annotated[str, Query(max_length=400)]
+Count = Annotated[int, Query(ge=0)]
+# Reasons a summary lists as not re-drivable; the stages give a handful.
+MAX_REASONS_SHOWN = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +146,7 @@ async def redrive_one(request: Request, operator: SignedIn) -> Response:
             session=operator.session,
         )
     summary = await redrive(settings, [letter], RedriveFilter())
-    return render(
-        request,
-        "redrive_result.html",
-        {"summary": summary, "what": f"the dead letter at {partition}/{offset}", "filter": None},
-        session=operator.session,
-    )
+    return _redirect_to_summary(summary, letter=f"{partition}/{offset}")
 
 
 @router.post("/dead-letters/redrive-all")
@@ -167,10 +167,51 @@ async def redrive_matching(request: Request, operator: SignedIn) -> Response:
         )
     letters = await read_letters(settings, _mine(settings, operator.project_id))
     summary = await redrive(settings, letters, selection)
+    return _redirect_to_summary(summary, **shown)
+
+
+def _redirect_to_summary(summary: RedriveSummary, **shown: str) -> Response:
+    """After re-driving, the summary's page (303): reloading it shows the summary again and
+    re-drives nothing."""
+    fields = [
+        ("scanned", str(summary.scanned)),
+        ("matched", str(summary.matched)),
+        ("redriven", str(summary.redriven)),
+        *((name, value) for name, value in shown.items() if value),
+        *(("refused", f"{count}:{reason}") for reason, count in summary.not_redrivable.items()),
+    ]
+    return RedirectResponse(f"{PREFIX}/dead-letters/redriven?{urlencode(fields)}", 303)
+
+
+@router.get("/dead-letters/redriven")
+async def redriven(
+    request: Request,
+    operator: SignedIn,
+    *,
+    scanned: Count = 0,
+    matched: Count = 0,
+    redriven: Count = 0,
+    letter: Field = "",
+    trigger_id: Field = "",
+    since: Field = "",
+    until: Field = "",
+) -> Response:
+    """What a re-drive did, as its POST reported it."""
+    refused: dict[str, int] = {}
+    for item in request.query_params.getlist("refused")[:MAX_REASONS_SHOWN]:
+        count, _, reason = item.partition(":")
+        if count.isdigit():
+            refused[reason[:200]] = int(count)
+    summary = RedriveSummary(scanned, matched, redriven, refused)
+    shown = {"trigger_id": trigger_id, "since": since, "until": until}
     return render(
         request,
         "redrive_result.html",
-        {"summary": summary, "what": "the project's dead letters", "filter": shown},
+        {
+            "summary": summary,
+            "what": f"the dead letter at {letter}" if letter else "the project's dead letters",
+            "filter": None if letter else shown,
+        },
         session=operator.session,
     )
 

@@ -74,8 +74,10 @@ def routed_letter(
     )
 
 
-def raw_letter(settings: Settings, event_id: str, owner: tuple[str, str]) -> DeadLetter:
-    """A processor's letter for a raw event whose processing failed."""
+def raw_letter(
+    settings: Settings, event_id: str, owner: tuple[str, str], reason: str = "processing_error"
+) -> DeadLetter:
+    """A processor's letter for a raw event: one whose processing failed, by default."""
     trigger_id, project_id = owner
     value = RAW_EVENTS.encode(
         RawEvent(
@@ -90,7 +92,7 @@ def raw_letter(settings: Settings, event_id: str, owner: tuple[str, str]) -> Dea
     )
     return DeadLetter.of(
         "processor",
-        "processing_error",
+        reason,
         "RuntimeError('config view behind')",
         source=(RAW_EVENTS.name(settings.topics.prefix), 0, 7),
         key=trigger_id.encode(),
@@ -171,6 +173,7 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
                 routed_letter(settings, "ev-a1", (orders, acme_id), "default", age_h=1),
                 routed_letter(settings, "ev-a2", (invoices, acme_id), "audit", age_h=30),
                 raw_letter(settings, "ev-a3", (orders, acme_id)),
+                raw_letter(settings, "ev-a4", (orders, acme_id), reason="unroutable"),
                 routed_letter(settings, "ev-g1", (theirs, globex_id), "default", age_h=1),
             ],
         )
@@ -181,9 +184,9 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
         assert_console_headers(page)
         assert_no_inline_code(page)
         letters = listed(page)
-        assert set(letters) == {"ev-a1", "ev-a2", "ev-a3"}
+        assert set(letters) == {"ev-a1", "ev-a2", "ev-a3", "ev-a4"}
         assert "ev-g1" not in page.text
-        assert "Read the newest 5 of 5 records" in page.text
+        assert "Read the newest 6 of 6 records" in page.text
         assert "gave up after 2 attempts" in page.text
         assert "processing_error" in page.text
         assert "2 attempts</summary>" in page.text
@@ -191,12 +194,12 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
         assert "<dd>audit</dd>" in page.text
 
         by_trigger = await client.get("/console/dead-letters", params={"trigger_id": orders})
-        assert set(listed(by_trigger)) == {"ev-a1", "ev-a3"}
+        assert set(listed(by_trigger)) == {"ev-a1", "ev-a3", "ev-a4"}
         recent = await client.get(
             "/console/dead-letters",
             params={"since": (NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")},
         )
-        assert set(listed(recent)) == {"ev-a1", "ev-a3"}
+        assert set(listed(recent)) == {"ev-a1", "ev-a3", "ev-a4"}
         bad = await client.get("/console/dead-letters", params={"since": "soon"})
         assert bad.status_code == 422
         assert "<code>since</code>" in bad.text
@@ -213,10 +216,15 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
             "/console/dead-letters/redrive",
             data={"csrf": csrf, "partition": partition, "offset": offset},
         )
-        assert one.status_code == 200, one.text
-        assert_console_headers(one)
-        assert_no_inline_code(one)
-        assert "Re-drove 1 of the dead letter at" in one.text
+        assert one.status_code == 303, one.text
+        summary = await client.get(one.headers["location"])
+        assert summary.status_code == 200, summary.text
+        assert_console_headers(summary)
+        assert_no_inline_code(summary)
+        assert f"Re-drove 1 of the dead letter at {partition}/{offset}" in said(summary)
+        assert await back_on(settings, "routed") == [("ev-a1", "default")]
+        # Reloading the summary shows it again and re-drives nothing.
+        assert (await client.get(one.headers["location"])).status_code == 200
         assert await back_on(settings, "routed") == [("ev-a1", "default")]
 
         # Another project's letter is not found, nor is a position holding none.
@@ -240,8 +248,9 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
             "/console/dead-letters/redrive-all",
             data={"csrf": csrf, "trigger_id": invoices, "since": "", "until": ""},
         )
-        assert matching.status_code == 200, matching.text
-        assert "3 read, 1 matched, 1 sent back" in said(matching)
+        assert matching.status_code == 303, matching.text
+        matching = await client.get(matching.headers["location"])
+        assert "4 read, 1 matched, 1 sent back" in said(matching)
         assert await back_on(settings, "routed") == [("ev-a1", "default"), ("ev-a2", "audit")]
 
         # All of the project's: routed events to routed-events, the raw one to raw-events;
@@ -250,8 +259,11 @@ async def test_dead_letters_are_listed_and_redriven_per_project(settings: Settin
             "/console/dead-letters/redrive-all",
             data={"csrf": csrf, "trigger_id": "", "since": "", "until": ""},
         )
-        assert everything.status_code == 200, everything.text
-        assert "3 read, 3 matched, 3 sent back" in said(everything)
+        assert everything.status_code == 303, everything.text
+        everything = await client.get(everything.headers["location"])
+        assert "undecodable" not in everything.text
+        assert "4 read, 4 matched, 3 sent back" in said(everything)
+        assert "from the processor stage: unroutable: 1" in said(everything)
         routed = await back_on(settings, "routed")
         assert sorted(routed) == [
             ("ev-a1", "default"),
