@@ -1,9 +1,9 @@
 """The ingest service: webhook ingress, the outbox relay, replays, and operational endpoints.
 
-The public port answers webhooks, the control plane, and `/healthz` and `/readyz` for load
-balancers. Metrics are on the ops port (127.0.0.1, TRIGGERLINE_INGEST_METRICS_PORT), and the
-OpenAPI schema is not served at all (`python -m ingest.openapi` prints it): neither is for the
-internet.
+The public port answers webhooks, the control plane, the web console (`/console`), and
+`/healthz` and `/readyz` for load balancers. Metrics are on the ops port (127.0.0.1,
+TRIGGERLINE_INGEST_METRICS_PORT), and the OpenAPI schema is not served at all (`python -m
+ingest.openapi` prints it): neither is for the internet.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 
 from ingest.api import mount_control_plane
 from ingest.api.database import registry_pool
+from ingest.console import mount_console
+from ingest.console.session import SessionCodec
 from ingest.cron.producer import CronProducer
 from ingest.handoff import RAW_PRODUCER_OPTIONS, RawEventWriter
 from ingest.rate_limit import RateLimit
@@ -44,6 +46,9 @@ def create_app(
     an app driven in-process (tests) must not take a fixed port."""
     refusals = refusals or RefusalLog(settings.ingest.refusal_log_interval_s)
     keyring = Keyring.from_setting(settings.secret_keys)
+    console_sessions = SessionCodec.from_settings(
+        settings.secret_keys, settings.console.session_ttl_s
+    )
     default_rate_limit = RateLimit(
         settings.ingest.rate_limit_per_s, settings.ingest.rate_limit_burst
     )
@@ -62,6 +67,7 @@ def create_app(
         registry = registry_pool(settings)
         app.state.registry_pool = registry
         app.state.keyring = keyring
+        app.state.console_sessions = console_sessions
         app.state.settings = settings
         app.state.trigger_view = view
         app.state.raw_writer = RawEventWriter(settings, producer)
@@ -114,6 +120,7 @@ def ingest_app(lifespan: Lifespan | None = None) -> FastAPI:
         redoc_url=None,
     )
     mount_control_plane(app)
+    mount_console(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -267,6 +267,16 @@ class ReplaySettings(BaseSettings):
     max_event_ids: int = Field(default=1000, ge=1)
 
 
+class ConsoleSettings(BaseSettings):
+    """The web console ingest serves under /console (ingest/console)."""
+
+    model_config = _config("TRIGGERLINE_CONSOLE_")
+
+    # A console session lasts this long from sign-in; then the operator signs in again. The
+    # API key is re-checked on every request, so revoking it ends a session sooner.
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     """One settings object per process; services read only the sections they need."""
 
@@ -290,6 +300,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     def group(self, stage: str) -> str:
         return f"{self.topics.prefix}.{stage}"
