@@ -1,0 +1,57 @@
+"""An http destination's endpoint on 127.0.0.1: `/gone` answers 410 (the dispatchers give up
+at once and dead-letter the event); any other path answers 204.
+
+It serves from its own thread rather than the test's event loop: Selenium's calls block that
+loop while the browser waits for a page, and the dispatchers must get their answer meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass
+class Receiver:
+    port: int
+    # The path of every request, in arrival order.
+    paths: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = min(int(self.headers.get("content-length") or 0), MAX_BODY_BYTES)
+            self.rfile.read(length)
+            with lock:
+                found.paths.append(self.path)
+            status = HTTPStatus.GONE if self.path == "/gone" else HTTPStatus.NO_CONTENT
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # pytest shows the test's own output; the access log adds nothing
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    found = Receiver(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
+    thread.start()
+    try:
+        yield found
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
