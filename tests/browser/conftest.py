@@ -9,6 +9,7 @@ it was on, with the page's HTML beside it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,6 +20,7 @@ from deploy.local_chromium import LocalChromium
 from runtime.settings import Settings
 from tests.browser.support.chromium import Screenshots, start_browser
 from tests.browser.support.console import Console
+from tests.browser.support.inert import open_dialog
 
 # The integration suite's fixtures for real services: one base per session, and per test a
 # migrated database of its own and topics under a prefix of its own.
@@ -43,9 +45,10 @@ def chromium() -> LocalChromium:
     return local_chromium.ensure()
 
 
-@pytest.fixture
-def screenshots(base_settings: Settings) -> Screenshots:
-    return Screenshots(base_settings.local_dir / "artifacts" / "screenshots")
+@pytest.fixture(scope="session")
+def screenshots() -> Screenshots:
+    # Only the local directory is needed: a test of the browser alone starts no services.
+    return Screenshots(Settings().local_dir / "artifacts" / "screenshots")
 
 
 @pytest.fixture
@@ -56,7 +59,10 @@ def browser(
     try:
         yield driver
         if request.node.stash.get(_FAILED, False):
-            name = f"failed-{request.node.name}"
+            # A dialog left open would refuse the screenshot.
+            if open_dialog(driver) is not None:
+                driver.switch_to.alert.dismiss()
+            name = "failed-" + re.sub(r"[^\w.-]+", "_", request.node.name)
             screenshots.save(driver, name)
             screenshots.path(name).with_suffix(".html").write_text(driver.page_source)
     finally:

@@ -1,8 +1,9 @@
-"""An http destination's endpoint on 127.0.0.1: `/gone` answers 410 (the dispatchers give up
-at once and dead-letter the event); any other path answers 204.
+"""http destinations' endpoint on 127.0.0.1: a path in `gone` answers 410 (the dispatchers give
+up at once and dead-letter the event), any other path 204. A test "fixes" an endpoint by taking
+its path out of `gone`.
 
 It serves from its own thread rather than the test's event loop: Selenium's calls block that
-loop while the browser waits for a page, and the dispatchers must get their answer meanwhile.
+loop while the browser waits for a page, and the dispatchers must get their answers meanwhile.
 """
 
 from __future__ import annotations
@@ -20,24 +21,26 @@ MAX_BODY_BYTES = 1 << 20
 @dataclass
 class Receiver:
     port: int
-    # The path of every request, in arrival order.
-    paths: list[str] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)
+    # (path, webhook-id, status answered) of every request, in arrival order.
+    requests: list[tuple[str, str, int]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def answered(self, path: str, status: int) -> list[str]:
+        """The webhook ids of the requests to `path` answered with `status`."""
+        return [webhook_id for p, webhook_id, s in list(self.requests) if (p, s) == (path, status)]
+
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
-    lock = threading.Lock()
-
+def receiver(*gone: str) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = min(int(self.headers.get("content-length") or 0), MAX_BODY_BYTES)
             self.rfile.read(length)
-            with lock:
-                found.paths.append(self.path)
-            status = HTTPStatus.GONE if self.path == "/gone" else HTTPStatus.NO_CONTENT
+            status = HTTPStatus.GONE if self.path in found.gone else HTTPStatus.NO_CONTENT
+            found.requests.append((self.path, self.headers.get("webhook-id", ""), status))
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
@@ -46,7 +49,7 @@ def receiver() -> Iterator[Receiver]:
             pass  # pytest shows the test's own output; the access log adds nothing
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    found = Receiver(server.server_address[1])
+    found = Receiver(server.server_address[1], set(gone))
     thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
     thread.start()
     try:
