@@ -54,12 +54,12 @@ async def list_(
         definition=definition,
         status=status,
         limit=limit + 1,
-        after=None if cursor is None else _decode_cursor(cursor),
+        after=None if cursor is None else decode_cursor(cursor),
     )
     page, more = rows[:limit], len(rows) > limit
     return TriggerPage(
         items=[_out(row, request) for row in page],
-        next_cursor=_encode_cursor(page[-1]) if more else None,
+        next_cursor=encode_cursor(page[-1]) if more else None,
     )
 
 
@@ -116,11 +116,12 @@ def _out(row: TriggerRow, request: Request) -> TriggerOut:
     )
 
 
-def _encode_cursor(row: TriggerRow) -> str:
+def encode_cursor(row: TriggerRow) -> str:
+    """The page position after `row`; the console's triggers list pages the same way."""
     return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created_at, _, trigger_id = base64.urlsafe_b64decode(cursor).decode().partition("|")
         parsed = (datetime.fromisoformat(created_at), str(uuid.UUID(trigger_id)))

@@ -10,12 +10,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from ingest.console import sign_in, triggers
+from ingest.console import cel_check, destination_forms, sign_in, trigger_page, triggers
 from ingest.console.errors import install_console_errors
 from ingest.console.security import STATIC_PREFIX, ConsoleHeaders
 from ingest.console.web import STATIC
 
-PAGES = (sign_in, triggers)
+PAGES = (sign_in, triggers, trigger_page, destination_forms, cel_check)
 
 
 def mount_console(app: FastAPI) -> None:

@@ -75,7 +75,8 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     """An urlencoded form body of at most `limit` bytes, read no further than that; a repeated
     field keeps its last value."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != FORM_TYPE:
+    # A POST with no body at all (no fields) may come without a type; it is an empty form.
+    if content_type not in (FORM_TYPE, ""):
         raise FormError(415, f"forms are sent as {FORM_TYPE}")
     body = bytearray()
     async for chunk in request.stream():
