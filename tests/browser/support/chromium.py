@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -51,7 +51,7 @@ def start_browser(chromium: LocalChromium) -> WebDriver:
 
 
 def wait_until(
-    driver: WebDriver, condition: Callable[[WebDriver], T], timeout_s: float, what: str
+    driver: WebDriver, condition: Callable[[WebDriver], T | None], timeout_s: float, what: str
 ) -> T:
     """The condition's first truthy value, polled on the page as it is; TimeoutException
     naming `what` after `timeout_s`."""
@@ -61,16 +61,21 @@ def wait_until(
         poll_frequency=POLL_S,
         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
     )
-    return waiting.until(condition, f"waited {timeout_s:g} s for {what}")
+    # `until` returns the first value that is not falsy, so never None.
+    return cast(T, waiting.until(condition, f"waited {timeout_s:g} s for {what}"))
 
 
 def reload_until(
-    driver: WebDriver, url: str, condition: Callable[[WebDriver], T], timeout_s: float, what: str
+    driver: WebDriver,
+    url: str,
+    condition: Callable[[WebDriver], T | None],
+    timeout_s: float,
+    what: str,
 ) -> T:
     """Like `wait_until`, loading `url` afresh before each look: for server-rendered pages
     that show a change only when asked again."""
 
-    def reloaded(driver: WebDriver) -> T:
+    def reloaded(driver: WebDriver) -> T | None:
         driver.get(url)
         return condition(driver)
 
@@ -80,7 +85,9 @@ def reload_until(
         poll_frequency=RELOAD_POLL_S,
         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
     )
-    return waiting.until(reloaded, f"reloaded {url} for {timeout_s:g} s waiting for {what}")
+    return cast(
+        T, waiting.until(reloaded, f"reloaded {url} for {timeout_s:g} s waiting for {what}")
+    )
 
 
 def browser_messages(driver: WebDriver) -> list[dict[str, object]]:
