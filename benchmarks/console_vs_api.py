@@ -9,7 +9,7 @@ The timed event has a retried delivery and shares its correlation id with 20 eve
 Slack thread. Each figure is a request through the whole ingest app in-process (httpx over
 ASGI, session cookie and all): routing, the queries and the rendering, without a socket.
 
-    .venv/bin/python -m benchmarks.console_pages [--rows 100000] [--requests 200]
+    .venv/bin/python -m benchmarks.console_vs_api [--rows 100000] [--requests 200]
 
 The target is under 200 ms per page (docs/performance.md).
 """
