@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import Annotated
 
+import orjson
 import typer
 from pydantic_settings import BaseSettings
 
@@ -33,6 +34,7 @@ from deploy.replay_commands import replay_app
 from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
 from ingest.registry.errors import RegistryError
 from runtime.settings import Settings, get_settings
+from runtime.status import StatusUnavailable, format_status, read_status, status_json
 from schemas.topics import CATALOGUE
 
 app = typer.Typer(
@@ -66,6 +68,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TopicCatalogueError,
     HostCommandError,
     GroupResetError,
+    StatusUnavailable,
 )
 
 
@@ -145,6 +148,16 @@ def tail(
         raise typer.BadParameter(f"unknown topic {topic!r}; the catalogue has {names}")
     for line in asyncio.run(read_topic(get_settings(), spec, limit)):
         typer.echo(line)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
+) -> None:
+    """Consumer lag per stage, open circuits, dead letters and the cron leader: what the
+    console's ops page shows."""
+    found = asyncio.run(read_status(get_settings()))
+    typer.echo(orjson.dumps(status_json(found)).decode() if as_json else format_status(found))
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deploy.redrive import RedriveFilter, RedriveSummary, read_letters, redrive
+from runtime.redrive import RedriveFilter, RedriveSummary, read_letters, redrive
 from runtime.settings import Settings, get_settings
 
 dead_letters_app = typer.Typer(help="Dead-lettered deliveries.", no_args_is_help=True)

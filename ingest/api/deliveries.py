@@ -14,9 +14,10 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
 from ingest.api.auth import ProjectId
@@ -111,14 +112,16 @@ async def trigger_deliveries(
         conn,
         project_id,
         trigger_id,
-        DeliveryFilter(outcome, _utc(since), _utc(until), event_id, correlation_id, destination),
+        DeliveryFilter(
+            outcome, as_utc(since), as_utc(until), event_id, correlation_id, destination
+        ),
         limit=limit + 1,
-        after=None if cursor is None else _decode_cursor(cursor),
+        after=None if cursor is None else decode_cursor(cursor),
     )
     page, more = rows[:limit], len(rows) > limit
     return DeliveryPage(
-        items=[_step(row) for row in page],
-        next_cursor=_encode_cursor(page[-1]) if more else None,
+        items=[step_of(row) for row in page],
+        next_cursor=encode_cursor(page[-1]) if more else None,
     )
 
 
@@ -132,6 +135,26 @@ async def event(
     ] = None,
 ) -> EventJourney:
     """One event's whole journey for one trigger, in order."""
+    return await event_journey_of(conn, project_id, event_id, trigger_id)
+
+
+class SharedEventId(ApiError):
+    """An event id several triggers of the project saw, asked for without `trigger_id`."""
+
+    def __init__(self, event_id: str, trigger_ids: list[str]) -> None:
+        super().__init__(
+            409,
+            f"event id {event_id!r} belongs to several triggers ({', '.join(trigger_ids)});"
+            " choose one with `?trigger_id=`",
+        )
+        self.trigger_ids = trigger_ids
+
+
+async def event_journey_of(
+    conn: AsyncConnection[Any], project_id: str, event_id: str, trigger_id: str | None
+) -> EventJourney:
+    """The journey `GET /events/{id}` answers (and the console shows); NotFound, or
+    SharedEventId when the id is several triggers' and `trigger_id` does not choose."""
     if not re.fullmatch(NO_CONTROL_CHARACTERS, event_id):
         raise NotFound("event")
     scope = None if trigger_id is None else resource_id(trigger_id, "event")
@@ -140,12 +163,8 @@ async def event(
         raise NotFound("event")
     triggers = sorted({row.trigger_id for row in rows})
     if len(triggers) > 1:
-        raise ApiError(
-            409,
-            f"event id {event_id!r} belongs to several triggers ({', '.join(triggers)});"
-            " choose one with `?trigger_id=`",
-        )
-    steps = [_step(row) for row in rows]
+        raise SharedEventId(event_id, triggers)
+    steps = [step_of(row) for row in rows]
     received_at = next((r.received_at for r in rows if r.received_at is not None), None)
     if received_at is not None:
         steps.insert(
@@ -165,7 +184,7 @@ async def event(
     )
 
 
-def _step(row: DeliveryRow) -> DeliveryStep:
+def step_of(row: DeliveryRow) -> DeliveryStep:
     return DeliveryStep(
         stage=row.stage,
         outcome=row.outcome,
@@ -185,18 +204,18 @@ def _step(row: DeliveryRow) -> DeliveryStep:
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
 
 
-def _encode_cursor(row: DeliveryRow) -> str:
+def encode_cursor(row: DeliveryRow) -> str:
     position = f"{row.at.isoformat()}|{row.log_partition}|{row.log_offset}"
     return base64.urlsafe_b64encode(position.encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> PageAfter:
+def decode_cursor(cursor: str) -> PageAfter:
     try:
         at, partition, offset = base64.urlsafe_b64decode(cursor).decode().split("|")
         parsed = (datetime.fromisoformat(at), int(partition), int(offset))

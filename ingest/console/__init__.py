@@ -10,12 +10,35 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from ingest.console import cel_check, destination_forms, sign_in, trigger_page, triggers
+from ingest.console import (
+    cel_check,
+    dead_letters,
+    destination_forms,
+    events,
+    formatting,  # noqa: F401 (registers the pages' template filters)
+    journey,
+    ops,
+    replays,
+    sign_in,
+    trigger_page,
+    triggers,
+)
 from ingest.console.errors import install_console_errors
 from ingest.console.security import STATIC_PREFIX, ConsoleHeaders
 from ingest.console.web import STATIC
 
-PAGES = (sign_in, triggers, trigger_page, destination_forms, cel_check)
+PAGES = (
+    sign_in,
+    triggers,
+    trigger_page,
+    destination_forms,
+    cel_check,
+    events,
+    journey,
+    dead_letters,
+    replays,
+    ops,
+)
 
 
 def mount_console(app: FastAPI) -> None:

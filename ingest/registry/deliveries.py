@@ -59,15 +59,22 @@ PageAfter = tuple[datetime, int, int]
 async def list_deliveries(
     conn: AsyncConnection[Any],
     project_id: str,
-    trigger_id: str,
+    trigger_id: str | None,
     where: DeliveryFilter,
     *,
     limit: int,
     after: PageAfter | None = None,
 ) -> list[DeliveryRow]:
-    """A trigger's delivery-log rows, newest first."""
-    conditions: list[sql.Composable] = [sql.SQL("project_id = %s"), sql.SQL("trigger_id = %s")]
-    params: list[Any] = [project_id, trigger_id]
+    """A trigger's delivery-log rows, or with no trigger the whole project's, newest first.
+
+    The keyset (at, log_partition, log_offset) is the order of the indexes by trigger and by
+    project (migration 0051), so a page reads only its own rows whatever its depth.
+    """
+    conditions: list[sql.Composable] = [sql.SQL("project_id = %s")]
+    params: list[Any] = [project_id]
+    if trigger_id is not None:
+        conditions.append(sql.SQL("trigger_id = %s"))
+        params.append(trigger_id)
     for column, value in (
         ("outcome", where.outcome),
         ("event_id", where.event_id),
@@ -111,5 +118,39 @@ async def event_journey(
             " ORDER BY at, log_partition, log_offset"
         ).format(columns=_COLUMNS, where=sql.SQL(" AND ").join(conditions)),
         params,
+    )
+    return await cursor.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelatedEvent:
+    event_id: str
+    trigger_id: str
+    # Its newest step.
+    at: datetime
+
+
+# Rows of one correlation id looked at, at most, to find its newest events: a long Slack thread
+# has a few steps per event, so this covers well over the events a page lists.
+CORRELATED_ROWS = 1000
+
+
+async def correlated_events(
+    conn: AsyncConnection[Any], project_id: str, correlation_id: str, *, limit: int
+) -> list[CorrelatedEvent]:
+    """The newest `limit` events (event id and trigger) of one correlation id, newest first,
+    found among its newest CORRELATED_ROWS delivery-log rows."""
+    cursor = conn.cursor(row_factory=class_row(CorrelatedEvent))
+    await cursor.execute(
+        """
+        SELECT event_id, trigger_id, max(at) AS at FROM (
+            SELECT event_id, trigger_id, at FROM delivery_log
+            WHERE project_id = %s AND correlation_id = %s
+            ORDER BY at DESC LIMIT %s
+        ) AS newest
+        GROUP BY event_id, trigger_id
+        ORDER BY max(at) DESC, event_id LIMIT %s
+        """,
+        (project_id, correlation_id, CORRELATED_ROWS, limit),
     )
     return await cursor.fetchall()

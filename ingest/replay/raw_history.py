@@ -6,7 +6,7 @@ broker's time index (`offsets_for_times`): each record's timestamp is when inges
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,7 +68,7 @@ class HistoricRecord:
 
 async def read_spans(
     consumer: AIOKafkaConsumer, spans: dict[TopicPartition, Span], max_records: int = 2000
-) -> AsyncIterator[list[HistoricRecord]]:
+) -> AsyncGenerator[list[HistoricRecord], None]:
     """Batches of the records in `spans`, each partition in offset order.
 
     The consumer must be assigned the spans' partitions; this seeks it to each start.

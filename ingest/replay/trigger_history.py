@@ -1,17 +1,18 @@
-"""One trigger's raw events on the raw-events topic: its newest N, or those of a time range.
+"""One trigger's raw events on the raw-events topic: its newest N, those of a time range, or
+one event by its id and the time ingest received it (the console's journey payload).
 
 Raw records are keyed by trigger id, so a trigger's events share one partition with those of
-other triggers whose ids hash there. Both reads go through `raw_history.read_spans` on that
-one partition, bounded by `MAX_SCANNED` records, and skip the copies replays produce: they are
+other triggers whose ids hash there. Every read goes through `raw_history.read_spans` on that
+one partition, bounded in records, and skip the copies replays produce: they are
 history's repeats, not events a sender sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -19,6 +20,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.registry.errors import RegistryError
 from ingest.replay.raw_history import Span, read_spans, spans_between
+from ingest.replay.selection import Selector
 from runtime.kafka import standalone_consumer
 from runtime.settings import Settings
 from schemas.records import RawEvent
@@ -144,6 +146,58 @@ async def events_between(
         scan_bound_reached=start < span.end and len(found) <= limit,
         event_limit_reached=len(found) > limit,
     )
+
+
+# Ingest stamps `received_at` just before it produces the raw record, whose broker timestamp
+# is when the producer sent it: within the produce timeout, unless the producer retried. The
+# record is looked for among those stamped from a little before to well after.
+RECORD_STAMPED_BEFORE = timedelta(seconds=2)
+RECORD_STAMPED_AFTER = timedelta(seconds=30)
+# Records one lookup reads at most: a page shows the payload within its time budget.
+EVENT_MAX_SCANNED = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class EventLookup:
+    """One event's raw record, if found, and how many records were read for it."""
+
+    event: RawEvent | None
+    scanned: int
+    # Stopped at the bound before the window was covered.
+    scan_bound_reached: bool
+
+
+async def event_received_at(
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    trigger_id: str,
+    event_id: str,
+    received_at: datetime,
+    *,
+    max_scanned: int = EVENT_MAX_SCANNED,
+) -> EventLookup:
+    """The trigger's raw event whose sender's id is `event_id`, as ingest accepted it at
+    `received_at` (never a replay's copy), read from where the broker's time index puts it."""
+    key = trigger_id.encode()
+    window = await spans_between(
+        consumer, received_at - RECORD_STAMPED_BEFORE, received_at + RECORD_STAMPED_AFTER
+    )
+    span = window[tp]
+    end = min(span.end, span.start + max_scanned)
+    scanned = 0
+    consumer.resume(tp)
+    async with aclosing(read_spans(consumer, {tp: Span(span.start, end)})) as batches:
+        async for batch in batches:
+            for record in batch:
+                scanned += 1
+                event = record.event
+                if record.key != key or event is None or event.replay:
+                    continue
+                # Ingest names a raw record with an id of its own; the journey's id is the
+                # sender's, which the trigger's kind reads while normalizing.
+                if event_id in (event.id, Selector.event_id(record)):
+                    return EventLookup(event, scanned, scan_bound_reached=False)
+    return EventLookup(None, scanned, scan_bound_reached=end < span.end)
 
 
 async def _events_of(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deploy.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
 from runtime.kafka import durable_producer
+from runtime.redrive import Redrivable, RedriveFilter, read_letters, redrivable, redrive
 from runtime.settings import Settings
 from schemas.records import DeadLetter, RawEvent, RoutedEvent
 from schemas.topics import DEAD_LETTERS, DESTINATION_HEADER, RAW_EVENTS, ROUTED_EVENTS

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from deploy.redrive import RedriveFilter, read_letters, redrive
+from runtime.redrive import RedriveFilter, read_letters, redrive
 from runtime.secrets import Keyring, new_key_setting
 from runtime.settings import Settings
 from schemas.records import RawEvent

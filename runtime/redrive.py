@@ -1,4 +1,5 @@
-"""Re-drives dead letters back to the stage that gave up on them.
+"""Reading dead letters, and re-driving them back to the stage that gave up on them: for
+`triggerline dead-letters` and the console's dead-letters page.
 
 Every letter carries its record's original key and value. The dispatchers dead-letter a routed
 event they could not deliver; re-driving produces it to routed-events again, unchanged. Its
@@ -22,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from runtime.kafka import durable_producer, reached, whole_topic_consumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from runtime.kafka import durable_producer, whole_topic_consumer
 from runtime.settings import Settings
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter
@@ -73,23 +76,116 @@ class RedriveSummary:
     not_redrivable: dict[str, int] = field(default_factory=dict)
 
 
-async def read_letters(settings: Settings) -> list[DeadLetter]:
-    """Every dead letter on the topic now, oldest first per partition."""
+async def read_letters(
+    settings: Settings, keep: Callable[[DeadLetter], bool] | None = None
+) -> list[DeadLetter]:
+    """Every dead letter on the topic now (that `keep` keeps), oldest first per partition.
+    Letters `keep` refuses are dropped as they are read, so memory holds only the kept ones."""
     topic = DEAD_LETTERS.name(settings.topics.prefix)
     consumer = await whole_topic_consumer(settings, topic)
-    letters: list[DeadLetter] = []
     try:
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        while not await reached(consumer, ends):
-            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                for record in records:
-                    position = RecordPosition(topic, tp.partition, record.offset)
-                    try:
-                        letters.append(DEAD_LETTERS.decode(record.value, position))
-                    except RecordDecodeError:
-                        continue
+        partitions = list(consumer.assignment())
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        found = await _letters_between(consumer, topic, starts, ends, keep)
     finally:
         await consumer.stop()
+    return [at.letter for at in found]
+
+
+@dataclass(frozen=True, slots=True)
+class LetterAt:
+    """A dead letter and its own position on the dead-letters topic, which names it."""
+
+    partition: int
+    offset: int
+    letter: DeadLetter
+
+
+@dataclass(frozen=True, slots=True)
+class NewestLetters:
+    """The letters among the newest records of each partition, newest first."""
+
+    letters: list[LetterAt]
+    # Records read: the newest `per_partition` of each partition, or all of a shorter one.
+    read: int
+    # Records on the topic now (end minus start offsets, transaction markers included).
+    on_topic: int
+
+
+async def newest_letters(settings: Settings, per_partition: int) -> NewestLetters:
+    """The dead letters among the newest `per_partition` records of each partition: a bounded
+    read, whatever the size of the topic."""
+    topic = DEAD_LETTERS.name(settings.topics.prefix)
+    consumer = await whole_topic_consumer(settings, topic)
+    try:
+        partitions = list(consumer.assignment())
+        floors = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = {tp: max(floors[tp], ends[tp] - per_partition) for tp in partitions}
+        found = await _letters_between(consumer, topic, starts, ends)
+    finally:
+        await consumer.stop()
+    found.sort(key=lambda at: (at.letter.failed_at, at.partition, at.offset), reverse=True)
+    return NewestLetters(
+        letters=found,
+        read=sum(ends[tp] - starts[tp] for tp in partitions),
+        on_topic=sum(ends[tp] - floors[tp] for tp in partitions),
+    )
+
+
+async def letter_at(settings: Settings, partition: int, offset: int) -> DeadLetter | None:
+    """The letter at one position of the dead-letters topic; None if there is none there
+    (outside the partitions, before the retained start, past the end, or undecodable)."""
+    topic = DEAD_LETTERS.name(settings.topics.prefix)
+    consumer = await whole_topic_consumer(settings, topic)
+    try:
+        tp = TopicPartition(topic, partition)
+        if tp not in consumer.assignment():
+            return None
+        start = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        if not start <= offset < end:
+            return None
+        found = await _letters_between(consumer, topic, {tp: offset}, {tp: offset + 1})
+    finally:
+        await consumer.stop()
+    return found[0].letter if found and found[0].offset == offset else None
+
+
+async def _letters_between(
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    starts: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+    keep: Callable[[DeadLetter], bool] | None = None,
+) -> list[LetterAt]:
+    """The decodable letters at offsets [start, end) of each partition that `keep` keeps."""
+    wanted = {tp: end for tp, end in ends.items() if starts[tp] < end}
+    for tp in consumer.assignment():
+        if tp in wanted:
+            consumer.seek(tp, starts[tp])
+        else:
+            consumer.pause(tp)
+    letters: list[LetterAt] = []
+    while wanted:
+        for tp, records in (await consumer.getmany(*wanted, timeout_ms=500)).items():
+            for record in records:
+                if record.offset >= wanted.get(tp, 0):
+                    break
+                position = RecordPosition(topic, tp.partition, record.offset)
+                try:
+                    letter = DEAD_LETTERS.decode(record.value, position)
+                except RecordDecodeError:
+                    continue
+                if keep is None or keep(letter):
+                    letters.append(LetterAt(tp.partition, record.offset, letter))
+        for tp in list(wanted):
+            # Transaction markers take offsets too, so the position, not the last record's
+            # offset, says a partition is done.
+            if await consumer.position(tp) >= wanted[tp]:
+                del wanted[tp]
+                consumer.pause(tp)
     return letters
 
 
@@ -156,3 +252,29 @@ def _routed(letter: DeadLetter, key: bytes | None, value: bytes) -> Redrivable |
     return Redrivable(
         letter.source_topic, letter.trigger_id, letter.event_id, key, value, routed.destination
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    project_id: str
+    trigger_id: str
+    # A routed record's destination; None for a raw record (all of its trigger's).
+    destination: str | None = None
+
+
+def owner(letter: DeadLetter, prefix: str) -> Owner | None:
+    """The project and trigger whose record the letter holds, read from the record itself
+    (routed and raw records both carry them); None for a record that cannot be decoded."""
+    value = base64.b64decode(letter.value_b64) if letter.value_b64 else b""
+    if not value:
+        return None
+    try:
+        if letter.source_topic == ROUTED_EVENTS.name(prefix):
+            routed = ROUTED_EVENTS.decode(value)
+            return Owner(routed.projectid, routed.triggerid, routed.destination)
+        if letter.source_topic == RAW_EVENTS.name(prefix):
+            raw = RAW_EVENTS.decode(value)
+            return Owner(raw.project_id, raw.trigger_id)
+    except RecordDecodeError:
+        return None
+    return None
