@@ -48,7 +48,11 @@ def chromium() -> LocalChromium:
 @pytest.fixture(scope="session")
 def screenshots() -> Screenshots:
     # Only the local directory is needed: a test of the browser alone starts no services.
-    return Screenshots(Settings().local_dir / "artifacts" / "screenshots")
+    found = Screenshots(Settings().local_dir / "artifacts" / "screenshots")
+    # A failure's page is this session's, or none: older ones would be mistaken for it.
+    for stale in found.directory.glob("failed-*"):
+        stale.unlink()
+    return found
 
 
 @pytest.fixture
