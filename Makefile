@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint unit integration up down clean
+.PHONY: run test lint unit integration browser up down clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 run: $(INSTALLED)
 	$(BIN)/triggerline run
 
-## Lint, type-check and run every test (unit and integration, on real Kafka and PostgreSQL).
+## Lint, type-check and run every test (unit, integration and browser, on real Kafka and
+## PostgreSQL; the browser tests drive Debian's Chromium, installed on first use).
 test: $(INSTALLED) lint
 	$(BIN)/pytest
 
@@ -32,6 +33,9 @@ unit: $(INSTALLED)
 
 integration: $(INSTALLED)
 	$(BIN)/pytest -m integration
+
+browser: $(INSTALLED)
+	$(BIN)/pytest -m browser
 
 up: $(INSTALLED)
 	$(BIN)/triggerline up

@@ -85,16 +85,17 @@ async def test_sign_in_refuses_bad_keys_and_sets_a_strict_cookie(settings: Setti
 
 async def test_the_cookie_is_secure_over_https(settings: Settings) -> None:
     _, acme = await project_with_key(settings, "acme")
-    async with control_plane(settings) as plain:
-        transport = plain._transport  # the same app, addressed over https
-        async with httpx.AsyncClient(transport=transport, base_url="https://ingest") as client:
-            form = await client.get("/console/sign-in")
-            assert "secure" in cookie_attributes(form, "tl_console_pre")
-            signed = await client.post(
-                "/console/sign-in", data={"csrf": csrf_of(form), "api_key": key_of(acme)}
-            )
-            assert signed.status_code == 303
-            assert "secure" in cookie_attributes(signed, COOKIE_NAME)
+    async with control_plane(settings) as client:
+        # The same app, addressed over https (as behind a proxy that passes the scheme on).
+        form = await client.get("https://ingest/console/sign-in")
+        assert "secure" in cookie_attributes(form, "tl_console_pre")
+        signed = await client.post(
+            "https://ingest/console/sign-in",
+            data={"csrf": csrf_of(form), "api_key": key_of(acme)},
+        )
+        assert signed.status_code == 303
+        assert "secure" in cookie_attributes(signed, COOKIE_NAME)
+        assert (await client.get("https://ingest/console/triggers")).status_code == 200
 
 
 async def test_state_changes_need_the_session_csrf_token(settings: Settings) -> None:
