@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from ingest.console.security import PREFIX, FormError, is_console_path
 from ingest.console.session import COOKIE_NAME, COOKIE_PATH
-from ingest.console.web import CsrfRefused, SignedOut, render
+from ingest.console.web import CsrfRefused, SignedOut, codec_of, render
 from ingest.registry.errors import RegistryError
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -33,7 +33,11 @@ def wants_json(request: Request) -> bool:
 def error_page(request: Request, status: int, message: str) -> Response:
     if wants_json(request):
         return JSONResponse({"error": message}, status_code=status)
-    return render(request, "error.html", {"status": status, "message": message}, status=status)
+    # The navigation shows for a cookie that opens; it reveals nothing of the project, and the
+    # next page re-checks the key.
+    session = codec_of(request).open(request.cookies.get(COOKIE_NAME))
+    context = {"status": status, "message": message}
+    return render(request, "error.html", context, status=status, session=session)
 
 
 def _message(exc: Exception) -> tuple[int, str]:

@@ -104,7 +104,10 @@ async def test_another_projects_trigger_is_not_found(settings: Settings) -> None
     async with control_plane(settings) as client:
         theirs = await create(client, globex, webhook_trigger("theirs"))
         csrf = await sign_in(client, key_of(acme))
-        assert (await client.get(f"/console/triggers/{theirs}")).status_code == 404
+        missing = await client.get(f"/console/triggers/{theirs}")
+        assert missing.status_code == 404
+        assert "no such trigger" in missing.text
+        assert 'action="/console/sign-out"' in missing.text  # still signed in: the nav shows
         for action, data in (
             ("pause", {}),
             ("resume", {}),

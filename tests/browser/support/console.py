@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 
 from tests.browser.support.chromium import wait_until
 
 PAGE_TIMEOUT_S = 30.0
+LEAVING = "__tlLeaving"
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,14 @@ class Console:
         return self.driver.find_element(By.TAG_NAME, "body").text
 
     def submit(self, button: WebElement) -> None:
-        """Click a form's button and wait until the browser has left the page it was on."""
-        page = self.driver.find_element(By.TAG_NAME, "html")
+        """Click a form's button and wait until the page it leads to has loaded.
+
+        The page being left is marked with a global; the next document has none. (Waiting for
+        an element of the old page to go stale races with the navigation: Chromium may answer
+        the check with an error about the node rather than "stale".)"""
+        self.driver.execute_script(f"window.{LEAVING} = true")
         button.click()
-        wait_until(
-            self.driver, expected_conditions.staleness_of(page), PAGE_TIMEOUT_S, "the next page"
-        )
+        wait_until(self.driver, _arrived, PAGE_TIMEOUT_S, "the next page")
 
     def sign_in(self) -> None:
         self.open("/console/sign-in")
@@ -52,3 +55,12 @@ class Console:
 
     def sign_out(self) -> None:
         self.submit(self.driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']"))
+
+
+def _arrived(driver: WebDriver) -> bool:
+    try:
+        return bool(
+            driver.execute_script(f"return !window.{LEAVING} && document.readyState === 'complete'")
+        )
+    except WebDriverException:
+        return False  # the call met the old page going away; ask the next one
