@@ -19,6 +19,7 @@ from ingest.console.security import CSRF_FIELD, PREFIX, read_form
 from ingest.console.session import COOKIE_NAME, COOKIE_PATH, new_session
 from ingest.console.web import SignedIn, checked_form, codec_of, render
 from ingest.registry.api_keys import project_for_key
+from ingest.registry.console_sign_outs import record_sign_out
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PRE_COOKIE = "tl_console_pre"
@@ -84,6 +85,7 @@ async def sign_in(request: Request, conn: Connection) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request, operator: SignedIn) -> Response:
     await checked_form(request, operator)
+    await record_sign_out(operator.conn, operator.session.csrf, codec_of(request).ttl_s)
     response = RedirectResponse(PREFIX + "/sign-in", status_code=303)
     response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH, httponly=True, samesite="strict")
     return response

@@ -18,6 +18,7 @@ from ingest.api.dependencies import settings_of
 from ingest.console.security import CSRF_FIELD, read_form
 from ingest.console.session import COOKIE_NAME, Session, SessionCodec
 from ingest.registry.api_keys import project_for_key
+from ingest.registry.console_sign_outs import signed_out
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -60,9 +61,12 @@ def codec_of(request: Request) -> SessionCodec:
 
 async def signed_in(request: Request, conn: Connection) -> Operator:
     """The operator of a live session; `SignedOut` otherwise. The key is re-checked against the
-    registry on every request, so a revoked key ends the session at once."""
+    registry on every request, so a revoked key ends the session at once, and so is sign-out,
+    so a copy of a signed-out cookie is no session either."""
     session = codec_of(request).open(request.cookies.get(COOKIE_NAME))
     if session is None or await project_for_key(conn, session.api_key) != session.project_id:
+        raise SignedOut
+    if await signed_out(conn, session.csrf):
         raise SignedOut
     return Operator(session=session, conn=conn)
 

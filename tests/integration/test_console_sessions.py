@@ -126,9 +126,13 @@ async def test_state_changes_need_the_session_csrf_token(settings: Settings) -> 
         assert signed_out.status_code == 403
         assert (await client.get("/console/triggers")).status_code == 200
 
+        copied = client.cookies[COOKIE_NAME]
         out = await client.post("/console/sign-out", data={"csrf": csrf})
         assert out.status_code == 303
         assert out.headers["location"] == "/console/sign-in"
+        assert (await client.get("/console/triggers")).status_code == 303
+        # A copy of the cookie taken before sign-out is no session either.
+        client.cookies.set(COOKIE_NAME, copied, path="/console")
         assert (await client.get("/console/triggers")).status_code == 303
 
 
