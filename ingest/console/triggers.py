@@ -8,7 +8,7 @@ queries for the whole page (`ingest.registry.delivery_summary`), not one per tri
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -18,23 +18,13 @@ from ingest.console.security import PREFIX
 from ingest.console.web import SignedIn, render
 from ingest.registry.delivery_summary import last_errors, outcome_counts
 from ingest.registry.store import list_triggers
+from schemas.records import Outcome
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE_SIZE = 50
 RECENT = timedelta(hours=1)
-# The order outcomes are shown in: an event's steps, roughly as they happen.
-OUTCOME_ORDER = (
-    "routed",
-    "delivered",
-    "retrying",
-    "failed",
-    "dead_lettered",
-    "skipped",
-    "filter_error",
-    "transform_error",
-    "duplicate",
-    "ignored",
-)
+# The order outcomes are shown in: the contract's, an event's steps roughly as they happen.
+OUTCOME_ORDER: tuple[str, ...] = get_args(Outcome)
 
 
 @router.get("")
