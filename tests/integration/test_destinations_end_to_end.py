@@ -34,38 +34,15 @@ from tests.integration.support.control_plane import WHSEC
 from tests.integration.support.isolation import drop_topics, isolated_settings, scratch_database
 from tests.integration.support.pipeline import Pipeline, running_pipeline
 from tests.integration.support.polling import eventually
+from tests.integration.support.slack_events import post_slack, slack_message
 from tests.integration.support.stages import free_port
 from tests.integration.support.topic_reader import read_all, read_until
-from tests.support.signing import slack_headers
 
 pytestmark = pytest.mark.integration
 
 SLACK_SECRET = "destinations-slack-secret"
 BOT_SECRET = "whsec_" + base64.b64encode(b"bot-destination-signing-key-0001").decode()
 AUDIT_SECRET = "whsec_" + base64.b64encode(b"audit-destination-signing-key-02").decode()
-
-
-def slack_message(event_id: str, channel: str, text: str) -> bytes:
-    """A `message` event as Slack's Events API documents it."""
-    return orjson.dumps(
-        {
-            "token": "XXYYZZ",
-            "team_id": "T123ABC456",
-            "api_app_id": "A123ABC456",
-            "event": {
-                "type": "message",
-                "channel": channel,
-                "user": "U123ABC456",
-                "text": text,
-                "ts": "1355517523.000005",
-                "event_ts": "1355517523.000005",
-                "channel_type": "channel",
-            },
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": 1355517523,
-        }
-    )
 
 
 @dataclass
@@ -120,21 +97,6 @@ async def customer_topic(settings: Settings) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def post_slack(pipeline: Pipeline, trigger_id: str, body: bytes) -> None:
-    async def accepted() -> bool | None:
-        response = await pipeline.client.post(
-            pipeline.webhook_url(trigger_id),
-            content=body,
-            headers=slack_headers(body, SLACK_SECRET),
-        )
-        if response.status_code == 404:  # the trigger has not reached ingest yet
-            return None
-        assert response.status_code == 200, response.text
-        return True
-
-    await eventually(accepted)
-
-
 @pytest.fixture
 def private_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     """The dispatchers may deliver to the loopback receivers (inherited by the stages)."""
@@ -178,8 +140,12 @@ async def test_one_slack_event_fans_out_to_three_destinations(settings: Settings
                 "secrets": {"SLACK_SIGNING_SECRET": SLACK_SECRET},
             }
         )
-        await post_slack(pipeline, trigger_id, slack_message("Ev1", "C1", "deploy the api"))
-        await post_slack(pipeline, trigger_id, slack_message("Ev2", "C1", "good morning"))
+        await post_slack(
+            pipeline, trigger_id, slack_message("Ev1", "C1", "deploy the api"), SLACK_SECRET
+        )
+        await post_slack(
+            pipeline, trigger_id, slack_message("Ev2", "C1", "good morning"), SLACK_SECRET
+        )
 
         first = await pipeline.journey("Ev1", trigger_id)
         second = await pipeline.journey("Ev2", trigger_id)
@@ -248,7 +214,7 @@ async def test_a_transform_failing_at_run_time_fails_only_its_destination(
             }
         )
         event_id = f"Ev{uuid.uuid4().hex[:8]}"
-        await post_slack(pipeline, trigger_id, slack_message(event_id, "C1", "hello"))
+        await post_slack(pipeline, trigger_id, slack_message(event_id, "C1", "hello"), SLACK_SECRET)
         journey = await pipeline.journey(event_id, trigger_id)
 
     assert [e["id"] for e in http.received["bot"]] == [event_id]
