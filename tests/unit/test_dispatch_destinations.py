@@ -322,7 +322,13 @@ def test_a_nonsensical_limit_makes_the_trigger_unusable_rather_than_unlimited(
         compile_dispatch_trigger(config, keyring)
 
 
-def trigger_config(**fields: object) -> TriggerConfig:
+def trigger_config(
+    *,
+    destinations: tuple[Destination, ...] = (),
+    target: Target | None = None,
+    secrets: dict[str, str] | None = None,
+) -> TriggerConfig:
+    """A trigger with `destinations`, or (as schema v1 had it) one `target`."""
     return TriggerConfig(
         trigger_id="t-1",
         project_id="p-1",
@@ -331,5 +337,7 @@ def trigger_config(**fields: object) -> TriggerConfig:
         status="active",
         updated_at=datetime.now(UTC),
         revision=1,
-        **fields,  # type: ignore[arg-type]
+        destinations=destinations,
+        target=target,
+        secrets=secrets or {},
     )
