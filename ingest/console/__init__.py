@@ -15,7 +15,6 @@ from ingest.console import (
     dead_letters,
     destination_forms,
     events,
-    formatting,  # noqa: F401 (registers the pages' template filters)
     journey,
     ops,
     replays,

@@ -1,14 +1,14 @@
-"""Template filters the events, dead-letters, replays and ops pages share, registered on the
-console's one template environment when this module is imported.
+"""Template filters the events, dead-letters, replays and ops pages share; `ingest.console.web`
+registers `FILTERS` on the console's one template environment.
 
 Times are shown in UTC whatever the database session's zone, as every record carries them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-
-from ingest.console.web import templates
+from typing import Any
 
 
 def when(moment: datetime | None, precise: bool = False) -> str:
@@ -25,5 +25,4 @@ def iso(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(UTC).isoformat()
 
 
-templates.filters["when"] = when
-templates.filters["iso"] = iso
+FILTERS: dict[str, Callable[..., Any]] = {"when": when, "iso": iso}

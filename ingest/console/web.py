@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 
 from ingest.api.database import Connection
 from ingest.api.dependencies import settings_of
+from ingest.console.formatting import FILTERS
 from ingest.console.security import CSRF_FIELD, read_form
 from ingest.console.session import COOKIE_NAME, Session, SessionCodec
 from ingest.registry.api_keys import project_for_key
@@ -32,6 +33,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+templates.filters.update(FILTERS)
 
 
 class SignedOut(Exception):
