@@ -140,13 +140,11 @@ class RawEventHandler:
         self._counters.flush()
 
     async def handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
-        if self._spans is None:
+        spans = self._spans
+        if spans is None:
             return await self._outputs(source, marks)
-        with self._spans.processing(source) as span_headers:
-            outputs = await self._outputs(source, marks)
-        # A routed record carries its own `send` span's context (`_routed_output`); the
-        # event's other records, the `process` span's.
-        return [o if o.topic == self._routed else o._replace(headers=span_headers) for o in outputs]
+        with spans.processing(source) as span:
+            return spans.named(await self._outputs(source, marks), span)
 
     async def _outputs(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
         try:

@@ -19,14 +19,12 @@ context.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import msgspec
+from opentelemetry.trace import Span
 
-from processors.outputs import Headers, SourceRecord
+from processors.outputs import Headers, Output, SourceRecord
 from runtime.settings import Settings
-from runtime.tracing import TRACEPARENT, TRACESTATE, Tracing
+from runtime.tracing import TRACEPARENT, TRACESTATE, CurrentSpan, Tracing
 from schemas.records import RoutedEvent
 from schemas.topics import ROUTED_EVENTS
 
@@ -37,19 +35,23 @@ class ProcessorSpans:
         self._group = settings.group("processors")
         self._routed_topic = ROUTED_EVENTS.name(settings.topics.prefix)
 
-    @contextmanager
-    def processing(self, source: SourceRecord) -> Iterator[Headers]:
-        """The raw event's `process` span, current for the block; yields the record headers
-        that name it."""
-        with self._tracing.processing(
+    def processing(self, source: SourceRecord) -> CurrentSpan:
+        """The raw event's `process` span, current for the `with` block."""
+        return self._tracing.processing(
             source.topic,
             group=self._group,
             partition=source.partition,
             offset=source.offset,
             key=source.key,
             headers=source.headers,
-        ) as span:
-            yield self._tracing.record_headers(span)
+        )
+
+    def named(self, outputs: list[Output], process: Span) -> list[Output]:
+        """The event's outputs, each naming its span: a routed record its own `send` span
+        (`routed`), every other record (decisions, dead letters) the `process` span."""
+        headers = self._tracing.record_headers(process)
+        routed = self._routed_topic
+        return [o if o.topic == routed else o._replace(headers=headers) for o in outputs]
 
     def routed(self, event: RoutedEvent, headers: Headers) -> RoutedEvent:
         """The routed event with its creation context as CloudEvent attributes, which are also

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextvars import Token
+from types import TracebackType
 from typing import Protocol, cast
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -73,7 +75,8 @@ class Tracing:
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
 
-    # Carriers.
+    # Carriers: read through the W3C propagator, which checks what it is given; written from
+    # the span's own context.
 
     @staticmethod
     def request_context(headers: Mapping[str, str]) -> Context:
@@ -94,9 +97,16 @@ class Tracing:
     @staticmethod
     def context_fields(span: Span) -> dict[str, str]:
         """`traceparent` (and `tracestate`, if any) naming the span: for request headers and
-        CloudEvent attributes."""
-        fields: dict[str, str] = {}
-        _W3C.inject(fields, trace.set_span_in_context(span))
+        CloudEvent attributes; none for an invalid span."""
+        context = span.get_span_context()
+        if not context.is_valid:
+            return {}
+        fields = {
+            TRACEPARENT: f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+            f"{context.trace_flags:02x}"
+        }
+        if context.trace_state:
+            fields[TRACESTATE] = context.trace_state.to_header()
         return fields
 
     @staticmethod
@@ -120,28 +130,22 @@ class Tracing:
 
     # Spans.
 
-    def start_send(
-        self,
-        topic: str,
-        *,
-        key: str | None,
-        parent: Context | None = None,
-        attributes: Mapping[str, AttributeValue] | None = None,
-    ) -> Span:
-        """A producer span for one record handed over for sending to `topic`; its context is
-        the record's creation context. The caller ends it."""
+    def start_send(self, topic: str, *, key: str | None, parent: Context | None = None) -> Span:
+        """A producer span for one record handed over for sending to `topic`, the child of
+        `parent` (else of the current span); its context is the record's creation context.
+        The caller ends it."""
+        attributes: dict[str, AttributeValue] = {
+            "messaging.system": "kafka",
+            "messaging.operation.name": "send",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+        }
+        if key is not None:
+            attributes["messaging.kafka.message.key"] = key
         return self._tracer.start_span(
-            f"send {topic}",
-            context=parent,
-            kind=SpanKind.PRODUCER,
-            attributes={
-                **_messaging("send", topic),
-                **_key(key),
-                **(attributes or {}),
-            },
+            f"send {topic}", context=parent, kind=SpanKind.PRODUCER, attributes=attributes
         )
 
-    @contextmanager
     def processing(
         self,
         topic: str,
@@ -151,22 +155,28 @@ class Tracing:
         offset: int,
         key: bytes | None,
         headers: RecordHeaders | None,
-    ) -> Iterator[Span]:
-        """A consumer span, current for the block, processing one record; the child of the
-        record's creation context, or a root if it carries none."""
-        with self._tracer.start_as_current_span(
+    ) -> CurrentSpan:
+        """A consumer span processing one record, current for the `with` block; the child of
+        the record's creation context, or a root if it carries none."""
+        attributes: dict[str, AttributeValue] = {
+            "messaging.system": "kafka",
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": topic,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.kafka.offset": offset,
+        }
+        if group is not None:
+            attributes["messaging.consumer.group.name"] = group
+        if key is not None:
+            attributes["messaging.kafka.message.key"] = key.decode(errors="replace")
+        span = self._tracer.start_span(
             f"process {topic}",
             context=self.record_context(headers),
             kind=SpanKind.CONSUMER,
-            attributes={
-                **_messaging("process", topic),
-                **({} if group is None else {"messaging.consumer.group.name": group}),
-                "messaging.destination.partition.id": str(partition),
-                "messaging.kafka.offset": offset,
-                **_key(None if key is None else key.decode(errors="replace")),
-            },
-        ) as span:
-            yield span
+            attributes=attributes,
+        )
+        return CurrentSpan(span)
 
     def start_http_attempt(self, method: str, url: str, host: str, port: int) -> Span:
         """An HTTP client span for one request, the current span's child. `url` must already
@@ -183,14 +193,29 @@ class Tracing:
         )
 
 
-def _messaging(operation: str, topic: str) -> dict[str, AttributeValue]:
-    return {
-        "messaging.system": "kafka",
-        "messaging.operation.name": operation,
-        "messaging.operation.type": operation,
-        "messaging.destination.name": topic,
-    }
+class CurrentSpan:
+    """Makes a span current for a `with` block and ends it there; an exception that escapes
+    the block marks it failed. A class rather than a generator: it runs once per event."""
 
+    __slots__ = ("_span", "_token")
 
-def _key(key: str | None) -> dict[str, AttributeValue]:
-    return {} if key is None else {"messaging.kafka.message.key": key}
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+        # A cancelled task is not a failed one.
+        if isinstance(error, Exception):
+            Tracing.failed(self._span, type(error).__qualname__, str(error))
+        self._span.end()
