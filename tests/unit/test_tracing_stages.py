@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,7 @@ from processors.spans import ProcessorSpans
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.settings import Settings
 from runtime.tracing import ENDPOINT_VARIABLES, tracing_from_env
+from runtime.tracing_export import DropWarnings
 from schemas.codec import RecordPosition
 from schemas.topics import ROUTED_EVENTS
 from tests.unit.support.dispatch import (
@@ -74,6 +76,17 @@ def test_tracing_is_off_while_the_sdk_is_disabled(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert tracing_from_env("ingest") is None
+
+
+def test_dropped_spans_are_warned_of_once_an_interval() -> None:
+    warnings = DropWarnings(interval_s=60.0)
+
+    def passes(message: str) -> bool:
+        return warnings.filter(logging.makeLogRecord({"msg": message, "levelno": 30}))
+
+    assert passes("Queue full, dropping span.")
+    assert not passes("Queue full, dropping span.")
+    assert passes("Failed to export span batch")
 
 
 async def test_ingest_continues_a_senders_trace(spans: RecordedSpans) -> None:
