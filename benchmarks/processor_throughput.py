@@ -10,14 +10,18 @@ benchmarks/faust_floor.py shows what faust itself costs: the same exactly-once a
 doing no work.
 
     .venv/bin/python -m benchmarks.processor_throughput [--events 50000] [--celpy] [--latency]
-        [--destinations]
+        [--destinations] [--tracing]
 
 `--celpy` adds the batch engine with the reference CEL engine. `--destinations` instead runs
 the exactly-once batch engine with one destination per trigger and with three (one plain, one
 with a transform, one with its own filter), and reports events/s and routed records/s of each.
 `--latency` instead measures what the transaction commit interval costs end to end: events
 written at a steady rate, the time from ingest acceptance to the routed record being readable
-by a read_committed consumer, per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S.
+by a read_committed consumer, per TRIGGERLINE_PROCESSOR_COMMIT_INTERVAL_S. `--tracing` instead
+runs the exactly-once batch engine with tracing off, then on with every trace sampled, then on
+with one trace in 100 sampled, exporting to an OTLP endpoint in this process that counts the
+spans; the raw records carry a `traceparent` each in every run, as ingest writes them with
+tracing on.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from msgspec.structs import replace
 
 from benchmarks.faust_floor import FLOOR_GROUP
 from benchmarks.processor_workload import raw_events, triggers
+from benchmarks.tracing_sink import ingest_headers, otlp_sink
 from deploy.topics import ensure_topics
 from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.settings import Settings
+from runtime.tracing import ENDPOINT_VARIABLES
 from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
 from schemas.triggers import Destination, Target, TriggerConfig
@@ -56,7 +62,12 @@ async def fresh_settings(base: Settings) -> Settings:
     return settings
 
 
-async def load(settings: Settings, configs: list[TriggerConfig], events: list[RawEvent]) -> None:
+async def load(
+    settings: Settings,
+    configs: list[TriggerConfig],
+    events: list[RawEvent],
+    headers: list[list[tuple[str, bytes]]] | None = None,
+) -> None:
     producer = durable_producer(settings, linger_ms=20)
     await producer.start()
     try:
@@ -68,8 +79,13 @@ async def load(settings: Settings, configs: list[TriggerConfig], events: list[Ra
             )
         topic = RAW_EVENTS.name(settings.topics.prefix)
         futures = [
-            await producer.send(topic, RAW_EVENTS.encode(e), key=e.trigger_id.encode())
-            for e in events
+            await producer.send(
+                topic,
+                RAW_EVENTS.encode(e),
+                key=e.trigger_id.encode(),
+                headers=None if headers is None else headers[n],
+            )
+            for n, e in enumerate(events)
         ]
         await asyncio.gather(*futures)
     finally:
@@ -238,6 +254,38 @@ async def fan_out(base: Settings, count: int) -> None:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
+TRACING_RUNS = (
+    ("off", 1.0, False),
+    ("on, every trace sampled", 1.0, True),
+    ("on, 1 in 100", 0.01, True),
+)
+
+
+async def tracing_cost(base: Settings, count: int) -> None:
+    events = raw_events(CONFIGS, count)
+    print(f"{len(CONFIGS)} slack triggers with CEL filters, {count} raw events per run")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    # Only a run's own environment turns tracing on.
+    for name in ENDPOINT_VARIABLES:
+        os.environ.pop(name, None)
+    off = 0.0
+    async with otlp_sink() as sink:
+        for label, sampled_share, on in TRACING_RUNS:
+            settings = await fresh_settings(base)
+            await load(settings, CONFIGS, events, ingest_headers(count, sampled_share))
+            env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint} if on else {}
+            exported = sink.spans
+            # The worker exports what its span queue still holds when it stops.
+            rate = await worker_rate(settings, count, env)
+            await drop_topics(settings)
+            off = off or rate
+            print(
+                f"processor batch exactly-once, tracing {label:23s}: {rate:8.0f} events/s "
+                f"({rate / off:.2f} of tracing off), {sink.spans - exported:7d} spans exported"
+            )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
 async def latency(base: Settings, per_s: int, seconds: float) -> None:
     print(f"end-to-end latency (raw accepted -> routed readable), {per_s} events/s for {seconds}s")
     for interval in ("0.02", "0.1", "0.5", "1.0"):
@@ -309,6 +357,7 @@ def main() -> None:
     parser.add_argument("--celpy", action="store_true", help="also the reference CEL engine")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--destinations", action="store_true", help="one against three")
+    parser.add_argument("--tracing", action="store_true", help="tracing off against on")
     parser.add_argument("--rate", type=int, default=200, help="events/s for --latency")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration for --latency")
     args = parser.parse_args()
@@ -317,6 +366,8 @@ def main() -> None:
         asyncio.run(latency(base, args.rate, args.seconds))
     elif args.destinations:
         asyncio.run(fan_out(base, args.events))
+    elif args.tracing:
+        asyncio.run(tracing_cost(base, args.events))
     else:
         asyncio.run(throughput(base, args.events, args.celpy))
 

@@ -27,12 +27,13 @@ from runtime.logging import configure_logging
 from runtime.ops_server import OpsServer
 from runtime.secrets import Keyring
 from runtime.settings import Settings, get_settings
+from runtime.tracing import Tracing, tracing_from_env
 from schemas.topics import ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.dispatchers")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, tracing: Tracing | None = None) -> None:
     group = settings.group("dispatchers")
     keyring = Keyring.from_setting(settings.secret_keys)
     consumer = group_consumer(settings, group=group)
@@ -48,12 +49,13 @@ async def serve(settings: Settings) -> None:
         allow_private=settings.dispatcher.allow_private_targets,
         max_connections=settings.dispatcher.max_in_flight,
         kafka_topics=KafkaTargetPolicy.from_settings(settings),
+        tracing=tracing,
     )
     stopping = asyncio.Event()
     deliverer = Deliverer(
         view=view,
         targets=targets,
-        journal=Journal(settings, producer),
+        journal=Journal(settings, producer, tracing),
         breakers=CircuitBreakers(
             settings.dispatcher.circuit_failures,
             settings.dispatcher.circuit_cooldown_s,
@@ -67,6 +69,8 @@ async def serve(settings: Settings) -> None:
         endpoints=EndpointSlots(settings.dispatcher.max_in_flight_per_endpoint),
         backoff=Backoff(settings.dispatcher.backoff_base_s, settings.dispatcher.backoff_cap_s),
         stopping=stopping,
+        tracing=tracing,
+        group=group,
     )
     dispatcher = Dispatcher(settings, consumer, deliverer, stopping, CommittedOffsets(admin, group))
     started = {"consumer": False, "producer": False, "trigger_config": False}
@@ -108,7 +112,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     configure_logging("dispatchers", settings.log_level)
-    uvloop.run(serve(settings))
+    uvloop.run(serve(settings, tracing_from_env("dispatchers")))
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ class Dispatcher:
             record.key,
             record.value,
             tracker.retries.get(record.offset),
+            headers=record.headers,
         )
         # A record without a key is ordered with nothing; its offset makes it a key of its own.
         key = record.key if record.key is not None else f"@{record.offset}".encode()

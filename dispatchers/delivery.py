@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +34,7 @@ from runtime.metrics import (
     DISPATCH_IN_FLIGHT,
     UNDECODABLE_RECORDS,
 )
+from runtime.tracing import Tracing
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import RoutedEvent
 from schemas.topics import ROUTED_EVENTS
@@ -51,6 +52,8 @@ class WorkItem:
     # Restored from the commit metadata when an earlier dispatcher already tried this record.
     retry: RetryState | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Read only when tracing is on: the trace context the processors wrote.
+    headers: Sequence[tuple[str, bytes | None]] = ()
 
 
 class DispatchTriggerLookup(Protocol):
@@ -81,8 +84,13 @@ class Deliverer:
         endpoints: EndpointSlots,
         backoff: Backoff,
         stopping: asyncio.Event,
+        tracing: Tracing | None = None,
+        group: str | None = None,
     ) -> None:
         self._view = view
+        # None while tracing is off: then no record touches a span or a trace header.
+        self._tracing = tracing
+        self._group = group
         self._endpoints = endpoints
         self._targets = targets
         self._journal = journal
@@ -98,6 +106,28 @@ class Deliverer:
         on_retry: Callable[[RetryState], None],
     ) -> bool:
         """True once the record is finished; False if it was given back because of shutdown."""
+        if self._tracing is None:
+            return await self._deliver_record(item, slot, on_retry)
+        position = item.position
+        with (
+            self._tracing.processing(
+                position.topic,
+                group=self._group,
+                partition=position.partition,
+                offset=position.offset,
+                key=item.key,
+                headers=item.headers,
+            ) as span,
+            log_context(trace_id=self._tracing.trace_id(span)),
+        ):
+            return await self._deliver_record(item, slot, on_retry)
+
+    async def _deliver_record(
+        self,
+        item: WorkItem,
+        slot: AbstractAsyncContextManager[None],
+        on_retry: Callable[[RetryState], None],
+    ) -> bool:
         try:
             event = ROUTED_EVENTS.decode(item.value, item.position)
         except RecordDecodeError as exc:

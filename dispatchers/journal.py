@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from runtime.settings import Settings
+from runtime.tracing import Tracing
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RoutedEvent
 from schemas.redaction import redact_url
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
@@ -25,8 +26,12 @@ WRITE_RETRY_S = 1.0
 
 
 class Journal:
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self, settings: Settings, producer: AIOKafkaProducer, tracing: Tracing | None = None
+    ) -> None:
         self._producer = producer
+        # With tracing on, each record carries the context of the record's `process` span.
+        self._tracing = tracing
         self._delivery_log = DELIVERY_LOG.name(settings.topics.prefix)
         self._dead_letters = DEAD_LETTERS.name(settings.topics.prefix)
 
@@ -93,9 +98,10 @@ class Journal:
         await self._send(self._dead_letters, letter.key, DEAD_LETTERS.encode(letter))
 
     async def _send(self, topic: str, key: str, value: bytes) -> None:
+        headers = None if self._tracing is None else self._tracing.current_record_headers()
         while True:
             try:
-                await self._producer.send_and_wait(topic, value, key=key.encode())
+                await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
             except KafkaError as exc:
                 # Holding the record back (and its offset uncommitted) is the only safe choice.
                 log.error("cannot write to %s; retrying", topic, extra={"error": str(exc)})

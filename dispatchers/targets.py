@@ -10,19 +10,21 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import Span
 
 from dispatchers.backoff import parse_retry_after
 from dispatchers.compiled import DestinationPolicy
 from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
 from runtime import standard_webhooks
 from runtime.kafka_targets import KafkaTargetPolicy
+from runtime.tracing import Tracing
 from schemas.records import RoutedEvent
-from schemas.redaction import redact_urls_in
+from schemas.redaction import redact_url, redact_urls_in
 
 log = logging.getLogger("triggerline.dispatchers")
 
@@ -107,8 +109,11 @@ class Targets:
         allow_private: bool,
         max_connections: int,
         kafka_topics: KafkaTargetPolicy,
+        tracing: Tracing | None = None,
     ):
         self._producer = producer
+        # None while tracing is off: then no attempt touches a span or a trace header.
+        self._tracing = tracing
         self._kafka_topics = kafka_topics
         self._allow_private = allow_private
         self._max_connections = max_connections
@@ -146,6 +151,8 @@ class Targets:
         headers["content-type"] = CLOUDEVENTS_JSON
         if event.replayid is not None:
             headers[REPLAY_HEADER] = event.replayid
+        tracing = self._tracing
+        span = None if tracing is None else _http_span(tracing, event.targetref, headers)
         try:
             async with self._session.post(
                 event.targetref,
@@ -155,9 +162,17 @@ class Targets:
                 timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
             ) as response:
                 await response.content.read(RESPONSE_READ_LIMIT)
+                if span is not None:
+                    _answered(span, response.status)
                 return classify_status(response.status, response.headers.get("retry-after"))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return _failed_request(exc, policy.timeout_s)
+            failed = _failed_request(exc, policy.timeout_s)
+            if span is not None:
+                Tracing.failed(span, _error_type(exc), failed.error)
+            return failed
+        finally:
+            if span is not None:
+                span.end()
 
     def _refusal(self, target_url: str, policy: DestinationPolicy) -> str | None:
         """Why a request to this URL must not be sent at all, if it must not."""
@@ -185,18 +200,61 @@ class Targets:
         refusal = self._kafka_topics.refusal(event.targetref)
         if refusal is not None:
             return AttemptResult("permanent", error=refusal)
+        headers = kafka_headers(event)
+        span = None
+        if self._tracing is not None:
+            # The target topic's record carries the context of this attempt's `send` span.
+            span = self._tracing.start_send(event.targetref, key=event.subject)
+            headers += self._tracing.record_headers(span)
         try:
             await self._producer.send_and_wait(
-                event.targetref,
-                body,
-                key=event.subject.encode(),
-                headers=kafka_headers(event),
+                event.targetref, body, key=event.subject.encode(), headers=headers
             )
-        except KafkaError as exc:
-            return AttemptResult("retryable", error=f"kafka: {type(exc).__name__}: {exc}")
-        except TimeoutError:
-            return AttemptResult("retryable", error="kafka: produce timed out")
+        except (KafkaError, TimeoutError) as exc:
+            error = (
+                "kafka: produce timed out"
+                if isinstance(exc, TimeoutError)
+                else f"kafka: {type(exc).__name__}: {exc}"
+            )
+            if span is not None:
+                Tracing.failed(span, type(exc).__name__, error)
+            return AttemptResult("retryable", error=error)
+        finally:
+            if span is not None:
+                span.end()
         return AttemptResult("delivered")
+
+
+def span_url(target_url: str) -> str:
+    """The target URL as an attempt's span shows it (`url.full`): no userinfo, query or
+    fragment, and path segments that look like tokens redacted (schemas/redaction.py)."""
+    parts = urlsplit(target_url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return redact_url(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+def _http_span(tracing: Tracing, target_url: str, headers: dict[str, str]) -> Span:
+    """An attempt's client span, the current span's child; the request carries its context as
+    `traceparent` (and `tracestate`). The URL was checked (`Targets._refusal`) before."""
+    parts = urlsplit(target_url)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+    span = tracing.start_http_attempt("POST", span_url(target_url), parts.hostname or "", port)
+    headers.update(tracing.context_fields(span))
+    return span
+
+
+def _answered(span: Span, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status >= 400:
+        Tracing.failed(span, str(status))
+
+
+def _error_type(exc: Exception) -> str:
+    """The exception's fully qualified class name, as the HTTP conventions' `error.type`."""
+    kind = type(exc)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def kafka_headers(event: RoutedEvent) -> list[tuple[str, bytes]]:

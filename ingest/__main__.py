@@ -11,6 +11,7 @@ from ingest.refusal_log import RefusalLog, UvicornRefusals
 from ingest.request_bounds import request_bounds
 from runtime.logging import configure_logging
 from runtime.settings import get_settings
+from runtime.tracing import tracing_from_env
 
 
 def main() -> None:
@@ -21,7 +22,7 @@ def main() -> None:
     refusals = RefusalLog(settings.ingest.refusal_log_interval_s)
     logging.getLogger("uvicorn.error").addFilter(UvicornRefusals(refusals))
     uvicorn.run(
-        create_app(settings, refusals, serve_ops=True),
+        create_app(settings, refusals, serve_ops=True, tracing=tracing_from_env("ingest")),
         host=settings.ingest.host,
         port=settings.ingest.port,
         http=request_bounds(settings, refusals),

@@ -35,15 +35,20 @@ from runtime.kafka import durable_producer
 from runtime.ops_server import OpsServer
 from runtime.secrets import Keyring
 from runtime.settings import Settings
+from runtime.tracing import Tracing
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(
-    settings: Settings, refusals: RefusalLog | None = None, serve_ops: bool = False
+    settings: Settings,
+    refusals: RefusalLog | None = None,
+    serve_ops: bool = False,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Ingest's app. `serve_ops` starts the ops port with it, which only the process does:
-    an app driven in-process (tests) must not take a fixed port."""
+    an app driven in-process (tests) must not take a fixed port. With `tracing`, every
+    accepted webhook's raw record starts (or continues) a trace."""
     refusals = refusals or RefusalLog(settings.ingest.refusal_log_interval_s)
     keyring = Keyring.from_setting(settings.secret_keys)
     console_sessions = SessionCodec.from_settings(
@@ -70,7 +75,7 @@ def create_app(
         app.state.console_sessions = console_sessions
         app.state.settings = settings
         app.state.trigger_view = view
-        app.state.raw_writer = RawEventWriter(settings, producer)
+        app.state.raw_writer = RawEventWriter(settings, producer, tracing)
         app.state.webhooks = WebhookIngress(view, app.state.raw_writer, settings, refusals)
         app.state.producer_started = False
         ops = OpsServer(

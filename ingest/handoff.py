@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from opentelemetry.trace import use_span
 
 from runtime.metrics import INGEST_PRODUCE_LATENCY
 from runtime.settings import Settings
+from runtime.tracing import Tracing
 from schemas.records import RawEvent
 from schemas.topics import RAW_EVENTS
 
@@ -37,8 +40,11 @@ class RecordTooLarge(Exception):
 
 
 class RawEventWriter:
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self, settings: Settings, producer: AIOKafkaProducer, tracing: Tracing | None = None
+    ) -> None:
         self._producer = producer
+        self._tracing = tracing
         self._topic = RAW_EVENTS.name(settings.topics.prefix)
         self._budget_s = settings.ingest.produce_timeout_s
         # Trigger id -> the partition its key hashed to the first time. The default
@@ -46,7 +52,30 @@ class RawEventWriter:
         # changes if an operator adds partitions, and keeping the old one keeps its order.
         self._partitions: dict[str, int] = {}
 
-    async def write(self, event: RawEvent) -> None:
+    async def write(self, event: RawEvent, request_headers: Mapping[str, str]) -> str | None:
+        """Stores the event; with tracing on, in a `send` span that continues the request's
+        `traceparent` (or starts a trace), and returns that trace's id."""
+        if self._tracing is None:
+            await self._send(event, None)
+            return None
+        tracing = self._tracing
+        span = tracing.start_send(
+            self._topic,
+            key=event.trigger_id,
+            parent=tracing.request_context(request_headers),
+        )
+        # Failures are recorded as outcomes below, not as exceptions.
+        with use_span(span, True, record_exception=False, set_status_on_exception=False):
+            try:
+                partition = await self._send(event, tracing.record_headers(span))
+            except (KafkaUnavailable, RecordTooLarge) as exc:
+                tracing.failed(span, str(exc))
+                raise
+            span.set_attribute("messaging.destination.partition.id", str(partition))
+        return tracing.trace_id(span)
+
+    async def _send(self, event: RawEvent, headers: list[tuple[str, bytes]] | None) -> int:
+        """The partition the record was stored on, once Kafka acknowledged it."""
         started = time.perf_counter()
         try:
             # Keyed by trigger so one trigger's events keep their arrival order. A send cut off
@@ -59,13 +88,16 @@ class RawEventWriter:
                     RAW_EVENTS.encode(event),
                     key=event.trigger_id.encode(),
                     partition=self._partitions.get(event.trigger_id),
+                    headers=headers,
                 )
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
             raise RecordTooLarge(type(exc).__name__) from exc
         except (TimeoutError, KafkaError) as exc:
             raise KafkaUnavailable(type(exc).__name__) from exc
         INGEST_PRODUCE_LATENCY.observe(time.perf_counter() - started)
-        self._partitions[event.trigger_id] = stored.partition
+        partition: int = stored.partition
+        self._partitions[event.trigger_id] = partition
+        return partition
 
     async def connected(self) -> bool:
         """Whether the producer holds (or can open at once) a connection to some broker."""

@@ -182,7 +182,7 @@ class WebhookIngress:
         )
         ids = {"trigger_id": trigger_id, "raw_id": event.id, "event_id": event_id}
         try:
-            await self._writer.write(event)
+            trace_id = await self._writer.write(event, headers)
         except KafkaUnavailable as exc:
             log.warning(
                 "raw event not stored; asking the sender to retry",
@@ -193,7 +193,7 @@ class WebhookIngress:
             raise Rejection(
                 413, "too_large", "event too large to store once JSON-escaped; send less"
             ) from None
-        log.info("accepted", extra=ids)
+        log.info("accepted", extra=ids if trace_id is None else {**ids, "trace_id": trace_id})
         accepted = orjson.dumps({"ok": True, "id": event.id})
         return Answer(200, accepted, self._acceptance(trigger_id, event_id))
 

@@ -30,6 +30,7 @@ from kinds.routing import (
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
+from processors.spans import ProcessorSpans
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
@@ -116,8 +117,17 @@ class TriggerLookup(Protocol):
 
 
 class RawEventHandler:
-    def __init__(self, view: TriggerLookup, prefix: str, *, max_correlation_id_bytes: int) -> None:
+    def __init__(
+        self,
+        view: TriggerLookup,
+        prefix: str,
+        *,
+        max_correlation_id_bytes: int,
+        spans: ProcessorSpans | None = None,
+    ) -> None:
         self._view = view
+        # None while tracing is off: then no event touches a span or a trace header.
+        self._spans = spans
         self._max_correlation_id_bytes = max_correlation_id_bytes
         self._routed = ROUTED_EVENTS.name(prefix)
         self._delivery_log = DELIVERY_LOG.name(prefix)
@@ -130,6 +140,13 @@ class RawEventHandler:
         self._counters.flush()
 
     async def handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
+        spans = self._spans
+        if spans is None:
+            return await self._outputs(source, marks)
+        with spans.processing(source) as span:
+            return spans.named(await self._outputs(source, marks), span)
+
+    async def _outputs(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
         try:
             raw, outputs = await self._handle(source, marks)
             problem = oversized(outputs)
@@ -243,6 +260,8 @@ class RawEventHandler:
     def _routed_output(self, decision: Routed) -> Output:
         routed = decision.event
         headers = [CLOUDEVENTS_CONTENT_TYPE, (DESTINATION_HEADER, routed.destination.encode())]
+        if self._spans is not None:
+            routed = self._spans.routed(routed, headers)
         return Output(self._routed, routed.subject.encode(), ROUTED_EVENTS.encode(routed), headers)
 
     def _decision_record(self, raw: RawEvent, decision: Decision) -> Output:

@@ -7,6 +7,7 @@ consumed offset, so that they become visible together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 import murmurhash2
@@ -42,6 +43,9 @@ class SourceRecord(Protocol):
     # Milliseconds since the epoch: when ingest's producer wrote it.
     @property
     def timestamp(self) -> int: ...
+    # Read only when tracing is on: the trace context ingest wrote.
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
 
 
 def key_partition(key: bytes, partitions: int) -> int:

@@ -65,6 +65,10 @@ class RoutedEvent(msgspec.Struct, frozen=True):
     # The trigger's destination this record is for: one record per destination whose filter
     # passed, all keyed by the same correlation id.
     destination: str = DEFAULT_DESTINATION
+    # The CloudEvents distributed-tracing extension: the trace context of the span that created
+    # this record, written only when tracing is on (an unset attribute is left out).
+    traceparent: str | msgspec.UnsetType = msgspec.UNSET
+    tracestate: str | msgspec.UnsetType = msgspec.UNSET
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
     v: int = 1

@@ -10,19 +10,20 @@ from aiokafka.errors import InconsistentGroupProtocolError
 from processors.batch_engine.worker import BatchWorker
 from runtime.logging import configure_logging
 from runtime.settings import Settings
+from runtime.tracing import Tracing, tracing_from_env
 
 log = logging.getLogger("triggerline.processors")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, tracing: Tracing | None) -> None:
     # aiokafka's clients must be built inside the running loop.
-    await BatchWorker(settings).run()
+    await BatchWorker(settings, tracing).run()
 
 
 def main(settings: Settings) -> None:
     configure_logging("processors", settings.log_level)
     try:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, tracing_from_env("processors")))
     except InconsistentGroupProtocolError:
         log.critical(
             "the processors group has workers of the other engine; stop all of them before "

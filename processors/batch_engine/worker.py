@@ -49,12 +49,14 @@ from processors.dedupe import DedupeStores
 from processors.faults import Faults
 from processors.handler import RawEventHandler
 from processors.rules import routing_view
+from processors.spans import ProcessorSpans
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.metrics import PROCESSOR_CONSUMER_LAG
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings
+from runtime.tracing import Tracing
 from schemas.topics import (
     DEAD_LETTERS,
     DELIVERY_LOG,
@@ -81,7 +83,7 @@ def transactional_id(group: str, partition: int) -> str:
 
 
 class BatchWorker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: Tracing | None = None) -> None:
         self._settings = settings
         prefix = settings.topics.prefix
         self._group = settings.group("processors")
@@ -102,6 +104,7 @@ class BatchWorker:
             self._view,
             prefix,
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
+            spans=None if tracing is None else ProcessorSpans(tracing, settings),
         )
         self._stores = DedupeStores(settings)
         self._ops = OpsServer(

@@ -26,12 +26,14 @@ from processors.faust_engine.outputs import FaustRecord, OutputSender
 from processors.faust_engine.transport import ExactlyOnceTransport, TransactionGuardedProducer
 from processors.handler import RawEventHandler
 from processors.rules import routing_view
+from processors.spans import ProcessorSpans
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG
 from runtime.ops_server import OpsServer
 from runtime.settings import Settings
+from runtime.tracing import Tracing
 from schemas.topics import MAX_RECORD_BYTES, PROCESSOR_DEDUPE, RAW_EVENTS
 
 log = logging.getLogger("triggerline.processors")
@@ -72,7 +74,7 @@ def faust_app(settings: Settings, app_id: str, datadir: Path) -> faust.App:
 class FaustProcessors:
     """The processors' parts as one faust app uses them."""
 
-    def __init__(self, app: faust.App, settings: Settings) -> None:
+    def __init__(self, app: faust.App, settings: Settings, tracing: Tracing | None) -> None:
         prefix = settings.topics.prefix
         self.group = settings.group("processors")
         self.raw_topic = RAW_EVENTS.name(prefix)
@@ -83,6 +85,7 @@ class FaustProcessors:
             self.view,
             prefix,
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
+            spans=None if tracing is None else ProcessorSpans(tracing, settings),
         )
         self.stores = DedupeStores(settings)
         self.sender = OutputSender(app, settings.processor.exactly_once)
@@ -131,10 +134,10 @@ class FaustProcessors:
             stop_worker_now(exc)
 
 
-def build_app(settings: Settings) -> faust.App:
+def build_app(settings: Settings, tracing: Tracing | None = None) -> faust.App:
     group = settings.group("processors")
     app = faust_app(settings, group, settings.local_dir / "faust" / settings.topics.prefix)
-    parts = FaustProcessors(app, settings)
+    parts = FaustProcessors(app, settings, tracing)
     producer = cast(TransactionGuardedProducer, app.producer)
     producer.faults = parts.faults
     producer.on_committed = parts.guard.transaction_committed

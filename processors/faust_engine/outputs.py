@@ -11,6 +11,7 @@ the consumed offset in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ class FaustRecord:
     key: bytes | None
     value: bytes | None
     timestamp: int
+    headers: Sequence[tuple[str, bytes | None]]
 
     @classmethod
     def of(cls, message: Any) -> FaustRecord:
@@ -42,6 +44,7 @@ class FaustRecord:
             message.key,
             message.value,
             round(message.timestamp * 1000),
+            message.headers or (),
         )
 
 

@@ -65,6 +65,8 @@ class Received:
     at: float
     # The `triggerline-replay-id` header of a replayed delivery.
     replay_id: str | None = None
+    # The attempt's trace context, when the dispatcher traces.
+    traceparent: str | None = None
 
 
 @dataclass
@@ -101,6 +103,7 @@ class TargetServer:
             body,
             time.monotonic(),
             request.headers.get("triggerline-replay-id"),
+            request.headers.get("traceparent"),
         )
         self.received.append(received)
         self._calls[(request.path, received.webhook_id)] += 1

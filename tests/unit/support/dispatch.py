@@ -19,6 +19,7 @@ from dispatchers.limits import DestinationLimits
 from dispatchers.targets import AttemptResult, Targets
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.settings import Settings
+from runtime.tracing import Tracing
 from schemas.records import DeadLetter, DeliveryLogRecord, RoutedEvent
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, ROUTED_EVENTS
 from schemas.triggers import DEFAULT_DESTINATION, RateLimit, TargetKind
@@ -139,6 +140,7 @@ class Sent:
     topic: str
     key: bytes | None
     value: bytes
+    headers: list[tuple[str, bytes]] | None = None
 
 
 class RecordingProducer:
@@ -148,9 +150,14 @@ class RecordingProducer:
         self.sent: list[Sent] = []
 
     async def send_and_wait(
-        self, topic: str, value: bytes, key: bytes | None = None, **_: object
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        **_: object,
     ) -> None:
-        self.sent.append(Sent(topic, key, value))
+        self.sent.append(Sent(topic, key, value, headers))
 
     def delivery_log(self) -> list[DeliveryLogRecord]:
         return [DELIVERY_LOG.decode(s.value) for s in self.sent if s.topic.endswith("delivery-log")]
@@ -172,6 +179,7 @@ def deliverer(
     limits: DestinationLimits | None = None,
     stopping: asyncio.Event | None = None,
     backoff: Backoff | None = None,
+    tracing: Tracing | None = None,
 ) -> Deliverer:
     """A Deliverer over the fakes, retrying at once (no backoff, unless given) so that tests do
     not wait."""
@@ -181,10 +189,12 @@ def deliverer(
     return Deliverer(
         view=view,
         targets=target,
-        journal=Journal(Settings().override(topics__prefix=PREFIX), producer),
+        journal=Journal(Settings().override(topics__prefix=PREFIX), producer, tracing),
         breakers=breakers,
         limits=limits or DestinationLimits(max_destinations=100, idle_s=60.0),
         endpoints=EndpointSlots(4),
         backoff=backoff or Backoff(base_s=0.0, cap_s=0.0),
         stopping=stopping or asyncio.Event(),
+        tracing=tracing,
+        group=f"{PREFIX}.dispatchers",
     )

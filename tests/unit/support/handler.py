@@ -18,6 +18,7 @@ from kinds.routing import RoutingTrigger, compile_routing_trigger
 from processors.handler import RawEventHandler
 from processors.outputs import Output
 from processors.record_bound import record_size
+from processors.spans import ProcessorSpans
 from schemas.records import DeadLetter, RawEvent
 from schemas.topics import DEAD_LETTERS, DELIVERY_LOG, MAX_RECORD_BYTES, RAW_EVENTS
 from schemas.triggers import DefinitionSlug, Target, TriggerConfig
@@ -51,6 +52,7 @@ class RawRecord:
     partition: int = 0
     offset: int = 0
     timestamp: int = 1_764_000_000_000
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 class BoundedOutput:
@@ -89,7 +91,19 @@ def raw_record(
     *,
     replay: bool = False,
 ) -> RawRecord:
-    event = RawEvent(
+    event = raw_event(trigger_id, definition, body, headers, replay=replay)
+    return RawRecord(RAW_EVENTS.encode(event), trigger_id.encode())
+
+
+def raw_event(
+    trigger_id: str,
+    definition: DefinitionSlug,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    *,
+    replay: bool = False,
+) -> RawEvent:
+    return RawEvent(
         id=uuid.uuid4().hex,
         trigger_id=trigger_id,
         project_id=PROJECT,
@@ -100,7 +114,6 @@ def raw_record(
         headers=headers or {},
         replay=replay,
     )
-    return RawRecord(RAW_EVENTS.encode(event), trigger_id.encode())
 
 
 def b64_size(text: str | None) -> int:
@@ -121,11 +134,11 @@ def trigger_config(trigger_id: str, definition: DefinitionSlug, **config: object
     )
 
 
-def handler(*configs: TriggerConfig) -> RawEventHandler:
+def handler(*configs: TriggerConfig, spans: ProcessorSpans | None = None) -> RawEventHandler:
     view = CompiledTriggers(
         *(compile_routing_trigger(c, "cel-expr-python", max_collection_items=1000) for c in configs)
     )
-    return RawEventHandler(view, PREFIX, max_correlation_id_bytes=256)
+    return RawEventHandler(view, PREFIX, max_correlation_id_bytes=256, spans=spans)
 
 
 def slack_envelope(text: str, **event: str) -> dict[str, object]:
