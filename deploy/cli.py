@@ -31,10 +31,12 @@ from deploy.preview_commands import preview_filter_command
 from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
 from deploy.replay_commands import replay_app
-from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
+from deploy.topics import TopicReport, ensure_topics, read_topic
 from ingest.registry.errors import RegistryError
 from runtime.settings import Settings, get_settings
-from runtime.status import StatusUnavailable, format_status, read_status, status_json
+from runtime.status import read_status
+from runtime.status_text import format_status, status_json
+from runtime.topic_catalogue import TopicCatalogueError
 from schemas.topics import CATALOGUE
 
 app = typer.Typer(
@@ -68,7 +70,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TopicCatalogueError,
     HostCommandError,
     GroupResetError,
-    StatusUnavailable,
 )
 
 
@@ -154,10 +155,14 @@ def tail(
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
 ) -> None:
-    """Consumer lag per stage, open circuits, dead letters and the cron leader: what the
-    console's ops page shows."""
+    """The pipeline on one screen: Kafka and PostgreSQL reachable, topics and their drift from
+    the catalogue, consumer groups' members and lag per partition, the cron leader, the relay
+    backlog, open circuits and dead letters; what the console's ops page shows. Exits 1 when
+    Kafka or PostgreSQL does not answer."""
     found = asyncio.run(read_status(get_settings()))
     typer.echo(orjson.dumps(status_json(found)).decode() if as_json else format_status(found))
+    if not found.reachable:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -206,6 +211,9 @@ def main() -> None:
     deploy_logger = logging.getLogger("deploy")
     deploy_logger.addHandler(handler)
     deploy_logger.setLevel(logging.INFO)
+    # Commands say in their own words what failed; the Kafka client would otherwise print a
+    # line for every retry (a missing topic, a refused connection) through logging's fallback.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         app()
     except USER_ERRORS as error:

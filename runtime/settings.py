@@ -305,6 +305,10 @@ class Settings(BaseSettings):
     def group(self, stage: str) -> str:
         return f"{self.topics.prefix}.{stage}"
 
+    def replay_group(self, replay_id: str) -> str:
+        """The consumer group whose offsets record how far a replay got."""
+        return self.group(f"replay-{replay_id}")
+
     def override(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated as if they came from the environment.
 
