@@ -251,11 +251,23 @@ def _report_topics(reports: list[TopicReport]) -> None:
 
 
 def _report_kafka(kafka: LocalKafka) -> None:
+    if kafka.found_listening is not None:
+        typer.echo(
+            f"kafka: using the broker already listening at {kafka.bootstrap_servers}, "
+            f"{kafka.found_listening}; not started from this checkout, so not stopped from it"
+        )
+        return
     state = "started" if kafka.started else "already running"
     typer.echo(f"kafka: {state} at {kafka.bootstrap_servers} (pid {kafka.pid}); log: {kafka.log}")
 
 
 def _report_postgres(postgres: LocalPostgres) -> None:
+    if postgres.found_listening is not None:
+        typer.echo(
+            f"postgres: using the PostgreSQL already listening at {postgres.database_url}, "
+            f"{postgres.found_listening}; not started from this checkout, so not stopped from it"
+        )
+        return
     state = "started" if postgres.started else "already running"
     typer.echo(f"postgres: {state} at {postgres.database_url}; log: {postgres.log}")
 
