@@ -33,6 +33,7 @@ from deploy.registry_commands import projects_app, triggers_app
 from deploy.replay_commands import replay_app
 from deploy.topics import TopicReport, ensure_topics, read_topic
 from ingest.registry.errors import RegistryError
+from runtime.logging import LogFormat
 from runtime.settings import Settings, get_settings
 from runtime.status import read_status
 from runtime.status_text import format_status, status_json
@@ -89,7 +90,15 @@ def up() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            help="human: one short line per event and message; json: the services' JSON lines.",
+        ),
+    ] = "human",
+) -> None:
     """Set everything up and run the whole pipeline in the foreground; Ctrl-C stops it."""
     # Explicit handlers: a shell that starts this in the background hands it SIGINT ignored,
     # and a service manager stops it with SIGTERM; both must stop the stages cleanly.
@@ -107,7 +116,9 @@ def run() -> None:
         _report_kafka(kafka)
     _migrate(settings)
     _report_topics(asyncio.run(ensure_topics(settings)))
-    pipeline = Pipeline(child_env({}))
+    # The stages log JSON unless told otherwise: run directly or supervised, a machine reads
+    # them; here a person does.
+    pipeline = Pipeline(child_env({"TRIGGERLINE_LOG_FORMAT": log_format}))
     try:
         pipeline.start()
         pipeline.wait_ready(f"http://{settings.ingest.host}:{settings.ingest.port}")

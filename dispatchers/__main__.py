@@ -107,7 +107,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("dispatchers", settings.log_level)
+    configure_logging("dispatchers", settings)
     uvloop.run(serve(settings))
 
 

@@ -15,7 +15,7 @@ from runtime.settings import get_settings
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("ingest", settings.log_level)
+    configure_logging("ingest", settings)
     # One refusal log for the app (forged signatures) and the connections (slow requests,
     # huge headers, floods).
     refusals = RefusalLog(settings.ingest.refusal_log_interval_s)

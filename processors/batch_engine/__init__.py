@@ -20,7 +20,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main(settings: Settings) -> None:
-    configure_logging("processors", settings.log_level)
+    configure_logging("processors", settings)
     try:
         uvloop.run(serve(settings))
     except InconsistentGroupProtocolError:

@@ -102,6 +102,7 @@ class BatchWorker:
             self._view,
             prefix,
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
+            event_lines_per_s=settings.log_event_lines_per_s,
         )
         self._stores = DedupeStores(settings)
         self._ops = OpsServer(

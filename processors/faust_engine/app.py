@@ -83,6 +83,7 @@ class FaustProcessors:
             self.view,
             prefix,
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
+            event_lines_per_s=settings.log_event_lines_per_s,
         )
         self.stores = DedupeStores(settings)
         self.sender = OutputSender(app, settings.processor.exactly_once)
