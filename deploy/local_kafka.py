@@ -8,10 +8,8 @@ call again: starting a running broker or stopping a stopped one does nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import os
 import re
 import shutil
 import signal
@@ -23,7 +21,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from deploy.host import file_lock, log_tail, run_command
+from deploy.host import (
+    file_lock,
+    log_tail,
+    process_alive,
+    run_command,
+    signal_process,
+    wait_for_exit,
+)
 from deploy.ports import holder, port_in_use
 from runtime.settings import LOCAL_KAFKA_CONTROLLER_PORT, LOCAL_KAFKA_PORT
 
@@ -187,11 +192,11 @@ def stop(local_dir: Path, *, timeout_s: float = 30.0) -> bool:
         if pid is None:
             return False
         _log.info("stopping the local Kafka broker (pid %d)", pid)
-        _signal(pid, signal.SIGTERM)
-        if not _wait_for_exit(pid, timeout_s):
+        signal_process(pid, signal.SIGTERM)
+        if not wait_for_exit(pid, timeout_s):
             _log.warning("the broker did not exit within %.0f s; killing it", timeout_s)
-            _signal(pid, signal.SIGKILL)
-            if not _wait_for_exit(pid, 10.0):
+            signal_process(pid, signal.SIGKILL)
+            if not wait_for_exit(pid, 10.0):
                 raise LocalKafkaError(f"the broker (pid {pid}) survived SIGKILL")
         layout.pid_file.unlink(missing_ok=True)
         return True
@@ -295,7 +300,7 @@ def _wait_until_ready(
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        exited = process.poll() is not None if process is not None else not _alive(pid)
+        exited = process.poll() is not None if process is not None else not process_alive(pid)
         if exited:
             layout.pid_file.unlink(missing_ok=True)
             raise LocalKafkaError(
@@ -337,7 +342,7 @@ def _running_pid(layout: KafkaLayout) -> int | None:
         pid = int(layout.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    if _alive(pid) and _is_our_broker(pid, layout):
+    if process_alive(pid) and _is_our_broker(pid, layout):
         return pid
     layout.pid_file.unlink(missing_ok=True)
     return None
@@ -350,34 +355,6 @@ def _is_our_broker(pid: int, layout: KafkaLayout) -> bool:
     except OSError:
         return False
     return _BROKER_MAIN.encode() in argv and str(layout.config).encode() in argv
-
-
-def _alive(pid: int) -> bool:
-    # A child of this process lingers as a zombie until reaped, and signal 0 still reaches it.
-    with contextlib.suppress(ChildProcessError):
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in {"Z", "X"}
-
-
-def _wait_for_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
 
 
 def _classpath(layout: KafkaLayout) -> str:
