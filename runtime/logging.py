@@ -174,12 +174,16 @@ class OutcomeLog:
         self._log = logger
         self._rate = lines_per_s
         self._clock = clock
-        # A token bucket holding at most one second's lines.
-        self._tokens = lines_per_s
-        self._refilled_at = clock()
-        # Outcome -> events left out since the last summary (a stage's outcomes are few).
+        # The budget as a generic cell rate: lines are spaced 1/rate apart on average, and up to
+        # one second's worth may come at once. `_due` is when the budget would be spent again
+        # if no more lines came; a line that would push it over a second ahead is left out.
+        self._spacing = 1.0 / lines_per_s
+        self._burst_s = 1.0 - self._spacing
+        self._due = clock()
+        # Outcome -> events left out since `_left_out_since`, the first after the last summary
+        # (a stage's outcomes are few).
         self._left_out: dict[str, int] = {}
-        self._summarized_at = self._refilled_at
+        self._left_out_since = 0.0
 
     def outcome(self, outcome: str, **fields: str | int | float | None) -> None:
         """Log that an event ended (or paused) at `outcome`; None fields are left out."""
@@ -187,32 +191,31 @@ class OutcomeLog:
         if log.isEnabledFor(logging.DEBUG):
             log.debug(outcome, extra={k: v for k, v in fields.items() if v is not None})
             return
-        if not log.isEnabledFor(logging.INFO):
-            return
         now = self._clock()
-        self._tokens = min(self._rate, self._tokens + (now - self._refilled_at) * self._rate)
-        self._refilled_at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            log.info(outcome, extra={k: v for k, v in fields.items() if v is not None})
+        due = self._due if self._due > now else now
+        left_out = self._left_out
+        if due - now > self._burst_s:
+            if not left_out:
+                self._left_out_since = now
+            left_out[outcome] = left_out.get(outcome, 0) + 1
         else:
-            if not self._left_out:
-                self._summarized_at = now
-            self._left_out[outcome] = self._left_out.get(outcome, 0) + 1
-        if self._left_out and now - self._summarized_at >= SUMMARY_INTERVAL_S:
+            self._due = due + self._spacing
+            if log.isEnabledFor(logging.INFO):
+                log.info(outcome, extra={k: v for k, v in fields.items() if v is not None})
+        if left_out and now - self._left_out_since >= SUMMARY_INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
         """Write the summary of outcomes left out, if any were."""
-        now = self._clock()
-        if self._left_out:
+        if not self._left_out:
+            return
+        if self._log.isEnabledFor(logging.INFO):
             self._log.info(
                 "more event outcomes than the log budget",
                 extra={
                     "left_out": dict(self._left_out),
-                    "over_s": round(now - self._summarized_at, 1),
+                    "over_s": round(self._clock() - self._left_out_since, 1),
                     "budget_per_s": self._rate,
                 },
             )
-            self._left_out.clear()
-        self._summarized_at = now
+        self._left_out.clear()
