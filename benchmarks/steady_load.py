@@ -32,8 +32,8 @@ from aiokafka.partitioner import murmur2
 from standardwebhooks import Webhook
 
 from benchmarks.dispatch_end_to_end import WEBHOOK_SECRET
-from deploy.topics import deployed_catalogue
 from runtime.settings import Settings
+from runtime.topic_catalogue import deployed_catalogue
 from schemas.topics import (
     DEAD_LETTERS,
     DELIVERY_LOG,

@@ -31,10 +31,13 @@ from deploy.preview_commands import preview_filter_command
 from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
 from deploy.replay_commands import replay_app
-from deploy.topics import TopicCatalogueError, TopicReport, ensure_topics, read_topic
+from deploy.topics import TopicReport, ensure_topics, read_topic
 from ingest.registry.errors import RegistryError
+from runtime.logging import LogFormat
 from runtime.settings import Settings, get_settings
-from runtime.status import StatusUnavailable, format_status, read_status, status_json
+from runtime.status import read_status
+from runtime.status_text import format_status, status_json
+from runtime.topic_catalogue import TopicCatalogueError
 from schemas.topics import CATALOGUE
 
 app = typer.Typer(
@@ -68,7 +71,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TopicCatalogueError,
     HostCommandError,
     GroupResetError,
-    StatusUnavailable,
 )
 
 
@@ -88,7 +90,15 @@ def up() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            help="human: one short line per event and message; json: the services' JSON lines.",
+        ),
+    ] = "human",
+) -> None:
     """Set everything up and run the whole pipeline in the foreground; Ctrl-C stops it."""
     # Explicit handlers: a shell that starts this in the background hands it SIGINT ignored,
     # and a service manager stops it with SIGTERM; both must stop the stages cleanly.
@@ -106,7 +116,9 @@ def run() -> None:
         _report_kafka(kafka)
     _migrate(settings)
     _report_topics(asyncio.run(ensure_topics(settings)))
-    pipeline = Pipeline(child_env({}))
+    # The stages log JSON unless told otherwise: run directly or supervised, a machine reads
+    # them; here a person does.
+    pipeline = Pipeline(child_env({"TRIGGERLINE_LOG_FORMAT": log_format}))
     try:
         pipeline.start()
         pipeline.wait_ready(f"http://{settings.ingest.host}:{settings.ingest.port}")
@@ -154,10 +166,14 @@ def tail(
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
 ) -> None:
-    """Consumer lag per stage, open circuits, dead letters and the cron leader: what the
-    console's ops page shows."""
+    """The pipeline on one screen: Kafka and PostgreSQL reachable, topics and their drift from
+    the catalogue, consumer groups' members and lag per partition, the cron leader, the relay
+    backlog, open circuits and dead letters; what the console's ops page shows. Exits 1 when
+    Kafka or PostgreSQL does not answer."""
     found = asyncio.run(read_status(get_settings()))
     typer.echo(orjson.dumps(status_json(found)).decode() if as_json else format_status(found))
+    if not found.reachable:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -206,6 +222,9 @@ def main() -> None:
     deploy_logger = logging.getLogger("deploy")
     deploy_logger.addHandler(handler)
     deploy_logger.setLevel(logging.INFO)
+    # Commands say in their own words what failed; the Kafka client would otherwise print a
+    # line for every retry (a missing topic, a refused connection) through logging's fallback.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         app()
     except USER_ERRORS as error:
@@ -243,11 +262,23 @@ def _report_topics(reports: list[TopicReport]) -> None:
 
 
 def _report_kafka(kafka: LocalKafka) -> None:
+    if kafka.found_listening is not None:
+        typer.echo(
+            f"kafka: using the broker already listening at {kafka.bootstrap_servers}, "
+            f"{kafka.found_listening}; not started from this checkout, so not stopped from it"
+        )
+        return
     state = "started" if kafka.started else "already running"
     typer.echo(f"kafka: {state} at {kafka.bootstrap_servers} (pid {kafka.pid}); log: {kafka.log}")
 
 
 def _report_postgres(postgres: LocalPostgres) -> None:
+    if postgres.found_listening is not None:
+        typer.echo(
+            f"postgres: using the PostgreSQL already listening at {postgres.database_url}, "
+            f"{postgres.found_listening}; not started from this checkout, so not stopped from it"
+        )
+        return
     state = "started" if postgres.started else "already running"
     typer.echo(f"postgres: {state} at {postgres.database_url}; log: {postgres.log}")
 

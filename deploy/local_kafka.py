@@ -8,14 +8,11 @@ call again: starting a running broker or stopping a stopped one does nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,7 +21,15 @@ from pathlib import Path
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from deploy.host import file_lock, log_tail, run_command
+from deploy.host import (
+    file_lock,
+    log_tail,
+    process_alive,
+    run_command,
+    signal_process,
+    wait_for_exit,
+)
+from deploy.ports import holder, port_in_use
 from runtime.settings import LOCAL_KAFKA_CONTROLLER_PORT, LOCAL_KAFKA_PORT
 
 _ASSETS = Path(__file__).resolve().parent / "kafka"
@@ -48,6 +53,7 @@ _STORAGE_TOOL = "kafka.tools.StorageTool"
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 _FETCH_TIMEOUT_S = 600.0
+_WHAT_TO_DO = "stop it, or set KAFKA_BOOTSTRAP_SERVERS to a Kafka broker of your own"
 _TOOL_TIMEOUT_S = 120.0
 
 _log = logging.getLogger(__name__)
@@ -102,10 +108,15 @@ class LocalKafka:
     """A running local broker."""
 
     bootstrap_servers: str
-    pid: int
-    log: Path
+    # None when the broker is not this checkout's and /proc does not say which process it is.
+    pid: int | None
+    # None when the broker is not this checkout's.
+    log: Path | None
     # False when the broker was already running and `start` left it alone.
     started: bool
+    # The process of a broker found listening on the port that this checkout did not start
+    # (another checkout's, say), which it uses as it is and never stops.
+    found_listening: str | None = None
 
 
 def start(
@@ -117,6 +128,10 @@ def start(
 ) -> LocalKafka:
     """Fetch, configure and start the broker unless it runs already; return once it answers.
 
+    A Kafka broker already listening on the port that this `local_dir` did not start (another
+    checkout's) is used as it is, and never stopped from here; anything else holding the port
+    is an error naming the process.
+
     Another `local_dir` and other ports give a second, independent broker (fault tests stop
     one of their own). Formatting records the controller port in the storage, so a broker must
     be restarted with the ports it was first started with.
@@ -126,7 +141,6 @@ def start(
     """
     layout = KafkaLayout.under(local_dir)
     bootstrap_servers = f"127.0.0.1:{port}"
-    java = _require("java", "Kafka needs Java 17 or newer (Debian: openjdk-17-jre-headless)")
     layout.home.mkdir(parents=True, exist_ok=True)
     with file_lock(layout.lock_file):
         pid = _running_pid(layout)
@@ -134,19 +148,38 @@ def start(
             # It may still be starting, when another command launched it a moment ago.
             _wait_until_ready(layout, bootstrap_servers, pid, None, ready_timeout_s)
             return LocalKafka(bootstrap_servers, pid, layout.log, started=False)
-
+        if port_in_use(port):
+            return _use_listening(bootstrap_servers, port)
+        if port_in_use(controller_port):
+            found = holder(controller_port) or "a process /proc does not name"
+            raise LocalKafkaError(
+                f"port {controller_port} on 127.0.0.1, the local broker's controller port, is "
+                f"held by {found}; {_WHAT_TO_DO}"
+            )
+        java = _require("java", "Kafka needs Java 17 or newer (Debian: openjdk-17-jre-headless)")
         fetch(layout)
-        for taken in (port, controller_port):
-            if _port_in_use(taken):
-                raise LocalKafkaError(
-                    f"port {taken} on 127.0.0.1 is taken by a process that is not this local "
-                    "broker; stop it, or set KAFKA_BOOTSTRAP_SERVERS to use your own Kafka"
-                )
         _render_config(layout, port, controller_port)
         _format_storage(layout, java)
         process = _launch(layout, java)
         _wait_until_ready(layout, bootstrap_servers, process.pid, process, ready_timeout_s)
         return LocalKafka(bootstrap_servers, process.pid, layout.log, started=True)
+
+
+def _use_listening(bootstrap_servers: str, port: int) -> LocalKafka:
+    """The broker another checkout (or anyone) started on the port, if it answers as one."""
+    found = holder(port)
+    if not _answers(bootstrap_servers):
+        raise LocalKafkaError(
+            f"port {port} on 127.0.0.1 is held by {found or 'a process /proc does not name'}, "
+            f"which does not answer as a Kafka broker; {_WHAT_TO_DO}"
+        )
+    return LocalKafka(
+        bootstrap_servers,
+        found.pid if found else None,
+        None,
+        started=False,
+        found_listening=str(found) if found else "a process /proc does not name",
+    )
 
 
 def stop(local_dir: Path, *, timeout_s: float = 30.0) -> bool:
@@ -159,11 +192,11 @@ def stop(local_dir: Path, *, timeout_s: float = 30.0) -> bool:
         if pid is None:
             return False
         _log.info("stopping the local Kafka broker (pid %d)", pid)
-        _signal(pid, signal.SIGTERM)
-        if not _wait_for_exit(pid, timeout_s):
+        signal_process(pid, signal.SIGTERM)
+        if not wait_for_exit(pid, timeout_s):
             _log.warning("the broker did not exit within %.0f s; killing it", timeout_s)
-            _signal(pid, signal.SIGKILL)
-            if not _wait_for_exit(pid, 10.0):
+            signal_process(pid, signal.SIGKILL)
+            if not wait_for_exit(pid, 10.0):
                 raise LocalKafkaError(f"the broker (pid {pid}) survived SIGKILL")
         layout.pid_file.unlink(missing_ok=True)
         return True
@@ -267,7 +300,7 @@ def _wait_until_ready(
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        exited = process.poll() is not None if process is not None else not _alive(pid)
+        exited = process.poll() is not None if process is not None else not process_alive(pid)
         if exited:
             layout.pid_file.unlink(missing_ok=True)
             raise LocalKafkaError(
@@ -286,7 +319,7 @@ def _wait_until_ready(
 def _answers(bootstrap_servers: str) -> bool:
     host, port = bootstrap_servers.rsplit(":", 1)
     # A plain connect first: aiokafka logs an error for every refused bootstrap attempt.
-    if not _port_in_use(int(port), host):
+    if not port_in_use(int(port), host):
         return False
     return asyncio.run(_metadata_lists_a_broker(bootstrap_servers))
 
@@ -309,7 +342,7 @@ def _running_pid(layout: KafkaLayout) -> int | None:
         pid = int(layout.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    if _alive(pid) and _is_our_broker(pid, layout):
+    if process_alive(pid) and _is_our_broker(pid, layout):
         return pid
     layout.pid_file.unlink(missing_ok=True)
     return None
@@ -322,40 +355,6 @@ def _is_our_broker(pid: int, layout: KafkaLayout) -> bool:
     except OSError:
         return False
     return _BROKER_MAIN.encode() in argv and str(layout.config).encode() in argv
-
-
-def _alive(pid: int) -> bool:
-    # A child of this process lingers as a zombie until reaped, and signal 0 still reaches it.
-    with contextlib.suppress(ChildProcessError):
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in {"Z", "X"}
-
-
-def _wait_for_exit(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((host, port)) == 0
 
 
 def _classpath(layout: KafkaLayout) -> str:

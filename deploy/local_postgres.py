@@ -20,6 +20,7 @@ import psycopg
 from psycopg import errors, sql
 
 from deploy.host import file_lock, log_tail, run_command
+from deploy.ports import holder, port_in_use
 from runtime.settings import LOCAL_DATABASE, LOCAL_POSTGRES_PORT
 
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:{LOCAL_POSTGRES_PORT}/{LOCAL_DATABASE}"
@@ -72,14 +73,26 @@ class LocalPostgres:
     """A running local cluster with Triggerline's database in it."""
 
     database_url: str
-    log: Path
+    # None when the cluster is not this checkout's.
+    log: Path | None
     # False when the cluster was already running and `start` left it alone.
     started: bool
+    # The process of a PostgreSQL found listening on the port that this checkout did not start
+    # (another checkout's, say), which it uses as it is and never stops.
+    found_listening: str | None = None
 
 
 def start(local_dir: Path) -> LocalPostgres:
-    """Install, initialise and start the cluster as needed, and create Triggerline's database."""
+    """Install, initialise and start the cluster as needed, and create Triggerline's database.
+
+    A PostgreSQL already listening on the port that this `local_dir` did not start (another
+    checkout's) is used as it is, if Triggerline's database can be created in it, and never
+    stopped from here; anything else holding the port is an error naming the process.
+    """
     layout = PostgresLayout.under(local_dir)
+    if not (layout.data / "PG_VERSION").exists() and port_in_use(LOCAL_POSTGRES_PORT):
+        # Not this checkout's cluster, which has never been initialised: nothing to install.
+        return _use_listening()
     bin_dir = server_bin_dir()
     _prepare_home(layout)
     with file_lock(layout.lock_file):
@@ -101,10 +114,29 @@ def start(local_dir: Path) -> LocalPostgres:
                 what="initdb",
             )
         started = not _is_running(bin_dir, layout)
+        if started and port_in_use(LOCAL_POSTGRES_PORT):
+            return _use_listening()
         if started:
             _start_server(bin_dir, layout)
         _create_database()
         return LocalPostgres(DATABASE_URL, layout.log, started=started)
+
+
+def _use_listening() -> LocalPostgres:
+    """The PostgreSQL another checkout (or anyone) started on the port, if Triggerline's
+    database can be created in it."""
+    found = holder(LOCAL_POSTGRES_PORT)
+    named = str(found) if found else "a process /proc does not name"
+    try:
+        _create_database()
+    except (LocalPostgresError, psycopg.Error) as error:
+        cause = error.__cause__ or error
+        raise LocalPostgresError(
+            f"port {LOCAL_POSTGRES_PORT} on 127.0.0.1 is held by {named}, which cannot serve "
+            f"as Triggerline's database ({str(cause).strip().splitlines()[0]}); stop it, or set "
+            "DATABASE_URL to a PostgreSQL database of your own"
+        ) from error
+    return LocalPostgres(DATABASE_URL, None, started=False, found_listening=named)
 
 
 def stop(local_dir: Path) -> bool:

@@ -7,33 +7,23 @@ partitions and would break per-conversation order, so an operator decides.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import (
-    LeaderNotAvailableError,
-    TopicAlreadyExistsError,
-    UnknownTopicOrPartitionError,
-    for_code,
-)
+from aiokafka.errors import TopicAlreadyExistsError
 
 from runtime.kafka import admin_client, reached, whole_topic_consumer
 from runtime.settings import Settings
-from schemas.topics import CATALOGUE, PROCESSOR_DEDUPE, TopicSpec, dedupe_changelog
-
-# For a moment after a topic is created, the broker may answer "unknown topic" although it already
-# lists the topic. Read as "no partitions, no configs", that would be reported as drift.
-_NOT_YET_DESCRIBABLE = frozenset(
-    {UnknownTopicOrPartitionError.errno, LeaderNotAvailableError.errno}
+from runtime.topic_catalogue import (
+    DESCRIBE_TIMEOUT_S,
+    TopicCatalogueError,
+    deployed_catalogue,
+    describe,
+    drift,
 )
-DESCRIBE_TIMEOUT_S = 10.0
-
-
-class TopicCatalogueError(RuntimeError):
-    """The broker refused to create or describe a catalogue topic; the message says which."""
+from schemas.topics import TopicSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,32 +31,6 @@ class TopicReport:
     name: str
     created: bool
     drift: tuple[str, ...]
-
-
-def deployed_catalogue(settings: Settings) -> tuple[TopicSpec, ...]:
-    """The catalogue as these settings deploy it: the deduplication changelog's retention
-    follows the processors' window, and every topic's `min.insync.replicas` the replication."""
-    changelog = dedupe_changelog(settings.processor.dedupe_window_s)
-    in_sync = min_insync_replicas(settings)
-    return tuple(
-        replace(changelog if spec == PROCESSOR_DEDUPE else spec, min_insync_replicas=in_sync)
-        for spec in CATALOGUE
-    )
-
-
-def min_insync_replicas(settings: Settings) -> int:
-    """2 where the replication factor allows it, so that an acknowledged record is on two
-    brokers; a setting above the replication factor would refuse every produce."""
-    factor = settings.topics.replication_factor
-    wanted = settings.topics.min_insync_replicas
-    if wanted is None:
-        return min(2, factor)
-    if wanted > factor:
-        raise TopicCatalogueError(
-            f"TRIGGERLINE_TOPIC_MIN_INSYNC_REPLICAS={wanted} exceeds "
-            f"TRIGGERLINE_TOPIC_REPLICATION_FACTOR={factor}: every produce would be refused"
-        )
-    return wanted
 
 
 async def ensure_topics(
@@ -93,12 +57,21 @@ async def ensure_topics(
             )
             created = _created(response.topic_errors)
             await _await_leaders(admin, sorted(created))
-        reports = []
-        for spec in catalogue:
-            name = spec.name(settings.topics.prefix)
-            drift = () if name in created else await _drift(admin, spec, name)
-            reports.append(TopicReport(name, name in created, drift))
-        return reports
+        names = {spec: spec.name(settings.topics.prefix) for spec in catalogue}
+        shapes = await describe(
+            admin,
+            [name for name in names.values() if name not in created],
+            sorted({key for spec in catalogue for key in spec.configs()}),
+        )
+        factor = settings.topics.replication_factor
+        return [
+            TopicReport(
+                name,
+                name in created,
+                () if name in created else drift(spec, shapes[name], factor),
+            )
+            for spec, name in names.items()
+        ]
     finally:
         await admin.close()
 
@@ -145,38 +118,6 @@ async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> None:
             return
         if loop.time() > deadline:
             raise TopicCatalogueError(f"partitions without a leader: {', '.join(leaderless)}")
-        await asyncio.sleep(0.1)
-
-
-async def _drift(admin: AIOKafkaAdminClient, spec: TopicSpec, name: str) -> tuple[str, ...]:
-    problems: list[str] = []
-    partitions, actual = await _describe(admin, name, tuple(spec.configs()))
-    if partitions != spec.partitions:
-        problems.append(f"partitions: catalogue {spec.partitions}, cluster {partitions}")
-    for key, wanted in spec.configs().items():
-        if actual.get(key) != wanted:
-            problems.append(f"{key}: catalogue {wanted}, cluster {actual.get(key)}")
-    return tuple(problems)
-
-
-async def _describe(
-    admin: AIOKafkaAdminClient, name: str, config_names: tuple[str, ...]
-) -> tuple[int, dict[str, str]]:
-    """The topic's partition count and the named configs, once the broker can describe it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DESCRIBE_TIMEOUT_S
-    while True:
-        [topic] = await admin.describe_topics([name])
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(config_names))]
-        )
-        [resource] = [resource for response in responses for resource in response.resources]
-        codes = (topic["error_code"], resource[0])
-        if codes == (0, 0):
-            return len(topic["partitions"]), {entry[0]: entry[1] for entry in resource[4]}
-        failed = next(code for code in codes if code != 0)
-        if failed not in _NOT_YET_DESCRIBABLE or loop.time() > deadline:
-            raise TopicCatalogueError(f"cannot describe topic {name}: {for_code(failed).__name__}")
         await asyncio.sleep(0.1)
 
 

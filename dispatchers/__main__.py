@@ -111,7 +111,7 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> None:
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("dispatchers", settings.log_level)
+    configure_logging("dispatchers", settings)
     uvloop.run(serve(settings, tracing_from_env("dispatchers")))
 
 

@@ -1,4 +1,5 @@
-"""Writes the dispatcher's side of an event's journey: delivery-log records and dead letters.
+"""Writes the dispatcher's side of an event's journey: delivery-log records and dead letters,
+and a log line for each outcome (within the log budget, runtime/logging.py).
 
 Every write waits for Kafka's acknowledgement and is retried until it gets one, because an offset
 may only be committed after its delivery-log record is safely on the topic.
@@ -14,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from runtime.logging import OutcomeLog
 from runtime.settings import Settings
 from runtime.tracing import Tracing
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RoutedEvent
@@ -34,6 +36,7 @@ class Journal:
         self._tracing = tracing
         self._delivery_log = DELIVERY_LOG.name(settings.topics.prefix)
         self._dead_letters = DEAD_LETTERS.name(settings.topics.prefix)
+        self._outcomes = OutcomeLog(log, settings.log_event_lines_per_s)
 
     async def record(
         self,
@@ -68,6 +71,17 @@ class Journal:
             received_at=event.receivedat,
         )
         await self._send(self._delivery_log, event.id, DELIVERY_LOG.encode(entry))
+        self._outcomes.outcome(
+            outcome,
+            event_id=event.id,
+            trigger_id=event.triggerid,
+            correlation_id=event.subject,
+            destination=event.destination,
+            attempt=attempt,
+            http_status=http_status,
+            reason=reason,
+            error=error,
+        )
 
     async def dead_letter(
         self,

@@ -229,7 +229,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("delivery-log-sink", settings.log_level)
+    configure_logging("delivery-log-sink", settings)
     asyncio.run(serve(settings))
 
 

@@ -135,7 +135,6 @@ class Targets:
             return await self._http(event, body, policy)
         if event.targetkind == "kafka":
             return await self._kafka(event, body)
-        log.info("delivered to noop target", extra={"type": event.type})
         return AttemptResult("delivered")
 
     async def _http(

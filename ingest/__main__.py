@@ -16,7 +16,7 @@ from runtime.tracing import tracing_from_env
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("ingest", settings.log_level)
+    configure_logging("ingest", settings)
     # One refusal log for the app (forged signatures) and the connections (slow requests,
     # huge headers, floods).
     refusals = RefusalLog(settings.ingest.refusal_log_interval_s)

@@ -27,6 +27,7 @@ from ingest.recent_ids import RecentIds
 from ingest.refusal_log import RefusalLog
 from ingest.triggers import IngressTrigger
 from kinds.base import JSON, EnvelopeRejected, Handshake, WebhookKind, WebhookRequest
+from runtime.logging import OutcomeLog
 from runtime.metrics import INGEST_IN_FLIGHT, INGEST_REQUESTS
 from runtime.settings import Settings
 from runtime.signatures import SignatureRejected
@@ -85,6 +86,7 @@ class WebhookIngress:
             settings.ingest.recent_ids_max, settings.ingest.recent_ids_retention_s
         )
         self._refusals = refusals
+        self._outcomes = OutcomeLog(log, settings.log_event_lines_per_s)
 
     async def receive(
         self, trigger_id: str, headers: Mapping[str, str], body: AsyncIterator[bytes]
@@ -97,6 +99,10 @@ class WebhookIngress:
             answer = rejection.answer
         finally:
             INGEST_IN_FLIGHT.dec()
+        if answer.status != 200 or answer.outcome == "paused":
+            # Accepted events are logged where their ids are known. The message is left out:
+            # some echo what the sender sent.
+            self._outcomes.outcome(answer.outcome, trigger_id=trigger_id, status=answer.status)
         INGEST_REQUESTS.labels(trigger.definition if trigger else "unknown", answer.outcome).inc()
         return answer
 
@@ -193,9 +199,12 @@ class WebhookIngress:
             raise Rejection(
                 413, "too_large", "event too large to store once JSON-escaped; send less"
             ) from None
-        log.info("accepted", extra=ids if trace_id is None else {**ids, "trace_id": trace_id})
+        outcome = self._acceptance(trigger_id, event_id)
+        self._outcomes.outcome(
+            outcome, **(ids if trace_id is None else {**ids, "trace_id": trace_id})
+        )
         accepted = orjson.dumps({"ok": True, "id": event.id})
-        return Answer(200, accepted, self._acceptance(trigger_id, event_id))
+        return Answer(200, accepted, outcome)
 
     def _acceptance(self, trigger_id: str, event_id: str | None) -> str:
         """`duplicate` when this process already stored the same sender id for this trigger."""

@@ -4,14 +4,14 @@ Both engines call `handle` for every raw record, in partition order, and place w
 in the source partition's Kafka transaction. It sends nothing itself; a failure that would
 repeat for this one record becomes a dead letter, never an exception that stops the worker.
 
-The delivery log is the per-event record of what happened; logs carry errors and, at INFO, a
-sample of decisions (`DecisionSamples`), never a line per event.
+The delivery log is the per-event record of what happened; logs carry errors and a line per
+decision within the log budget (`OutcomeLog`: every decision a person can follow, a count of
+the rest).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -31,7 +31,9 @@ from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
 from processors.spans import ProcessorSpans
+from runtime.logging import OutcomeLog
 from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
+from runtime.settings import DEFAULT_LOG_EVENT_LINES_PER_S
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
 from schemas.topics import (
@@ -46,34 +48,7 @@ log = logging.getLogger("triggerline.processors")
 
 CLOUDEVENTS_CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
 NO_HEADERS: Headers = []
-# At INFO, one decision per outcome is logged at most this often.
-SAMPLE_INTERVAL_S = 10.0
 FLUSH_EVERY = 1024
-
-
-class DecisionSamples:
-    """Logs decisions: each one at DEBUG, otherwise one per outcome per interval."""
-
-    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
-        self._interval_s = interval_s
-        self._next: dict[str, float] = {}
-
-    def record(self, entry: DeliveryLogRecord) -> None:
-        if not log.isEnabledFor(logging.DEBUG):
-            now = time.monotonic()
-            if now < self._next.get(entry.outcome, 0.0) or not log.isEnabledFor(logging.INFO):
-                return
-            self._next[entry.outcome] = now + self._interval_s
-        log.log(
-            logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.INFO,
-            entry.outcome,
-            extra={
-                "event_id": entry.event_id,
-                "trigger_id": entry.trigger_id,
-                "correlation_id": entry.correlation_id,
-                "reason": entry.reason,
-            },
-        )
 
 
 class EventCounters:
@@ -124,6 +99,7 @@ class RawEventHandler:
         *,
         max_correlation_id_bytes: int,
         spans: ProcessorSpans | None = None,
+        event_lines_per_s: float = DEFAULT_LOG_EVENT_LINES_PER_S,
     ) -> None:
         self._view = view
         # None while tracing is off: then no event touches a span or a trace header.
@@ -133,11 +109,13 @@ class RawEventHandler:
         self._delivery_log = DELIVERY_LOG.name(prefix)
         self._dead_letters = DEAD_LETTERS.name(prefix)
         self._counters = EventCounters()
-        self._samples = DecisionSamples()
+        self._outcomes = OutcomeLog(log, event_lines_per_s)
 
     def flush_metrics(self) -> None:
-        """Adds the events counted since the last flush to the Prometheus counters."""
+        """Adds the events counted since the last flush to the Prometheus counters, and logs
+        the decisions left out of the log since its last summary."""
         self._counters.flush()
+        self._outcomes.flush()
 
     async def handle(self, source: SourceRecord, marks: PartitionMarks) -> list[Output]:
         spans = self._spans
@@ -295,7 +273,11 @@ class RawEventHandler:
     def _too_large(self, source: SourceRecord, raw: RawEvent | None, problem: str) -> list[Output]:
         log.warning(
             "output record over the record bound; dead-lettered",
-            extra={"event_id": raw.id if raw else None, "error": problem},
+            extra={
+                "event_id": raw.id if raw else None,
+                "trigger_id": raw.trigger_id if raw else None,
+                "error": problem,
+            },
         )
         if raw is None:
             return [self.dead_letter(source, "too_large", problem, None)]
@@ -337,7 +319,14 @@ class RawEventHandler:
             replay_id=raw.replay_id,
             received_at=raw.received_at,
         )
-        self._samples.record(entry)
+        self._outcomes.outcome(
+            outcome,
+            event_id=event_id,
+            trigger_id=raw.trigger_id,
+            correlation_id=correlation_id,
+            destination=destination,
+            reason=entry.reason,
+        )
         return Output(self._delivery_log, event_id.encode(), DELIVERY_LOG.encode(entry), NO_HEADERS)
 
     def dead_letter(

@@ -55,8 +55,8 @@ def standalone_consumer(settings: Settings, *topics: str, **overrides: Any) -> A
     return AIOKafkaConsumer(*topics, **options)
 
 
-def admin_client(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+def admin_client(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, **overrides)
 
 
 async def whole_topic_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:

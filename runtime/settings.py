@@ -24,6 +24,7 @@ LOCAL_KAFKA_PORT = 19092
 LOCAL_KAFKA_CONTROLLER_PORT = 19093
 LOCAL_POSTGRES_PORT = 15432
 LOCAL_DATABASE = "triggerline"
+DEFAULT_LOG_EVENT_LINES_PER_S = 20.0
 
 
 def _config(env_prefix: str) -> SettingsConfigDict:
@@ -287,6 +288,13 @@ class Settings(BaseSettings):
     # Fernet keys as "key_id:base64key" pairs separated by commas; the first one encrypts.
     secret_keys: SecretStr = SecretStr("")
     log_level: str = "INFO"
+    # `json` lines for machines (services run directly or under a supervisor), or `human`, one
+    # short line each, which `triggerline run` gives the stages it runs in the foreground.
+    log_format: Literal["json", "human"] = "json"
+    # Lines per second each process writes at INFO for single events' outcomes (runtime/
+    # logging.py): enough for a person to follow every event; past it, outcomes are counted
+    # and summed up every 10 s.
+    log_event_lines_per_s: float = Field(default=DEFAULT_LOG_EVENT_LINES_PER_S, gt=0)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -304,6 +312,10 @@ class Settings(BaseSettings):
 
     def group(self, stage: str) -> str:
         return f"{self.topics.prefix}.{stage}"
+
+    def replay_group(self, replay_id: str) -> str:
+        """The consumer group whose offsets record how far a replay got."""
+        return self.group(f"replay-{replay_id}")
 
     def override(self, **changes: Any) -> Settings:
         """A copy with some values changed, validated as if they came from the environment.

@@ -26,7 +26,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("cron", settings.log_level)
+    configure_logging("cron", settings)
     asyncio.run(serve(settings))
 
 

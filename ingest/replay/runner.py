@@ -51,11 +51,6 @@ READ_BATCH = 200
 TRANSACTION_TIMEOUT_MS = 10_000
 
 
-def replay_group(settings: Settings, replay_id: str) -> str:
-    """The consumer group whose offsets record how far a replay got."""
-    return settings.group(f"replay-{replay_id}")
-
-
 @dataclass
 class PartitionCounts:
     scanned: int = 0
@@ -125,7 +120,7 @@ class ReplayRunner:
         self._conn = conn
         self._on_progress = on_progress
         self._topic = RAW_EVENTS.name(settings.topics.prefix)
-        self._group = replay_group(settings, replay.id)
+        self._group = settings.replay_group(replay.id)
         target = replay.selection.target
         self._marks: dict[str, Any] = {
             "replay": True,

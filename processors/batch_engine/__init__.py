@@ -21,7 +21,7 @@ async def serve(settings: Settings, tracing: Tracing | None) -> None:
 
 
 def main(settings: Settings) -> None:
-    configure_logging("processors", settings.log_level)
+    configure_logging("processors", settings)
     try:
         uvloop.run(serve(settings, tracing_from_env("processors")))
     except InconsistentGroupProtocolError:

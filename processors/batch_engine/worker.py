@@ -105,6 +105,7 @@ class BatchWorker:
             prefix,
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
             spans=None if tracing is None else ProcessorSpans(tracing, settings),
+            event_lines_per_s=settings.log_event_lines_per_s,
         )
         self._stores = DedupeStores(settings)
         self._ops = OpsServer(

@@ -14,7 +14,7 @@ def main(settings: Settings) -> None:
     worker = faust.Worker(
         build_app(settings, tracing_from_env("processors")),
         loglevel=settings.log_level.lower(),
-        logging_config=logging_config(settings.log_level),
+        logging_config=logging_config(settings.log_level, settings.log_format, "processors"),
         # Triggerline logs structured lines; faust's banner and stdout redirection get in the way.
         quiet=True,
         redirect_stdouts=False,

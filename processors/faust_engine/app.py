@@ -86,6 +86,7 @@ class FaustProcessors:
             prefix,
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
             spans=None if tracing is None else ProcessorSpans(tracing, settings),
+            event_lines_per_s=settings.log_event_lines_per_s,
         )
         self.stores = DedupeStores(settings)
         self.sender = OutputSender(app, settings.processor.exactly_once)

@@ -18,15 +18,28 @@ from deploy.migrate import apply_migrations
 from runtime.settings import Settings
 from tests.integration.support.isolation import drop_topics, isolated_settings, scratch_database
 
+# Services found listening that this checkout did not start (another checkout's), said once at
+# the end of the run.
+FOUND_LISTENING: list[str] = []
+
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     settings = Settings()
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
-        local_kafka.start(settings.local_dir)
+        kafka = local_kafka.start(settings.local_dir)
+        if kafka.found_listening:
+            FOUND_LISTENING.append(f"Kafka at {kafka.bootstrap_servers}, {kafka.found_listening}")
     if "DATABASE_URL" not in os.environ:
-        local_postgres.start(settings.local_dir)
+        postgres = local_postgres.start(settings.local_dir)
+        if postgres.found_listening:
+            FOUND_LISTENING.append(f"PostgreSQL, {postgres.found_listening}")
     return settings
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for found in FOUND_LISTENING:
+        terminalreporter.write_line(f"used the {found}, already running and not started here")
 
 
 @pytest.fixture

@@ -98,6 +98,9 @@ async def test_the_ops_page_and_the_status_command_agree(settings: Settings) -> 
             assert cell(page, "dispatchers") == (0, 1)
             assert cell(page, "delivery-log-sink") == (0, 0)
             assert 'id="dlq-size">1<' in page
+            assert 'id="relay-backlog">0<' in page
+            assert "<li>processors: 2 records wait and no member reads them</li>" in page
+            assert page.count('<td data-label="Difference" class="drift">none</td>') == 8
             assert 'id="open-circuits">0<' in page
             assert f"127.0.0.1:{settings.dispatcher.metrics_port}/metrics" in page
 
@@ -112,9 +115,10 @@ async def test_the_ops_page_and_the_status_command_agree(settings: Settings) -> 
             as_json = await triggerline(settings, "status", "--json")
             assert as_json.code == 0, as_json.stderr
             status = orjson.loads(as_json.stdout)
-            assert {s["stage"]: (s["lag"], s["members"]) for s in status["stages"]} == {
-                stage: cell(page, stage)
-                for stage in ("processors", "dispatchers", "delivery-log-sink")
+            kafka = status["kafka"]
+            assert {g["name"]: (g["lag"], len(g["members"])) for g in kafka["groups"]} == {
+                group: cell(page, group)
+                for group in ("processors", "dispatchers", "delivery-log-sink", "cron")
             }
-            assert (status["dead_letters"], status["circuits"]["open"]) == (1, 0)
-            assert status["cron_leader"]["client_id"] == leader_client
+            assert (kafka["dead_letters"], status["circuits"]["open"]) == (1, 0)
+            assert kafka["cron_leader"]["client_id"] == leader_client

@@ -8,9 +8,10 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from deploy.topics import TopicCatalogueError, TopicReport, deployed_catalogue, ensure_topics
+from deploy.topics import TopicReport, ensure_topics
 from runtime.kafka import admin_client
 from runtime.settings import Settings
+from runtime.topic_catalogue import TopicCatalogueError, deployed_catalogue
 from schemas.topics import CATALOGUE, RAW_EVENTS
 from tests.integration.support.isolation import fresh_prefix
 from tests.integration.support.polling import eventually

@@ -1,4 +1,4 @@
-"""The pure parts of the console's events, journey and ops pages and of `triggerline status`."""
+"""The pure parts of the console's pages: filters, events, journeys and payloads."""
 
 from __future__ import annotations
 
@@ -6,31 +6,12 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from deploy.group_reset import CONSUMER_STAGES
 from ingest.api.deliveries import DeliveryStep
 from ingest.console.events import EventRow, grouped
 from ingest.console.filters import Checked, query, time_field
 from ingest.console.formatting import when
 from ingest.console.payloads import MAX_SHOWN_CHARS, pretty
-from runtime.metrics import DISPATCH_CIRCUITS
-from runtime.settings import Settings
-from runtime.status import (
-    CIRCUITS_METRIC,
-    STAGE_INPUTS,
-    Circuits,
-    CronLeader,
-    PartitionLag,
-    StageLag,
-    Status,
-    StatusUnavailable,
-    circuit_counts,
-    dispatcher_circuits,
-    format_status,
-    read_status,
-    status_json,
-)
 
 pytestmark = pytest.mark.unit
 
@@ -100,66 +81,3 @@ def test_payloads_are_pretty_printed_and_bounded() -> None:
     assert pretty("not json {", "application/json") == ("not json {", False)
     long, cut = pretty('"' + "x" * (MAX_SHOWN_CHARS + 10) + '"', "application/json")
     assert (len(long), cut) == (MAX_SHOWN_CHARS, True)
-
-
-def test_circuits_are_counted_by_state_from_the_dispatchers_metrics() -> None:
-    assert next(iter(DISPATCH_CIRCUITS.describe())).name == CIRCUITS_METRIC
-    registry = CollectorRegistry()
-    gauge = Gauge(CIRCUITS_METRIC, "circuits", ["target_kind", "state"], registry=registry)
-    gauge.labels("http", "open").set(2)
-    gauge.labels("kafka", "open").set(1)
-    gauge.labels("http", "closed").set(7)
-    Gauge("other_metric", "x", registry=registry).set(5)
-    counts = circuit_counts(generate_latest(registry).decode())
-    assert counts == {"open": 3, "half_open": 0, "closed": 7}
-
-
-async def test_circuits_of_a_dispatcher_that_does_not_answer_are_unknown() -> None:
-    # Port 9 (discard) on loopback: nothing listens there.
-    circuits = await dispatcher_circuits(Settings().override(dispatcher__metrics_port=9))
-    assert circuits.by_state is None
-    assert circuits.open is None
-    assert circuits.unknown is not None
-    assert "127.0.0.1:9/metrics" in circuits.unknown
-
-
-def test_status_prints_and_serialises_the_same_numbers() -> None:
-    status = Status(
-        stages=(
-            StageLag(
-                "processors",
-                "tl.processors",
-                "tl.raw-events",
-                2,
-                (PartitionLag(0, 5, 8, 3), PartitionLag(1, None, 4, 4)),
-            ),
-        ),
-        dead_letters=6,
-        circuits=Circuits("http://127.0.0.1:9102/metrics", by_state={"open": 1, "closed": 2}),
-        cron_leader=CronLeader("leader", "tl.cron-consumer", "/127.0.0.1"),
-    )
-    printed = format_status(status)
-    assert "processors         lag        7  members 2  group tl.processors" in printed
-    assert "partition 1: committed - end 4" in printed
-    assert "open circuits: 1 (open 1, closed 2;" in printed
-    assert "dead letters: 6" in printed
-    assert "cron leader: tl.cron-consumer on /127.0.0.1" in printed
-    # Read back as a client would, which also proves it serializes.
-    body = orjson.loads(orjson.dumps(status_json(status)))
-    assert body["stages"][0]["lag"] == 7
-    assert body["circuits"]["open"] == 1
-    unknown = Status((), 0, Circuits("u", unknown="no answer"), CronLeader("none", detail="none"))
-    assert "open circuits: unknown (no answer)" in format_status(unknown)
-
-
-def test_status_reads_the_stages_groups_reset_moves() -> None:
-    assert [(name, spec) for name, spec in STAGE_INPUTS] == [
-        (stage.name, stage.topic) for stage in CONSUMER_STAGES
-    ]
-
-
-async def test_status_says_so_when_kafka_does_not_answer() -> None:
-    # Port 9 (discard) on loopback: no broker there.
-    settings = Settings().override(kafka__bootstrap_servers="127.0.0.1:9")
-    with pytest.raises(StatusUnavailable, match=r"Kafka at 127\.0\.0\.1:9 did not answer"):
-        await read_status(settings)

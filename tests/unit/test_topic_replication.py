@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.topics import TopicCatalogueError, deployed_catalogue, min_insync_replicas
 from runtime.settings import Settings
+from runtime.topic_catalogue import TopicCatalogueError, deployed_catalogue, min_insync_replicas
 
 pytestmark = pytest.mark.unit
 
