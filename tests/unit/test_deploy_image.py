@@ -71,6 +71,8 @@ def test_the_ignore_file_lets_through_what_it_copies() -> None:
 
     assert rules[0] == "*"
     assert allowed == {source.rstrip("/") for source in copied_sources()}
+    # The compose secrets never reach a build context, let alone a layer: a later rule wins.
+    assert rules.index("deploy/compose") > rules.index("!deploy/")
 
 
 def test_it_installs_with_the_tested_versions() -> None:
