@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -31,6 +32,7 @@ from deploy.preview_commands import preview_filter_command
 from deploy.redrive_commands import dead_letters_app
 from deploy.registry_commands import projects_app, triggers_app
 from deploy.replay_commands import replay_app
+from deploy.topic_manifest import TopicManifestError, kafka_topics_yaml
 from deploy.topics import TopicReport, ensure_topics, read_topic
 from ingest.registry.errors import RegistryError
 from runtime.logging import LogFormat
@@ -69,6 +71,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     LocalPostgresError,
     MigrationError,
     TopicCatalogueError,
+    TopicManifestError,
     HostCommandError,
     GroupResetError,
 )
@@ -146,6 +149,25 @@ def run(
 def topics_ensure() -> None:
     """Create the catalogue's missing topics and report drift in existing ones."""
     _report_topics(asyncio.run(ensure_topics(get_settings())))
+
+
+@topics_app.command("manifest")
+def topics_manifest(
+    cluster: Annotated[
+        str, typer.Option(help="The Strimzi Kafka cluster: the topics' strimzi.io/cluster label.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the manifest to this file instead of printing it.")
+    ] = None,
+) -> None:
+    """Print the catalogue as Strimzi KafkaTopic resources, as these settings deploy it
+    (the topics `topics ensure` would create)."""
+    manifest = kafka_topics_yaml(get_settings(), cluster)
+    if output is None:
+        typer.echo(manifest, nl=False)
+    else:
+        output.write_text(manifest)
+        typer.echo(f"topics: wrote {output}")
 
 
 @app.command()

@@ -75,7 +75,7 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> None:
     dispatcher = Dispatcher(settings, consumer, deliverer, stopping, CommittedOffsets(admin, group))
     started = {"consumer": False, "producer": False, "trigger_config": False}
     ops = OpsServer(
-        "127.0.0.1",
+        settings.ops_host,
         settings.dispatcher.metrics_port,
         lambda: {**started, "trigger_config": view.ready},
         view.problems,

@@ -212,7 +212,7 @@ async def serve(settings: Settings) -> None:
     )
     sink = DeliveryLogSink(settings, consumer)
     started = {"consumer": False}
-    ops = OpsServer("127.0.0.1", settings.sink.metrics_port, lambda: dict(started))
+    ops = OpsServer(settings.ops_host, settings.sink.metrics_port, lambda: dict(started))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, sink.stop)

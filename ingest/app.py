@@ -1,7 +1,7 @@
 """The ingest service: webhook ingress, the outbox relay, replays, and operational endpoints.
 
 The public port answers webhooks, the control plane, the web console (`/console`), and
-`/healthz` and `/readyz` for load balancers. Metrics are on the ops port (127.0.0.1,
+`/healthz` and `/readyz` for load balancers. Metrics are on the ops port (TRIGGERLINE_OPS_HOST,
 TRIGGERLINE_INGEST_METRICS_PORT), and the OpenAPI schema is not served at all (`python -m
 ingest.openapi` prints it): neither is for the internet.
 """
@@ -79,7 +79,7 @@ def create_app(
         app.state.webhooks = WebhookIngress(view, app.state.raw_writer, settings, refusals)
         app.state.producer_started = False
         ops = OpsServer(
-            "127.0.0.1",
+            settings.ops_host,
             settings.ingest.metrics_port,
             lambda: {"kafka_producer": app.state.producer_started, "trigger_config": view.ready},
             view.problems,

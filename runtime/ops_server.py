@@ -31,12 +31,16 @@ class OpsServer:
         self._problems = problems
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    def application(self) -> web.Application:
+        """The routes the ops port serves; deployments' probes and scrapers name these paths."""
         app = web.Application()
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/readyz", self._ready)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.application(), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
 

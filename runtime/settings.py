@@ -70,7 +70,8 @@ class IngestSettings(BaseSettings):
     # starve the raw topic.
     rate_limit_per_s: float = Field(default=100.0, gt=0)
     rate_limit_burst: float = Field(default=500.0, ge=1)
-    # /metrics, /healthz and /readyz, on 127.0.0.1 only: the webhook port is public.
+    # /metrics, /healthz and /readyz, on the ops host (TRIGGERLINE_OPS_HOST), never on the
+    # public webhook port.
     metrics_port: int = 9100
     # A sender's event id (webhook-id, Slack's event_id) travels in every log line, in ingest's
     # recent ids and in the processors' deduplication keys. Slack's are about 12 characters,
@@ -295,6 +296,10 @@ class Settings(BaseSettings):
     # logging.py): enough for a person to follow every event; past it, outcomes are counted
     # and summed up every 10 s.
     log_event_lines_per_s: float = Field(default=DEFAULT_LOG_EVENT_LINES_PER_S, gt=0)
+    # Address every process's ops port (/metrics, /healthz, /readyz) listens on. Loopback keeps
+    # them to this host's operators; a container sets 0.0.0.0, so that its orchestrator's probes
+    # and Prometheus reach them (the ports carry no secrets and take no writes).
+    ops_host: str = "127.0.0.1"
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

@@ -13,7 +13,7 @@ from runtime.settings import Settings, get_settings
 async def serve(settings: Settings) -> None:
     producer = CronProducer(settings)
     ops = OpsServer(
-        "127.0.0.1",
+        settings.ops_host,
         settings.cron.metrics_port,
         lambda: {"trigger_config": producer.view.ready},
     )

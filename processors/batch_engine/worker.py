@@ -109,7 +109,7 @@ class BatchWorker:
         )
         self._stores = DedupeStores(settings)
         self._ops = OpsServer(
-            "127.0.0.1", settings.processor.metrics_port, self._readiness, self._view.problems
+            settings.ops_host, settings.processor.metrics_port, self._readiness, self._view.problems
         )
         # At-least-once shares one idempotent producer; exactly-once has one per partition.
         self._shared_producer = (

@@ -91,7 +91,7 @@ class FaustProcessors:
         self.stores = DedupeStores(settings)
         self.sender = OutputSender(app, settings.processor.exactly_once)
         self.ops = OpsServer(
-            "127.0.0.1",
+            settings.ops_host,
             settings.processor.metrics_port,
             lambda: {"config": self.view.ready},
             self.view.problems,
