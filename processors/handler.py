@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
 from kinds.routing import (
@@ -30,7 +30,12 @@ from kinds.routing import (
 from processors.dedupe import PartitionMarks, mark_key
 from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
-from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
+from runtime.metrics import (
+    DEAD_LETTERS_WRITTEN,
+    PROCESSOR_EVENTS,
+    PROCESSOR_EVENTS_IN,
+    UNDECODABLE_RECORDS,
+)
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
 from schemas.topics import (
@@ -45,6 +50,10 @@ log = logging.getLogger("triggerline.processors")
 
 CLOUDEVENTS_CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
 NO_HEADERS: Headers = []
+# Why a raw record was dead-lettered: the letter's reason, and the dead-letter counter's label.
+DeadLetterReason = Literal[
+    "undecodable", "processing_error", "unroutable", "trigger_unusable", "too_large"
+]
 # At INFO, one decision per outcome is logged at most this often.
 SAMPLE_INTERVAL_S = 10.0
 FLUSH_EVERY = 1024
@@ -189,7 +198,7 @@ class RawEventHandler:
         return [self._record(raw, raw.id, "ignored", reason="trigger no longer exists")]
 
     def _dead_lettered(
-        self, source: SourceRecord, raw: RawEvent, reason: str, error: str
+        self, source: SourceRecord, raw: RawEvent, reason: DeadLetterReason, error: str
     ) -> list[Output]:
         """The dead letter, and the journey's record of it (which also counts the decision)."""
         return [
@@ -322,7 +331,7 @@ class RawEventHandler:
         return Output(self._delivery_log, event_id.encode(), DELIVERY_LOG.encode(entry), NO_HEADERS)
 
     def dead_letter(
-        self, source: SourceRecord, reason: str, error: str, raw: RawEvent | None
+        self, source: SourceRecord, reason: DeadLetterReason, error: str, raw: RawEvent | None
     ) -> Output:
         error, value = cut(error), source.value
         if value is not None and len(value) > DEAD_LETTER_VALUE_BYTES:
@@ -338,6 +347,8 @@ class RawEventHandler:
             event_id=raw.id if raw else None,
             trigger_id=raw.trigger_id if raw else None,
         )
+        # Counted when made: a transaction that aborts and is retried counts its letters again.
+        DEAD_LETTERS_WRITTEN.labels(reason).inc()
         return Output(
             self._dead_letters, letter.key.encode(), DEAD_LETTERS.encode(letter), NO_HEADERS
         )

@@ -54,8 +54,22 @@ PROCESSOR_CEL_EVALUATION = Histogram(
 PROCESSOR_CONSUMER_LAG = Gauge(
     f"{PREFIX}_processor_consumer_lag",
     "Raw events not yet committed by the processor group, per raw-events partition this "
-    "worker owns.",
+    "worker owns (the same figures as triggerline_consumer_lag of the raw-events topic).",
     ["partition"],
+)
+CONSUMER_LAG = Gauge(
+    f"{PREFIX}_consumer_lag",
+    "Records after the committed offset of this worker's consumer group, per partition of its "
+    "input topic it owns: raw-events (processors), routed-events (dispatchers), delivery-log "
+    "(delivery-log sink).",
+    ["topic", "partition"],
+)
+DEAD_LETTERS_WRITTEN = Counter(
+    f"{PREFIX}_dead_letters_total",
+    "Records this process wrote to the dead-letters topic, by reason: undecodable, "
+    "processing_error, unroutable, trigger_unusable, too_large (processors); undecodable, "
+    "trigger_unusable, rejected, retries_exhausted (dispatchers).",
+    ["reason"],
 )
 
 PROCESSOR_COMMIT_LATENCY = Histogram(

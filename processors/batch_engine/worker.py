@@ -51,6 +51,7 @@ from processors.handler import RawEventHandler
 from processors.rules import routing_view
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
+from runtime.consumer_lag import LagGauge
 from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.metrics import PROCESSOR_CONSUMER_LAG
 from runtime.ops_server import OpsServer
@@ -104,6 +105,7 @@ class BatchWorker:
             max_correlation_id_bytes=settings.processor.max_correlation_id_bytes,
         )
         self._stores = DedupeStores(settings)
+        self._lag = LagGauge()
         self._ops = OpsServer(
             "127.0.0.1", settings.processor.metrics_port, self._readiness, self._view.problems
         )
@@ -337,11 +339,14 @@ class BatchWorker:
         while True:
             await asyncio.sleep(LAG_INTERVAL_S)
             async with self._lock:
+                lags: dict[tuple[str, int], int] = {}
                 for work in self._partitions.values():
                     end = self._consumer.highwater(work.tp)
                     if end is not None:
                         lag = max(0, end - work.committed_offset)
                         PROCESSOR_CONSUMER_LAG.labels(str(work.tp.partition)).set(lag)
+                        lags[work.tp.topic, work.tp.partition] = lag
+                self._lag.publish(lags)
                 self._stores.report()
                 self._handler.flush_metrics()
 
