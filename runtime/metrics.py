@@ -174,6 +174,16 @@ CRON_LATENESS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 
+OUTBOX_PENDING_ROWS = Gauge(
+    f"{PREFIX}_outbox_pending_rows",
+    "Registry changes in the outbox not yet published to the trigger-config topic (counted up "
+    "to 10,000), as this ingest process last measured.",
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    f"{PREFIX}_outbox_oldest_pending_age_seconds",
+    "Age of the oldest registry change not yet published to the trigger-config topic; 0 when "
+    "every change is published.",
+)
 OUTBOX_ROWS_SET_ASIDE = Counter(
     f"{PREFIX}_outbox_rows_set_aside_total",
     "Outbox rows the relay could never publish (too large, refused); each is marked with its "
