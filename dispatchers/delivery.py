@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from dispatchers.backoff import Backoff, next_due
 from dispatchers.circuit import CircuitBreaker, CircuitBreakers
@@ -95,6 +95,9 @@ class Deliverer:
         self._limits = limits
         self._backoff = backoff
         self._stopping = stopping
+        # Every cause is exported from the start: a process's first letter is then an increase.
+        for cause in get_args(DeadLetterCause):
+            DEAD_LETTERS_WRITTEN.labels(cause)
 
     async def deliver_record(
         self,

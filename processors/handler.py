@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
 from kinds.routing import (
@@ -133,6 +133,9 @@ class RawEventHandler:
         self._dead_letters = DEAD_LETTERS.name(prefix)
         self._counters = EventCounters()
         self._samples = DecisionSamples()
+        # Every reason is exported from the start: a process's first letter is then an increase.
+        for reason in get_args(DeadLetterReason):
+            DEAD_LETTERS_WRITTEN.labels(reason)
 
     def flush_metrics(self) -> None:
         """Adds the events counted since the last flush to the Prometheus counters."""

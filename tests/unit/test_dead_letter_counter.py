@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import get_args
 
 import pytest
 from prometheus_client import REGISTRY
 
-from dispatchers.delivery import WorkItem
+from dispatchers.delivery import DeadLetterCause, WorkItem
 from dispatchers.targets import AttemptResult
 from processors.dedupe import PartitionMarks
-from processors.handler import RawEventHandler
+from processors.handler import DeadLetterReason, RawEventHandler
 from schemas.codec import RecordPosition
 from schemas.topics import ROUTED_EVENTS
 from tests.unit.support.dispatch import (
@@ -142,3 +143,20 @@ async def test_the_processors_count_each_letter_under_its_reason(marks: Partitio
         "undecodable",
     ]
     assert counted.gained == {"trigger_unusable": 1, "undecodable": 1}
+
+
+def test_every_reason_is_exported_before_the_first_letter() -> None:
+    # Prometheus sees a process's first letter as an increase only if the series was there.
+    RawEventHandler(CompiledTriggers(), PREFIX, max_correlation_id_bytes=256)
+    deliverer(target=ScriptedTarget([]), producer=RecordingProducer(), triggers=[])
+    reasons = [
+        *get_args(DeadLetterReason),
+        *get_args(DeadLetterCause),
+    ]
+
+    exported = {
+        reason: REGISTRY.get_sample_value("triggerline_dead_letters_total", {"reason": reason})
+        for reason in reasons
+    }
+
+    assert None not in exported.values(), exported
