@@ -34,6 +34,7 @@ from runtime.metrics import (
     DISPATCH_END_TO_END_LATENCY,
     DISPATCH_IN_FLIGHT,
     UNDECODABLE_RECORDS,
+    export_dispatcher_series,
 )
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import RoutedEvent
@@ -95,7 +96,9 @@ class Deliverer:
         self._limits = limits
         self._backoff = backoff
         self._stopping = stopping
-        # Every cause is exported from the start: a process's first letter is then an increase.
+        # Every series is exported from the start: a process's first delivery or letter is then
+        # an increase.
+        export_dispatcher_series()
         for cause in get_args(DeadLetterCause):
             DEAD_LETTERS_WRITTEN.labels(cause)
 

@@ -6,7 +6,11 @@ or a correlation id, which would grow without limit.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from schemas.triggers import TargetKind
 
 PREFIX = "triggerline"
 
@@ -103,6 +107,8 @@ DISPATCH_END_TO_END_LATENCY = Histogram(
     ["target_kind"],
     buckets=_LATENCY_BUCKETS,
 )
+# The outcomes of `triggerline_dispatcher_deliveries_total`.
+DELIVERY_OUTCOMES = ("delivered", "retrying", "failed", "dead_lettered", "skipped")
 DISPATCH_IN_FLIGHT = Gauge(f"{PREFIX}_dispatcher_in_flight", "Deliveries in progress.")
 DISPATCH_CIRCUITS = Gauge(
     f"{PREFIX}_dispatcher_circuits",
@@ -194,3 +200,14 @@ REPLAY_COPIES = Counter(
     f"{PREFIX}_replay_copies_total",
     "Raw events replays sent through the pipeline again (committed transactions only).",
 )
+
+
+def export_dispatcher_series() -> None:
+    """Exports the dispatchers' series for every target kind and outcome before the first
+    delivery: Prometheus counts an increase only between two scrapes of a series, so a series
+    that appears with its first delivery hides that delivery from rates and quantiles."""
+    for kind in get_args(TargetKind):
+        DISPATCH_ATTEMPT_LATENCY.labels(kind)
+        DISPATCH_END_TO_END_LATENCY.labels(kind)
+        for outcome in DELIVERY_OUTCOMES:
+            DISPATCH_DELIVERIES.labels(kind, outcome)

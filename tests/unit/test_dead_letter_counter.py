@@ -145,8 +145,8 @@ async def test_the_processors_count_each_letter_under_its_reason(marks: Partitio
     assert counted.gained == {"trigger_unusable": 1, "undecodable": 1}
 
 
-def test_every_reason_is_exported_before_the_first_letter() -> None:
-    # Prometheus sees a process's first letter as an increase only if the series was there.
+def test_every_series_is_exported_before_the_first_letter_or_delivery() -> None:
+    # Prometheus sees a first letter or delivery as an increase only if its series was there.
     RawEventHandler(CompiledTriggers(), PREFIX, max_correlation_id_bytes=256)
     deliverer(target=ScriptedTarget([]), producer=RecordingProducer(), triggers=[])
     reasons = [
@@ -160,3 +160,16 @@ def test_every_reason_is_exported_before_the_first_letter() -> None:
     }
 
     assert None not in exported.values(), exported
+    # So are the dispatchers' deliveries and latencies, for every target kind.
+    for kind in ("http", "kafka", "noop"):
+        labels = {"target_kind": kind}
+        assert REGISTRY.get_sample_value("triggerline_end_to_end_seconds_count", labels) is not None
+        assert (
+            REGISTRY.get_sample_value("triggerline_dispatcher_attempt_seconds_count", labels)
+            is not None
+        )
+        delivered = {**labels, "outcome": "delivered"}
+        assert (
+            REGISTRY.get_sample_value("triggerline_dispatcher_deliveries_total", delivered)
+            is not None
+        )
