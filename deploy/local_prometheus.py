@@ -232,11 +232,18 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=LOCAL_CONFIG, help="scrape config")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A service manager stops with SIGTERM: Prometheus is stopped with this process either way.
+    signal.signal(signal.SIGTERM, _interrupt)
     data_dir = get_settings().local_dir / "prometheus"
     with running(args.config, data_dir, args.port) as server:
         print(f"prometheus: ready on {server.url} (data in {data_dir}, log {server.log})")
         with contextlib.suppress(KeyboardInterrupt):
             server.process.wait()
+
+
+def _interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
