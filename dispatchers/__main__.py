@@ -21,6 +21,7 @@ from dispatchers.journal import Journal
 from dispatchers.limits import DestinationLimits
 from dispatchers.targets import Targets
 from runtime.config_view import TriggerConfigView
+from runtime.consumer_lag import ConsumerLagReporter
 from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.logging import configure_logging
@@ -94,11 +95,14 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> None:
     consumer.subscribe([ROUTED_EVENTS.name(settings.topics.prefix)], listener=dispatcher)
     await consumer.start()
     started["consumer"] = True
+    lag = asyncio.create_task(ConsumerLagReporter(consumer).run(), name="consumer-lag")
     # What start-up loaded lives as long as the process; full collections skip it.
     gc.freeze()
     try:
         await dispatcher.run()
     finally:
+        lag.cancel()
+        await asyncio.gather(lag, return_exceptions=True)
         with contextlib.suppress(Exception):
             await consumer.stop()
         await targets.close()

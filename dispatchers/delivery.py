@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from dispatchers.backoff import Backoff, next_due
 from dispatchers.circuit import CircuitBreaker, CircuitBreakers
@@ -28,11 +28,13 @@ from dispatchers.tracker import RetryState
 from dispatchers.waiting import sleep_unless_stopping, unless_stopping
 from runtime.logging import log_context
 from runtime.metrics import (
+    DEAD_LETTERS_WRITTEN,
     DISPATCH_ATTEMPT_LATENCY,
     DISPATCH_DELIVERIES,
     DISPATCH_END_TO_END_LATENCY,
     DISPATCH_IN_FLIGHT,
     UNDECODABLE_RECORDS,
+    export_dispatcher_series,
 )
 from runtime.tracing import Tracing
 from schemas.codec import RecordDecodeError, RecordPosition
@@ -42,6 +44,10 @@ from schemas.topics import ROUTED_EVENTS
 log = logging.getLogger("triggerline.dispatchers")
 
 VIEW_RETRY_S = 1.0
+
+# Why a record was dead-lettered, as the dead-letter counter's bounded label; the letter itself
+# carries the full reason.
+DeadLetterCause = Literal["undecodable", "trigger_unusable", "rejected", "retries_exhausted"]
 
 
 @dataclass(slots=True)
@@ -98,6 +104,11 @@ class Deliverer:
         self._limits = limits
         self._backoff = backoff
         self._stopping = stopping
+        # Every series is exported from the start: a process's first delivery or letter is then
+        # an increase.
+        export_dispatcher_series()
+        for cause in get_args(DeadLetterCause):
+            DEAD_LETTERS_WRITTEN.labels(cause)
 
     async def deliver_record(
         self,
@@ -133,7 +144,7 @@ class Deliverer:
         except RecordDecodeError as exc:
             UNDECODABLE_RECORDS.labels("dispatcher").inc()
             log.error("undecodable routed event", extra={"error": str(exc)})
-            await self._dead_letter(item, None, "undecodable", str(exc))
+            await self._dead_letter(item, None, "undecodable", str(exc), cause="undecodable")
             return True
         with log_context(
             event_id=event.id,
@@ -233,6 +244,7 @@ class Deliverer:
                     attempt=attempt,
                     latency_s=latency_s,
                     reason="rejected by target",
+                    cause="rejected",
                 )
                 return True
             now = time.time()
@@ -252,6 +264,7 @@ class Deliverer:
                     attempt=attempt,
                     latency_s=latency_s,
                     reason=reason,
+                    cause="retries_exhausted",
                 )
                 return True
             if result.http_status == 429 and result.retry_after_s is None:
@@ -295,6 +308,7 @@ class Deliverer:
         attempt: int,
         latency_s: float,
         reason: str,
+        cause: DeadLetterCause,
     ) -> None:
         DISPATCH_DELIVERIES.labels(event.targetkind, "failed").inc()
         await self._journal.record(
@@ -305,7 +319,7 @@ class Deliverer:
             error=result.error,
             latency_ms=latency_s * 1000,
         )
-        await self._dead_letter(item, event, reason, result.error)
+        await self._dead_letter(item, event, reason, result.error, cause=cause)
         DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
         await self._journal.record(
             event, "dead_lettered", attempt=attempt, reason=reason, error=result.error
@@ -323,14 +337,20 @@ class Deliverer:
         # The trigger exists but its config cannot be used here (e.g. a secret this process
         # cannot decrypt): its events are kept, re-drivable once the cause is fixed.
         log.error("trigger config is unusable; dead-lettered", extra={"error": unusable})
-        await self._dead_letter(item, event, "trigger_unusable", unusable)
+        await self._dead_letter(item, event, "trigger_unusable", unusable, cause="trigger_unusable")
         DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
         await self._journal.record(
             event, "dead_lettered", attempt=0, reason="trigger_unusable", error=unusable
         )
 
     async def _dead_letter(
-        self, item: WorkItem, event: RoutedEvent | None, reason: str, error: str | None
+        self,
+        item: WorkItem,
+        event: RoutedEvent | None,
+        reason: str,
+        error: str | None,
+        *,
+        cause: DeadLetterCause,
     ) -> None:
         await self._journal.dead_letter(
             topic=item.position.topic,
@@ -343,6 +363,7 @@ class Deliverer:
             error=error,
             attempts=item.history,
         )
+        DEAD_LETTERS_WRITTEN.labels(cause).inc()
 
     async def _ready(self, state: RetryState | None, breaker: CircuitBreaker) -> bool:
         """Wait until the record is due and its destination's circuit admits it; False if

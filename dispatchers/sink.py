@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from runtime.consumer_lag import ConsumerLagReporter
 from runtime.kafka import group_consumer
 from runtime.logging import configure_logging
 from runtime.metrics import SINK_ROWS, SINK_ROWS_PRUNED, SINK_ROWS_SET_ASIDE, UNDECODABLE_RECORDS
@@ -219,9 +220,12 @@ async def serve(settings: Settings) -> None:
     await ops.start()
     await consumer.start()
     started["consumer"] = True
+    lag = asyncio.create_task(ConsumerLagReporter(consumer).run(), name="consumer-lag")
     try:
         await sink.run()
     finally:
+        lag.cancel()
+        await asyncio.gather(lag, return_exceptions=True)
         await consumer.stop()
         await ops.stop()
         log.info("stopped")

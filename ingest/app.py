@@ -25,6 +25,7 @@ from ingest.cron.producer import CronProducer
 from ingest.handoff import RAW_PRODUCER_OPTIONS, RawEventWriter
 from ingest.rate_limit import RateLimit
 from ingest.refusal_log import RefusalLog
+from ingest.registry.outbox_backlog import OutboxBacklogGauge
 from ingest.registry.relay import OutboxRelay
 from ingest.replay.worker import ReplayWorker
 from ingest.triggers import compile_ingress_trigger
@@ -95,6 +96,7 @@ def create_app(
         gc.freeze()
         background = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(OutboxBacklogGauge(settings).run(), name="outbox-backlog"),
             asyncio.create_task(ReplayWorker(settings, registry).run(), name="replays"),
         ]
         if settings.cron.enabled:

@@ -13,15 +13,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from ingest.webhooks import Answer, WebhookIngress
+from ingest.webhooks import Answer, ClientDisconnected, WebhookIngress
 from runtime.ids import canonical_id
 
 PREFIX = "/webhooks/"
 NOT_POST = Answer(405, b'{"error":"webhooks are delivered with POST"}', "bad_request")
-
-
-class ClientDisconnected(Exception):
-    """The sender went away before its body arrived; there is no one left to answer."""
 
 
 class IngestApp(FastAPI):

@@ -46,10 +46,18 @@ class Answer:
     status: int
     body: bytes
     # The metrics outcome: accepted, duplicate, unauthorized, not_found, paused, too_large,
-    # rate_limited, unavailable or bad_request.
+    # rate_limited, unavailable, bad_request or error.
     outcome: str
     media_type: str = JSON
     headers: tuple[tuple[str, str], ...] = ()
+
+
+# What a sender gets when handling its request failed unexpectedly (a bug): it retries later.
+FAILED = Answer(500, orjson.dumps({"error": "internal error; retry later"}), "error")
+
+
+class ClientDisconnected(Exception):
+    """The sender went away before its body arrived; there is no one left to answer."""
 
 
 class Rejection(Exception):
@@ -97,6 +105,12 @@ class WebhookIngress:
             answer = await self._handle(trigger_id, trigger, headers, body)
         except Rejection as rejection:
             answer = rejection.answer
+        except ClientDisconnected:
+            raise
+        except Exception:
+            # Counted like every other answer, so that an alert sees it.
+            log.exception("webhook request failed", extra={"trigger_id": trigger_id})
+            answer = FAILED
         finally:
             INGEST_IN_FLIGHT.dec()
         if answer.status != 200 or answer.outcome == "paused":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from kinds.base import Ignored, Normalized, UnroutableEvent
 from kinds.routing import (
@@ -32,7 +32,12 @@ from processors.outputs import Headers, Output, SourceRecord
 from processors.record_bound import DEAD_LETTER_VALUE_BYTES, cut, oversized
 from processors.spans import ProcessorSpans
 from runtime.logging import OutcomeLog
-from runtime.metrics import PROCESSOR_EVENTS, PROCESSOR_EVENTS_IN, UNDECODABLE_RECORDS
+from runtime.metrics import (
+    DEAD_LETTERS_WRITTEN,
+    PROCESSOR_EVENTS,
+    PROCESSOR_EVENTS_IN,
+    UNDECODABLE_RECORDS,
+)
 from runtime.settings import DEFAULT_LOG_EVENT_LINES_PER_S
 from schemas.codec import RecordDecodeError, RecordPosition
 from schemas.records import DeadLetter, DeliveryLogRecord, Outcome, RawEvent
@@ -48,6 +53,10 @@ log = logging.getLogger("triggerline.processors")
 
 CLOUDEVENTS_CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
 NO_HEADERS: Headers = []
+# Why a raw record was dead-lettered: the letter's reason, and the dead-letter counter's label.
+DeadLetterReason = Literal[
+    "undecodable", "processing_error", "unroutable", "trigger_unusable", "too_large"
+]
 FLUSH_EVERY = 1024
 
 
@@ -110,6 +119,9 @@ class RawEventHandler:
         self._dead_letters = DEAD_LETTERS.name(prefix)
         self._counters = EventCounters()
         self._outcomes = OutcomeLog(log, event_lines_per_s)
+        # Every reason is exported from the start: a process's first letter is then an increase.
+        for reason in get_args(DeadLetterReason):
+            DEAD_LETTERS_WRITTEN.labels(reason)
 
     def flush_metrics(self) -> None:
         """Adds the events counted since the last flush to the Prometheus counters, and logs
@@ -184,7 +196,7 @@ class RawEventHandler:
         return [self._record(raw, raw.id, "ignored", reason="trigger no longer exists")]
 
     def _dead_lettered(
-        self, source: SourceRecord, raw: RawEvent, reason: str, error: str
+        self, source: SourceRecord, raw: RawEvent, reason: DeadLetterReason, error: str
     ) -> list[Output]:
         """The dead letter, and the journey's record of it (which also counts the decision)."""
         return [
@@ -330,7 +342,7 @@ class RawEventHandler:
         return Output(self._delivery_log, event_id.encode(), DELIVERY_LOG.encode(entry), NO_HEADERS)
 
     def dead_letter(
-        self, source: SourceRecord, reason: str, error: str, raw: RawEvent | None
+        self, source: SourceRecord, reason: DeadLetterReason, error: str, raw: RawEvent | None
     ) -> Output:
         error, value = cut(error), source.value
         if value is not None and len(value) > DEAD_LETTER_VALUE_BYTES:
@@ -346,6 +358,8 @@ class RawEventHandler:
             event_id=raw.id if raw else None,
             trigger_id=raw.trigger_id if raw else None,
         )
+        # Counted when made: a transaction that aborts and is retried counts its letters again.
+        DEAD_LETTERS_WRITTEN.labels(reason).inc()
         return Output(
             self._dead_letters, letter.key.encode(), DEAD_LETTERS.encode(letter), NO_HEADERS
         )

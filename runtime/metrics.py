@@ -6,7 +6,11 @@ or a correlation id, which would grow without limit.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from schemas.triggers import TargetKind
 
 PREFIX = "triggerline"
 
@@ -54,8 +58,22 @@ PROCESSOR_CEL_EVALUATION = Histogram(
 PROCESSOR_CONSUMER_LAG = Gauge(
     f"{PREFIX}_processor_consumer_lag",
     "Raw events not yet committed by the processor group, per raw-events partition this "
-    "worker owns.",
+    "worker owns (the same figures as triggerline_consumer_lag of the raw-events topic).",
     ["partition"],
+)
+CONSUMER_LAG = Gauge(
+    f"{PREFIX}_consumer_lag",
+    "Records after the committed offset of this worker's consumer group, per partition of its "
+    "input topic it owns: raw-events (processors), routed-events (dispatchers), delivery-log "
+    "(delivery-log sink).",
+    ["topic", "partition"],
+)
+DEAD_LETTERS_WRITTEN = Counter(
+    f"{PREFIX}_dead_letters_total",
+    "Records this process wrote to the dead-letters topic, by reason: undecodable, "
+    "processing_error, unroutable, trigger_unusable, too_large (processors); undecodable, "
+    "trigger_unusable, rejected, retries_exhausted (dispatchers).",
+    ["reason"],
 )
 
 PROCESSOR_COMMIT_LATENCY = Histogram(
@@ -89,6 +107,8 @@ DISPATCH_END_TO_END_LATENCY = Histogram(
     ["target_kind"],
     buckets=_LATENCY_BUCKETS,
 )
+# The outcomes of `triggerline_dispatcher_deliveries_total`.
+DELIVERY_OUTCOMES = ("delivered", "retrying", "failed", "dead_lettered", "skipped")
 DISPATCH_IN_FLIGHT = Gauge(f"{PREFIX}_dispatcher_in_flight", "Deliveries in progress.")
 DISPATCH_CIRCUITS = Gauge(
     f"{PREFIX}_dispatcher_circuits",
@@ -160,6 +180,16 @@ CRON_LATENESS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 
+OUTBOX_PENDING_ROWS = Gauge(
+    f"{PREFIX}_outbox_pending_rows",
+    "Registry changes in the outbox not yet published to the trigger-config topic (counted up "
+    "to 10,000), as this ingest process last measured.",
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    f"{PREFIX}_outbox_oldest_pending_age_seconds",
+    "Age of the oldest registry change not yet published to the trigger-config topic; 0 when "
+    "every change is published.",
+)
 OUTBOX_ROWS_SET_ASIDE = Counter(
     f"{PREFIX}_outbox_rows_set_aside_total",
     "Outbox rows the relay could never publish (too large, refused); each is marked with its "
@@ -170,3 +200,14 @@ REPLAY_COPIES = Counter(
     f"{PREFIX}_replay_copies_total",
     "Raw events replays sent through the pipeline again (committed transactions only).",
 )
+
+
+def export_dispatcher_series() -> None:
+    """Exports the dispatchers' series for every target kind and outcome before the first
+    delivery: Prometheus counts an increase only between two scrapes of a series, so a series
+    that appears with its first delivery hides that delivery from rates and quantiles."""
+    for kind in get_args(TargetKind):
+        DISPATCH_ATTEMPT_LATENCY.labels(kind)
+        DISPATCH_END_TO_END_LATENCY.labels(kind)
+        for outcome in DELIVERY_OUTCOMES:
+            DISPATCH_DELIVERIES.labels(kind, outcome)

@@ -52,6 +52,7 @@ from processors.rules import routing_view
 from processors.spans import ProcessorSpans
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
+from runtime.consumer_lag import LagGauge
 from runtime.kafka import admin_client, durable_producer, group_consumer
 from runtime.metrics import PROCESSOR_CONSUMER_LAG
 from runtime.ops_server import OpsServer
@@ -108,6 +109,7 @@ class BatchWorker:
             event_lines_per_s=settings.log_event_lines_per_s,
         )
         self._stores = DedupeStores(settings)
+        self._lag = LagGauge()
         self._ops = OpsServer(
             settings.ops_host, settings.processor.metrics_port, self._readiness, self._view.problems
         )
@@ -341,11 +343,14 @@ class BatchWorker:
         while True:
             await asyncio.sleep(LAG_INTERVAL_S)
             async with self._lock:
+                lags: dict[tuple[str, int], int] = {}
                 for work in self._partitions.values():
                     end = self._consumer.highwater(work.tp)
                     if end is not None:
                         lag = max(0, end - work.committed_offset)
                         PROCESSOR_CONSUMER_LAG.labels(str(work.tp.partition)).set(lag)
+                        lags[work.tp.topic, work.tp.partition] = lag
+                self._lag.publish(lags)
                 self._stores.report()
                 self._handler.flush_metrics()
 

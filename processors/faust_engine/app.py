@@ -29,6 +29,7 @@ from processors.rules import routing_view
 from processors.spans import ProcessorSpans
 from processors.stop import stop_worker_now
 from runtime.config_view import TriggerConfigView
+from runtime.consumer_lag import LagGauge
 from runtime.kafka import admin_client
 from runtime.metrics import PROCESSOR_CONSUMER_LAG
 from runtime.ops_server import OpsServer
@@ -155,11 +156,12 @@ def build_app(settings: Settings, tracing: Tracing | None = None) -> faust.App:
         # The group's committed offsets, as an operator's lag tool reads them, for the raw
         # partitions this worker owns (so that summing over workers counts each partition once).
         admin = admin_client(settings)
+        lag = LagGauge()
         await admin.start()
         try:
             while True:
                 await asyncio.sleep(LAG_INTERVAL_S)
-                await _report_lag(app, admin, group, parts.raw_topic)
+                await _report_lag(app, admin, group, parts.raw_topic, lag)
                 parts.stores.report()
                 parts.handler.flush_metrics()
         finally:
@@ -178,9 +180,12 @@ def build_app(settings: Settings, tracing: Tracing | None = None) -> faust.App:
     return app
 
 
-async def _report_lag(app: faust.App, admin: Any, group: str, raw_topic: str) -> None:
+async def _report_lag(
+    app: faust.App, admin: Any, group: str, raw_topic: str, gauge: LagGauge
+) -> None:
     owned = [tp for tp in app.consumer.assignment() if tp.topic == raw_topic]
     if not owned:
+        gauge.publish({})
         return
     try:
         committed = await admin.list_consumer_group_offsets(group)
@@ -189,8 +194,11 @@ async def _report_lag(app: faust.App, admin: Any, group: str, raw_topic: str) ->
         return
     # Partitions this worker no longer owns must not keep reporting their old lag.
     PROCESSOR_CONSUMER_LAG.clear()
+    lags: dict[tuple[str, int], int] = {}
     for tp in owned:
         offset = committed.get(tp)
         if offset is not None and offset.offset >= 0:
             lag = max(0, app.consumer.highwater(tp) - offset.offset)
             PROCESSOR_CONSUMER_LAG.labels(str(tp.partition)).set(lag)
+            lags[tp.topic, tp.partition] = lag
+    gauge.publish(lags)

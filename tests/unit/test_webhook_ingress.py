@@ -21,7 +21,7 @@ from ingest.handoff import RawEventWriter
 from ingest.rate_limit import RateLimit
 from ingest.refusal_log import RefusalLog
 from ingest.triggers import IngressTrigger, compile_ingress_trigger
-from ingest.webhooks import WebhookIngress
+from ingest.webhooks import ClientDisconnected, WebhookIngress
 from runtime.config_view import TriggerConfigView
 from runtime.kafka import durable_producer
 from runtime.secrets import Keyring, new_key_setting
@@ -260,3 +260,30 @@ async def test_a_trigger_whose_config_cannot_be_decrypted_is_503_not_404(
     answer = await webhooks.receive("sealed", {"content-type": "application/json"}, chunks(body))
 
     assert (answer.status, answer.outcome) == (503, "unavailable")
+
+
+async def failing_body(failure: Exception) -> AsyncIterator[bytes]:
+    yield b"{"
+    raise failure
+
+
+async def test_a_request_that_fails_unexpectedly_is_a_counted_500(
+    webhooks: WebhookIngress,
+) -> None:
+    def errors() -> float:
+        labels = {"definition": "slack", "outcome": "error"}
+        return REGISTRY.get_sample_value("triggerline_ingest_requests_total", labels) or 0.0
+
+    before = errors()
+
+    answer = await webhooks.receive("slack", {}, failing_body(RuntimeError("a bug")))
+
+    assert (answer.status, answer.outcome) == (500, "error")
+    assert errors() == before + 1
+
+
+async def test_a_sender_gone_before_its_body_arrived_is_not_answered(
+    webhooks: WebhookIngress,
+) -> None:
+    with pytest.raises(ClientDisconnected):
+        await webhooks.receive("slack", {}, failing_body(ClientDisconnected()))

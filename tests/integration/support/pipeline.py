@@ -115,12 +115,15 @@ class Pipeline:
 
 
 @asynccontextmanager
-async def running_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
-    """Ingest, processors, dispatchers and the delivery-log sink, with one ordinary trigger."""
+async def running_pipeline(
+    settings: Settings, *, extra_stages: tuple[str, ...] = ()
+) -> AsyncIterator[Pipeline]:
+    """Ingest, processors, dispatchers and the delivery-log sink (and `extra_stages`, such as
+    `ingest.cron`), with one ordinary trigger."""
     settings = with_free_ports(settings)
     _, auth = await project_with_key(settings, "tenant")
     base = f"http://127.0.0.1:{settings.ingest.port}"
-    stages = ("ingest", "processors", "dispatchers", "dispatchers.sink")
+    stages = ("ingest", "processors", "dispatchers", "dispatchers.sink", *extra_stages)
     consumer = await whole_topic_consumer(settings, DELIVERY_LOG.name(settings.topics.prefix))
     try:
         with running_stages(settings, *stages) as processes:

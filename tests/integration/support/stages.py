@@ -28,6 +28,8 @@ def with_free_ports(settings: Settings) -> Settings:
     local `triggerline run`) never share a port."""
     return settings.override(
         ingest__port=free_port(),
+        ingest__metrics_port=free_port(),
+        cron__metrics_port=free_port(),
         processor__metrics_port=free_port(),
         dispatcher__metrics_port=free_port(),
         sink__metrics_port=free_port(),
@@ -60,6 +62,7 @@ def stage_env(settings: Settings) -> dict[str, str]:
         "TRIGGERLINE_INGEST_HEADER_READ_TIMEOUT_S": str(settings.ingest.header_read_timeout_s),
         "TRIGGERLINE_INGEST_BODY_READ_TIMEOUT_S": str(settings.ingest.body_read_timeout_s),
         "TRIGGERLINE_INGEST_MAX_HEADER_BYTES": str(settings.ingest.max_header_bytes),
+        "TRIGGERLINE_CRON_METRICS_PORT": str(settings.cron.metrics_port),
         "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(settings.processor.metrics_port),
         "TRIGGERLINE_DISPATCHER_METRICS_PORT": str(settings.dispatcher.metrics_port),
         "TRIGGERLINE_SINK_METRICS_PORT": str(settings.sink.metrics_port),
