@@ -121,7 +121,11 @@ def run(
     _report_topics(asyncio.run(ensure_topics(settings)))
     # The stages log JSON unless told otherwise: run directly or supervised, a machine reads
     # them; here a person does.
-    pipeline = Pipeline(child_env({"TRIGGERLINE_LOG_FORMAT": log_format}))
+    # The cron producer runs as a stage of its own, as deployments run it, so that each stage
+    # has its own ops port (deploy/prometheus/local.yml scrapes all five).
+    pipeline = Pipeline(
+        child_env({"TRIGGERLINE_LOG_FORMAT": log_format, "TRIGGERLINE_CRON_ENABLED": "false"})
+    )
     try:
         pipeline.start()
         pipeline.wait_ready(f"http://{settings.ingest.host}:{settings.ingest.port}")

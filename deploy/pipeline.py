@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import httpx
 
-# `dispatchers.sink` copies the delivery log into PostgreSQL for the control-plane API.
-STAGES = ("ingest", "processors", "dispatchers", "dispatchers.sink")
+# `dispatchers.sink` copies the delivery log into PostgreSQL for the control-plane API;
+# `ingest.cron` is the cron producer (ingest's own is switched off by `triggerline run`).
+STAGES = ("ingest", "processors", "dispatchers", "dispatchers.sink", "ingest.cron")
 GRACEFUL_STOP_S = 15.0
 # Restart pauses double from the first to the last while a stage keeps exiting; one that ran
 # for STABLE_AFTER_S counts as recovered and is next restarted after the first pause again.
