@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import orjson
 from pydantic import SecretStr
 
-from benchmarks.dispatch_end_to_end import percentile
+from benchmarks.dispatch_end_to_end import cpu_seconds, cpu_shares, percentile
 from benchmarks.dispatch_throughput import reset, stats, target_process
 from benchmarks.group_watch import GroupWatch, ownership_gaps, stalls, watch
+from benchmarks.replay_live_latency import listening_pid
 from benchmarks.steady_load import (
     Fleet,
     LoadResult,
@@ -105,6 +106,10 @@ def lag_in(w: GroupWatch, start: float, end: float) -> dict[str, int]:
     return {"max": max(lags, default=0), "median": sorted(lags)[len(lags) // 2] if lags else 0}
 
 
+def broker_port(settings: Settings) -> int:
+    return int(settings.kafka.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
 def members_in(w: GroupWatch, start: float, end: float) -> int:
     return min((s.members for s in w.samples if start <= s.at < end), default=0)
 
@@ -153,11 +158,19 @@ async def measure(
     watching = asyncio.create_task(watch(settings, watches, stop))
     load = LoadResult()
     started = time.time()
+    pids = {
+        **fleet.pids(),
+        "broker": listening_pid(broker_port(settings)),
+        "target": listening_pid(int(target.rsplit(":", 1)[1])),
+        "load generator": os.getpid(),
+    }
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     sending = asyncio.create_task(
         send_steadily(urls, triggers, options.rate, options.duration_s, load)
     )
     await asyncio.sleep(options.kill_at_s)
     killed_at = time.time()
+    steady_cpu = cpu_shares(pids, cpu_before, killed_at - started)
     fleet.stages["processors-1"].kill()
     fleet.stages["dispatchers-1"].kill()
     await asyncio.sleep(options.restart_at_s - options.kill_at_s)
@@ -213,6 +226,7 @@ async def measure(
             "after_restart": window(lat, at, restarted_at, restarted_at + WINDOW_S),
             "last_window": window(lat, at, sent_until - WINDOW_S, sent_until),
         },
+        "cpu_percent_of_one_core_before_kill": steady_cpu,
         "rss_mb_at_end": rss,
         "timeline": timeline(watches, lat, at, started, sent_until),
     }
