@@ -29,6 +29,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
@@ -115,20 +116,34 @@ def members_in(w: GroupWatch, start: float, end: float) -> int:
 
 
 def timeline(
-    watches: list[GroupWatch], lat: list[float], at: list[float], start: float, end: float
+    watches: list[GroupWatch],
+    lat: list[float],
+    at: list[float],
+    answers: list[tuple[float, float, int]],
+    *,
+    start: float,
+    end: float,
 ) -> list[str]:
-    """One line per TIMELINE_STEP_S: end-to-end p99 of the events accepted then, each group's
-    members and largest total lag."""
+    """One line per TIMELINE_STEP_S: end-to-end p99 of the events accepted then, ingest's answer
+    p99 and the requests not answered 2xx among those due then, each group's members and
+    largest total lag."""
     lines = []
     step = start
     while step < end:
         e2e = window(lat, at, step, step + TIMELINE_STEP_S)
+        until = step + TIMELINE_STEP_S
+        due = [(ms, status) for when, ms, status in answers if step <= when < until]
+        answer_p99 = percentile([ms for ms, _ in due], 0.99) if due else 0.0
+        refused = sum(1 for _, status in due if status != 200)
         groups = " ".join(
             f"{w.stage} {members_in(w, step, step + TIMELINE_STEP_S)}m "
             f"lag {lag_in(w, step, step + TIMELINE_STEP_S)['max']}"
             for w in watches
         )
-        lines.append(f"t+{step - start:5.0f}s p99 {e2e.get('p99_ms', 0):8.1f} ms  {groups}")
+        lines.append(
+            f"t+{step - start:5.0f}s e2e p99 {e2e.get('p99_ms', 0):8.1f} ms  "
+            f"answer p99 {answer_p99:8.1f} ms refused {refused:4d}  {groups}"
+        )
         step += TIMELINE_STEP_S
     return lines
 
@@ -200,6 +215,7 @@ async def measure(
         "webhooks_due": load.due,
         "answered_2xx": len(accepted),
         "refused": load.refused,
+        "refused_by_status": dict(Counter(str(s) for _, _, s in load.answers if s != 200)),
         "first_refusal": load.first_refusal,
         "sender_worst_lateness_s": round(load.worst_lateness_s, 3),
         "ingest_answer_p99_ms": round(percentile(load.answer_ms, 0.99), 1),
@@ -228,7 +244,7 @@ async def measure(
         },
         "cpu_percent_of_one_core_before_kill": steady_cpu,
         "rss_mb_at_end": rss,
-        "timeline": timeline(watches, lat, at, started, sent_until),
+        "timeline": timeline(watches, lat, at, load.answers, start=started, end=sent_until),
     }
 
 
