@@ -95,7 +95,10 @@ _SCALARS: tuple[tuple[type, Any], ...] = (
 
 
 def _plain(value: Any) -> Any:
-    """celpy's own types as plain Python values."""
+    """celpy's own types as plain Python values. celpy keeps an error met while building a list
+    or map as an item of it; that is an evaluation error like a top-level one."""
+    if isinstance(value, CELEvalError):
+        raise CelEvaluationError(_eval_message(value))
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, dict):

@@ -138,6 +138,16 @@ def test_evaluation_errors_name_the_problem(engine: EngineName) -> None:
         program.evaluate({"event": EVENT})
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("expression", ["[event.missing]", '{"a": event.missing}'])
+def test_an_error_inside_a_built_list_or_map_is_an_evaluation_error(
+    engine: EngineName, expression: str
+) -> None:
+    program = compile(expression, {"event": CelType.MAP}, None, engine)
+    with pytest.raises(CelEvaluationError, match="missing"):
+        program.evaluate({"event": EVENT})
+
+
 def test_the_fast_engine_rejects_static_type_errors_at_compile_time() -> None:
     with pytest.raises(CelCompileError, match="no matching overload") as raised:
         compile('1 == "a"', {}, CelType.BOOL, "cel-expr-python")
