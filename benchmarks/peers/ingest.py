@@ -11,7 +11,7 @@ requests through benchmarks/ingest_signed.lua, a warm-up, then `--duration` seco
 Every producer writes with acks=all to a raw-events topic on the local broker under a
 throwaway prefix. Ratios are to Benthos verifying, per second and per CPU-second of the server.
 
-    python -m benchmarks.peers.ingest [--duration 15] [--connections 64]
+    python -m benchmarks.peers.ingest [--duration 10] [--connections 64]
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ async def benchmark(options: argparse.Namespace, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=64)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="triggerline-peers-") as work:

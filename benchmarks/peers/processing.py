@@ -13,7 +13,7 @@ Rates and CPU come from each consumer group's committed offsets (benchmarks/proc
 start-up excluded. The routed records are read back: Benthos's must be every event Triggerline's
 own routing code routes, retries included, with the same keys; Triggerline's, each event once.
 
-    python -m benchmarks.peers.processing [--events 50000] [--engines batch,faust]
+    python -m benchmarks.peers.processing [--events 40000] [--engines batch,faust]
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ async def benchmark(count: int, engines: list[str], work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument(
         "--engines", default=",".join(ENGINES), help="Triggerline's, comma-separated"
     )
