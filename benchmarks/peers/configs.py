@@ -30,6 +30,10 @@ PROCESSING_MAX_IN_FLIGHT = 32
 # the benchmarks (8 attempts, backoff from 0.05 s capped at 0.5 s, 5 s timeout).
 DELIVERY_MAX_IN_FLIGHT = 128
 DELIVERY_RETRIES = 7
+# Records of one partition the input may hold unacknowledged. At the default (1,024) a backlog
+# soon pauses every partition, and the input then waits out its one-second stall guard before
+# it fetches again; this many lets it drain the benchmark's backlog without pausing.
+DELIVERY_CHECKPOINT_LIMIT = 10_000
 
 
 def _service(ops_port: int) -> Config:
@@ -143,6 +147,7 @@ def delivery_config(
                 "topics": [routed_topic],
                 "consumer_group": group,
                 "start_from_oldest": True,
+                "checkpoint_limit": DELIVERY_CHECKPOINT_LIMIT,
             }
         },
         "output": {

@@ -110,7 +110,10 @@ def test_delivery_posts_with_128_in_flight_and_retries() -> None:
     config = round_trip(
         delivery_config(brokers="k:9", routed_topic="routed", group="g", ops_port=2, url="http://t")
     )
-    assert config["input"]["kafka_franz"]["topics"] == ["routed"]
+    source = config["input"]["kafka_franz"]
+    assert source["topics"] == ["routed"]
+    # Above the default 1,024 so that a backlog does not pause every partition.
+    assert source["checkpoint_limit"] > 1024
     client = config["output"]["http_client"]
     assert (client["url"], client["verb"]) == ("http://t", "POST")
     assert client["max_in_flight"] == 128
