@@ -29,14 +29,16 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
 from pydantic import SecretStr
 
-from benchmarks.dispatch_end_to_end import percentile
+from benchmarks.dispatch_end_to_end import cpu_seconds, cpu_shares, percentile
 from benchmarks.dispatch_throughput import reset, stats, target_process
 from benchmarks.group_watch import GroupWatch, ownership_gaps, stalls, watch
+from benchmarks.replay_live_latency import listening_pid
 from benchmarks.steady_load import (
     Fleet,
     LoadResult,
@@ -105,25 +107,43 @@ def lag_in(w: GroupWatch, start: float, end: float) -> dict[str, int]:
     return {"max": max(lags, default=0), "median": sorted(lags)[len(lags) // 2] if lags else 0}
 
 
+def broker_port(settings: Settings) -> int:
+    return int(settings.kafka.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
 def members_in(w: GroupWatch, start: float, end: float) -> int:
     return min((s.members for s in w.samples if start <= s.at < end), default=0)
 
 
 def timeline(
-    watches: list[GroupWatch], lat: list[float], at: list[float], start: float, end: float
+    watches: list[GroupWatch],
+    lat: list[float],
+    at: list[float],
+    answers: list[tuple[float, float, int]],
+    *,
+    start: float,
+    end: float,
 ) -> list[str]:
-    """One line per TIMELINE_STEP_S: end-to-end p99 of the events accepted then, each group's
-    members and largest total lag."""
+    """One line per TIMELINE_STEP_S: end-to-end p99 of the events accepted then, ingest's answer
+    p99 and the requests not answered 2xx among those due then, each group's members and
+    largest total lag."""
     lines = []
     step = start
     while step < end:
         e2e = window(lat, at, step, step + TIMELINE_STEP_S)
+        until = step + TIMELINE_STEP_S
+        due = [(ms, status) for when, ms, status in answers if step <= when < until]
+        answer_p99 = percentile([ms for ms, _ in due], 0.99) if due else 0.0
+        refused = sum(1 for _, status in due if status != 200)
         groups = " ".join(
             f"{w.stage} {members_in(w, step, step + TIMELINE_STEP_S)}m "
             f"lag {lag_in(w, step, step + TIMELINE_STEP_S)['max']}"
             for w in watches
         )
-        lines.append(f"t+{step - start:5.0f}s p99 {e2e.get('p99_ms', 0):8.1f} ms  {groups}")
+        lines.append(
+            f"t+{step - start:5.0f}s e2e p99 {e2e.get('p99_ms', 0):8.1f} ms  "
+            f"answer p99 {answer_p99:8.1f} ms refused {refused:4d}  {groups}"
+        )
         step += TIMELINE_STEP_S
     return lines
 
@@ -153,11 +173,19 @@ async def measure(
     watching = asyncio.create_task(watch(settings, watches, stop))
     load = LoadResult()
     started = time.time()
+    pids = {
+        **fleet.pids(),
+        "broker": listening_pid(broker_port(settings)),
+        "target": listening_pid(int(target.rsplit(":", 1)[1])),
+        "load generator": os.getpid(),
+    }
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     sending = asyncio.create_task(
         send_steadily(urls, triggers, options.rate, options.duration_s, load)
     )
     await asyncio.sleep(options.kill_at_s)
     killed_at = time.time()
+    steady_cpu = cpu_shares(pids, cpu_before, killed_at - started)
     fleet.stages["processors-1"].kill()
     fleet.stages["dispatchers-1"].kill()
     await asyncio.sleep(options.restart_at_s - options.kill_at_s)
@@ -187,6 +215,7 @@ async def measure(
         "webhooks_due": load.due,
         "answered_2xx": len(accepted),
         "refused": load.refused,
+        "refused_by_status": dict(Counter(str(s) for _, _, s in load.answers if s != 200)),
         "first_refusal": load.first_refusal,
         "sender_worst_lateness_s": round(load.worst_lateness_s, 3),
         "ingest_answer_p99_ms": round(percentile(load.answer_ms, 0.99), 1),
@@ -213,8 +242,9 @@ async def measure(
             "after_restart": window(lat, at, restarted_at, restarted_at + WINDOW_S),
             "last_window": window(lat, at, sent_until - WINDOW_S, sent_until),
         },
+        "cpu_percent_of_one_core_before_kill": steady_cpu,
         "rss_mb_at_end": rss,
-        "timeline": timeline(watches, lat, at, started, sent_until),
+        "timeline": timeline(watches, lat, at, load.answers, start=started, end=sent_until),
     }
 
 

@@ -185,6 +185,9 @@ class LoadResult:
     refused: int = 0
     first_refusal: str = ""
     answer_ms: list[float] = field(default_factory=list)
+    # (wall time a request was due, its answer in ms, its status; 0 when it got none) for every
+    # request, so that a report can say when slow answers and refusals happened.
+    answers: list[tuple[float, float, int]] = field(default_factory=list)
     # The most the sender fell behind its schedule, in seconds: large means the figures are the
     # load generator's, not the pipeline's.
     worst_lateness_s: float = 0.0
@@ -222,14 +225,16 @@ async def send_steadily(
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
                 answer, status = repr(exc).encode(), 0
+            answered_ms = (time.perf_counter() - due) * 1000
+            result.answers.append((due_wall + n / rate, answered_ms, status))
             if status == 200:
                 result.accepted[msg_id] = time.time()
-                result.answer_ms.append((time.perf_counter() - due) * 1000)
+                result.answer_ms.append(answered_ms)
             else:
                 result.refused += 1
                 result.first_refusal = result.first_refusal or f"{status} {answer[:200]!r}"
 
-        start = time.perf_counter()
+        start, due_wall = time.perf_counter(), time.time()
         total = int(rate * duration_s)
         for n in range(total):
             due = start + n / rate

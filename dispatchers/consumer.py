@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from dispatchers.delivery import WorkItem
 from dispatchers.tracker import PartitionTracker, RetryState
+from dispatchers.work_item import WorkItem
 from runtime.metrics import DISPATCH_PAUSED_PARTITIONS, DISPATCH_PENDING
 from runtime.settings import Settings
 from schemas.codec import RecordPosition

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, get_args
+from typing import Literal, Protocol, get_args
 
 from dispatchers.backoff import Backoff, next_due
 from dispatchers.circuit import CircuitBreaker, CircuitBreakers
@@ -26,6 +25,7 @@ from dispatchers.limits import DestinationLimiter, DestinationLimits
 from dispatchers.targets import AttemptResult, endpoint_of
 from dispatchers.tracker import RetryState
 from dispatchers.waiting import sleep_unless_stopping, unless_stopping
+from dispatchers.work_item import DeadLetterCause, WorkItem, history_entry
 from runtime.logging import log_context
 from runtime.metrics import (
     DEAD_LETTERS_WRITTEN,
@@ -37,29 +37,13 @@ from runtime.metrics import (
     export_dispatcher_series,
 )
 from runtime.tracing import Tracing
-from schemas.codec import RecordDecodeError, RecordPosition
+from schemas.codec import RecordDecodeError
 from schemas.records import RoutedEvent
 from schemas.topics import ROUTED_EVENTS
 
 log = logging.getLogger("triggerline.dispatchers")
 
 VIEW_RETRY_S = 1.0
-
-# Why a record was dead-lettered, as the dead-letter counter's bounded label; the letter itself
-# carries the full reason.
-DeadLetterCause = Literal["undecodable", "trigger_unusable", "rejected", "retries_exhausted"]
-
-
-@dataclass(slots=True)
-class WorkItem:
-    position: RecordPosition
-    key: bytes | None
-    value: bytes | None
-    # Restored from the commit metadata when an earlier dispatcher already tried this record.
-    retry: RetryState | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    # Read only when tracing is on: the trace context the processors wrote.
-    headers: Sequence[tuple[str, bytes | None]] = ()
 
 
 class DispatchTriggerLookup(Protocol):
@@ -232,7 +216,7 @@ class Deliverer:
             attempt = (state.attempts if state else 0) + 1
             first_at = state.first_attempt_at if state else time.time()
             DISPATCH_ATTEMPT_LATENCY.labels(event.targetkind).observe(latency_s)
-            item.history.append(_history_entry(attempt, result, latency_s))
+            item.history.append(history_entry(attempt, result, latency_s))
             if result.outcome == "delivered":
                 await self._delivered(event, result, attempt, latency_s)
                 return True
@@ -319,10 +303,8 @@ class Deliverer:
             error=result.error,
             latency_ms=latency_s * 1000,
         )
-        await self._dead_letter(item, event, reason, result.error, cause=cause)
-        DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
-        await self._journal.record(
-            event, "dead_lettered", attempt=attempt, reason=reason, error=result.error
+        await self._dead_lettered(
+            item, event, reason=reason, error=result.error, cause=cause, attempt=attempt
         )
 
     async def _skipped(self, event: RoutedEvent, reason: str) -> None:
@@ -337,10 +319,25 @@ class Deliverer:
         # The trigger exists but its config cannot be used here (e.g. a secret this process
         # cannot decrypt): its events are kept, re-drivable once the cause is fixed.
         log.error("trigger config is unusable; dead-lettered", extra={"error": unusable})
-        await self._dead_letter(item, event, "trigger_unusable", unusable, cause="trigger_unusable")
+        await self._dead_lettered(
+            item, event, reason="trigger_unusable", error=unusable, cause="trigger_unusable"
+        )
+
+    async def _dead_lettered(
+        self,
+        item: WorkItem,
+        event: RoutedEvent,
+        *,
+        reason: str,
+        error: str | None,
+        cause: DeadLetterCause,
+        attempt: int = 0,
+    ) -> None:
+        """The event's letter is written, then its final delivery-log step."""
+        await self._dead_letter(item, event, reason, error, cause=cause)
         DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
         await self._journal.record(
-            event, "dead_lettered", attempt=0, reason="trigger_unusable", error=unusable
+            event, "dead_lettered", attempt=attempt, reason=reason, error=error
         )
 
     async def _dead_letter(
@@ -391,14 +388,3 @@ class Deliverer:
 
     async def _wait_until(self, due_at: float) -> bool:
         return await sleep_unless_stopping(due_at - time.time(), self._stopping)
-
-
-def _history_entry(attempt: int, result: AttemptResult, latency_s: float) -> dict[str, Any]:
-    return {
-        "attempt": attempt,
-        "at": datetime.now(UTC).isoformat(),
-        "outcome": result.outcome,
-        "http_status": result.http_status,
-        "error": result.error,
-        "latency_ms": round(latency_s * 1000, 3),
-    }

@@ -10,8 +10,8 @@ from typing import get_args
 import pytest
 from prometheus_client import REGISTRY
 
-from dispatchers.delivery import DeadLetterCause, WorkItem
 from dispatchers.targets import AttemptResult
+from dispatchers.work_item import DeadLetterCause, WorkItem
 from processors.dedupe import PartitionMarks
 from processors.handler import DeadLetterReason, RawEventHandler
 from schemas.codec import RecordPosition

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from dispatchers.circuit import CircuitBreakers
-from dispatchers.delivery import WorkItem
 from dispatchers.targets import AttemptResult
 from dispatchers.tracker import RetryState
+from dispatchers.work_item import WorkItem
 from schemas.codec import RecordPosition
 from schemas.records import RoutedEvent
 from schemas.topics import ROUTED_EVENTS

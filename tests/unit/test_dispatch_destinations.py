@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from dispatchers.backoff import Backoff, RetryPolicy
 from dispatchers.circuit import CircuitBreakers
 from dispatchers.compiled import DestinationPolicy, DispatchTrigger, compile_dispatch_trigger
-from dispatchers.delivery import WorkItem
 from dispatchers.targets import AttemptResult
 from dispatchers.tracker import RetryState
+from dispatchers.work_item import WorkItem
 from runtime.secrets import Keyring, new_key_setting
 from schemas.codec import RecordPosition
 from schemas.records import RoutedEvent

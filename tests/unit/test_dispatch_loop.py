@@ -16,8 +16,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from dispatchers.consumer import CommittedOffsets, Dispatcher
-from dispatchers.delivery import WorkItem
 from dispatchers.tracker import PartitionTracker, RetryState
+from dispatchers.work_item import WorkItem
 from runtime.settings import Settings
 from schemas.topics import DESTINATION_HEADER
 

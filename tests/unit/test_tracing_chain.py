@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from dispatchers.compiled import DispatchTrigger
-from dispatchers.delivery import WorkItem
 from dispatchers.targets import Targets
+from dispatchers.work_item import WorkItem
 from ingest.handoff import RawEventWriter
 from processors.dedupe import PartitionMarks
 from processors.spans import ProcessorSpans

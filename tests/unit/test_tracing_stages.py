@@ -15,8 +15,8 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from opentelemetry.trace import SpanKind, StatusCode, format_trace_id
 
-from dispatchers.delivery import WorkItem
 from dispatchers.targets import AttemptResult, Targets
+from dispatchers.work_item import WorkItem
 from ingest.handoff import KafkaUnavailable, RawEventWriter
 from processors.dedupe import PartitionMarks
 from processors.spans import ProcessorSpans
