@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,6 +40,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 INVALID_URL_ENDPOINT = "invalid-url"
 # Enough of a response body to keep the connection reusable; the rest is not needed.
 RESPONSE_READ_LIMIT = 64 * 1024
+# Distinct target URLs whose checks and endpoint are remembered; each attempt would otherwise
+# parse its URL twice. Far more than one process's destinations deliver to at once.
+URL_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +60,13 @@ def endpoint_of(event: RoutedEvent) -> str:
     """
     if event.targetkind != "http":
         return event.targetref
+    return _http_endpoint(event.targetref)
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _http_endpoint(target_url: str) -> str:
     try:
-        parts = urlsplit(event.targetref)
+        parts = urlsplit(target_url)
         host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         return INVALID_URL_ENDPOINT
@@ -99,6 +108,28 @@ def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
     return AttemptResult(
         "permanent", error=redact_urls_in(f"request refused before sending: {exc}")
     )
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _url_problems(target_url: str) -> tuple[str | None, str | None]:
+    """Why no request may go to this URL: (as a URL at all, as a private address)."""
+    try:
+        url = urlsplit(target_url)
+        _ = url.port  # urlsplit accepts a malformed port; reading it raises
+    except ValueError:
+        return "http target URL is not a valid URL", None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return "http target URL must be http(s)://host/...", None
+    literal = literal_address(url.hostname)
+    if literal and is_forbidden(literal):
+        return None, f"target address {literal} is not public"
+    return None, None
+
+
+@lru_cache(maxsize=16)
+def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # One per distinct timeout: aiohttp reads it, never changes it.
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 class Targets:
@@ -158,7 +189,7 @@ class Targets:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
+                timeout=_total_timeout(policy.timeout_s),
             ) as response:
                 await response.content.read(RESPONSE_READ_LIMIT)
                 if span is not None:
@@ -175,21 +206,12 @@ class Targets:
 
     def _refusal(self, target_url: str, policy: DestinationPolicy) -> str | None:
         """Why a request to this URL must not be sent at all, if it must not."""
-        try:
-            url = urlsplit(target_url)
-            _ = url.port  # urlsplit accepts a malformed port; reading it raises
-        except ValueError:
-            return "http target URL is not a valid URL"
-        if url.scheme not in ("http", "https") or not url.hostname:
-            return "http target URL must be http(s)://host/..."
+        malformed, private = _url_problems(target_url)
+        if malformed is not None:
+            return malformed
         if policy.signing_key is None:
             return f"destination {policy.name} has no signing secret for its http target"
-        if self._allow_private:
-            return None
-        literal = literal_address(url.hostname)
-        if literal and is_forbidden(literal):
-            return f"target address {literal} is not public"
-        return None
+        return None if self._allow_private else private
 
     async def _kafka(self, event: RoutedEvent, body: bytes) -> AttemptResult:
         if not event.targetref:
