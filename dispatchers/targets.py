@@ -13,14 +13,20 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import Span
 
 from dispatchers.backoff import parse_retry_after
 from dispatchers.compiled import DestinationPolicy
-from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
+from dispatchers.guard import ForbiddenAddress, is_forbidden, literal_address
+from dispatchers.http_client import (
+    ConnectionFailed,
+    HttpClient,
+    InvalidTargetURL,
+    ResponseFailed,
+    prepared,
+)
 from runtime import standard_webhooks
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.tracing import Tracing
@@ -92,19 +98,15 @@ def classify_status(status: int, retry_after: str | None) -> AttemptResult:
 
 def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
     """The attempt's outcome; its error text is shown to humans, so URLs in it are redacted."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectionFailed):
         if isinstance(exc.os_error, ForbiddenAddress):
             return AttemptResult("permanent", error=str(exc.os_error))
         return AttemptResult("retryable", error=f"connection failed: {exc.os_error}")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return AttemptResult("permanent", error="http target URL is not a valid URL")
     if isinstance(exc, TimeoutError):
         return AttemptResult("retryable", error=f"timed out after {timeout_s:g} s")
-    if isinstance(exc, aiohttp.ClientError):
-        # Some of aiohttp's messages quote the request URL (ClientResponseError for a response
-        # it cannot parse), query string included.
+    if isinstance(exc, ResponseFailed):
         return AttemptResult("retryable", error=redact_urls_in(f"{type(exc).__name__}: {exc}"))
-    # aiohttp refuses some header or URL values outright; sending again cannot help.
+    # A header value or URL HTTP cannot carry; sending again cannot help.
     return AttemptResult(
         "permanent", error=redact_urls_in(f"request refused before sending: {exc}")
     )
@@ -126,12 +128,6 @@ def _url_problems(target_url: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-@lru_cache(maxsize=16)
-def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # One per distinct timeout: aiohttp reads it, never changes it.
-    return aiohttp.ClientTimeout(total=seconds)
-
-
 class Targets:
     def __init__(
         self,
@@ -148,16 +144,16 @@ class Targets:
         self._kafka_topics = kafka_topics
         self._allow_private = allow_private
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
 
     async def start(self) -> None:
-        resolver = None if self._allow_private else GuardedResolver()
-        connector = aiohttp.TCPConnector(limit=self._max_connections, resolver=resolver)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self._client = HttpClient(
+            max_connections=self._max_connections, guard=not self._allow_private
+        )
 
     async def close(self) -> None:
-        if self._session:
-            await self._session.close()
+        if self._client:
+            await self._client.close()
 
     async def attempt(
         self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
@@ -171,7 +167,7 @@ class Targets:
     async def _http(
         self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
     ) -> AttemptResult:
-        if self._session is None:
+        if self._client is None:
             raise RuntimeError("Targets.start() was not called")
         refusal = self._refusal(event.targetref, policy)
         if refusal is not None or policy.signing_key is None:
@@ -181,21 +177,26 @@ class Targets:
         headers["content-type"] = CLOUDEVENTS_JSON
         if event.replayid is not None:
             headers[REPLAY_HEADER] = event.replayid
+        try:
+            target = prepared(event.targetref)
+        except InvalidTargetURL:
+            return AttemptResult("permanent", error="http target URL is not a valid URL")
+        except ValueError as exc:
+            return _failed_request(exc, policy.timeout_s)
         tracing = self._tracing
         span = None if tracing is None else _http_span(tracing, event.targetref, headers)
         try:
-            async with self._session.post(
-                event.targetref,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=_total_timeout(policy.timeout_s),
-            ) as response:
-                await response.content.read(RESPONSE_READ_LIMIT)
-                if span is not None:
-                    _answered(span, response.status)
-                return classify_status(response.status, response.headers.get("retry-after"))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            answer = await self._client.post(
+                target,
+                list(headers.items()),
+                body,
+                timeout_s=policy.timeout_s,
+                body_limit=RESPONSE_READ_LIMIT,
+            )
+            if span is not None:
+                _answered(span, answer.status)
+            return classify_status(answer.status, answer.retry_after)
+        except (ConnectionFailed, ResponseFailed, TimeoutError, ValueError) as exc:
             failed = _failed_request(exc, policy.timeout_s)
             if span is not None:
                 Tracing.failed(span, _error_type(exc), failed.error)
