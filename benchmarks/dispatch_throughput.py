@@ -115,23 +115,31 @@ async def running_dispatcher(settings: Settings) -> AsyncIterator[asyncio.subpro
         await process.wait()
 
 
-async def target_drain(base: str, events: int, pid: int) -> Drain:
+async def target_drain(base: str, events: int, pid: int, broker_pid: int | None = None) -> Drain:
     """Deliveries/s from the target's first request to its `events`-th, and the CPU of the
-    delivering process `pid` while the target was receiving."""
-    window: list[tuple[float, float]] = []
+    delivering process `pid`, of the target and of the broker (`broker_pid`, if given) while
+    the target was receiving."""
+    pids = [pid] if broker_pid is None else [pid, broker_pid]
+    window: list[tuple[float, list[float], float]] = []
     async with httpx.AsyncClient() as client:
 
         async def drained() -> dict[str, Any] | None:
             got: dict[str, Any] = (await client.get(f"{base}/count")).json()
             if (got["count"] > 0 and not window) or got["count"] >= events:
-                window.append((time.perf_counter(), cpu_seconds(pid)))
+                window.append((time.perf_counter(), [cpu_seconds(p) for p in pids], got["cpu_s"]))
             return got if got["count"] >= events else None
 
         done = await eventually(drained, timeout_s=600, interval_s=0.1)
-    (started, cpu_before), (ended, cpu_after) = window[0], window[-1]
+    (started, cpu_before, target_before), (ended, cpu_after, target_after) = window[0], window[-1]
+    seconds = ended - started
+    if seconds <= 0:
+        raise RuntimeError(f"{events} deliveries arrived within one poll: too few to measure")
+    cpu = [(after - before) / seconds for before, after in zip(cpu_before, cpu_after, strict=True)]
     return Drain(
         events / (done["last"] - done["first"]),
-        (cpu_after - cpu_before) / (ended - started) if ended > started else 0.0,
+        cpu[0],
+        broker_cpu=cpu[1] if broker_pid is not None else None,
+        target_cpu=(target_after - target_before) / seconds,
     )
 
 

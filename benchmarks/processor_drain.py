@@ -111,6 +111,8 @@ class Drain:
     cpu: float
     # The same for the broker, when it runs on this machine.
     broker_cpu: float | None = None
+    # The same for the HTTP target a delivery drain delivers to.
+    target_cpu: float | None = None
 
     @property
     def per_cpu_s(self) -> float:

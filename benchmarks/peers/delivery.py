@@ -7,10 +7,12 @@ own process, answering 204 at once):
 
 Each first drains `--events` routed records produced beforehand (`--keys` correlation ids):
 deliveries/s from the target's first request to its last, and the CPU of the delivering process
-meanwhile. Then, caught up, it delivers records produced at `--rate` per second for `--seconds`
-seconds: end to end is from a record's `receivedat` (stamped as it is produced) to the target's
-receipt. The dispatcher signs every request, logs each delivery to the delivery log (acks=all)
-and keeps one correlation id's deliveries in order; Benthos does none of that.
+meanwhile (the broker's and the target's beside it: a target near one core holds both peers'
+rate down, and per CPU-second is then the fair comparison). Then, caught up, it delivers records
+produced at `--rate` per second for `--seconds` seconds: end to end is from a record's
+`receivedat` (stamped as it is produced) to the target's receipt. The dispatcher signs every
+request, logs each delivery to the delivery log (acks=all) and keeps one correlation id's
+deliveries in order; Benthos does none of that.
 
     python -m benchmarks.peers.delivery [--events 30000] [--keys 2000] [--rate 1000] [--seconds 10]
 """
@@ -37,7 +39,7 @@ from benchmarks.ingest_load import cpu_seconds
 from benchmarks.peers.benthos import ensure_benthos, running_benthos
 from benchmarks.peers.configs import delivery_config
 from benchmarks.peers.report import load_averages, markdown_table, rate, ratio, share
-from benchmarks.processor_drain import Drain
+from benchmarks.processor_drain import Drain, local_broker_pid
 from deploy.migrate import apply_migrations
 from runtime.kafka import durable_producer
 from runtime.settings import Settings
@@ -134,7 +136,7 @@ async def benthos_run(
         url=f"{target}/hook",
     )
     async with running_benthos(binary, config, work, "delivery") as benthos:
-        drain = await target_drain(target, options.events, benthos.pid)
+        drain = await target_drain(target, options.events, benthos.pid, local_broker_pid(settings))
         latency = await paced(settings, trigger, target, benthos.pid, options)
     return Run("Benthos kafka_franz → http_client", drain, latency)
 
@@ -142,7 +144,9 @@ async def benthos_run(
 async def triggerline_run(settings: Settings, target: str, options: argparse.Namespace) -> Run:
     trigger = await prepared(settings, target, options)
     async with running_dispatcher(settings) as dispatcher:
-        drain = await target_drain(target, options.events, dispatcher.pid)
+        drain = await target_drain(
+            target, options.events, dispatcher.pid, local_broker_pid(settings)
+        )
         latency = await paced(settings, trigger, target, dispatcher.pid, options)
     return Run("Triggerline dispatchers (one process)", drain, latency)
 
@@ -172,13 +176,16 @@ async def benchmark(options: argparse.Namespace, work: Path) -> None:
         f"({options.keys:,} correlation ids) drained, then {options.rate:,}/s for "
         f"{options.seconds} s; load average {before} before, {after} after"
     )
-    header = ["what", "deliveries/s", "CPU", "deliveries per CPU-s", "of Benthos"]
+    header = ["what", "deliveries/s", "CPU", "broker CPU", "target CPU", "deliveries per CPU-s"]
+    header += ["of Benthos"]
     header += ["per CPU-s, of Benthos", f"at {options.rate:,}/s: end to end p50 / p99", "CPU"]
     rows = [
         [
             run.name,
             rate(d.events_per_s),
             share(d.cpu),
+            "n/a" if d.broker_cpu is None else share(d.broker_cpu),
+            "n/a" if d.target_cpu is None else share(d.target_cpu),
             rate(d.per_cpu_s),
             ratio(d.events_per_s, baseline.events_per_s),
             ratio(d.per_cpu_s, baseline.per_cpu_s),
