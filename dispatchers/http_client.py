@@ -1,11 +1,10 @@
 """The HTTP/1.1 client of http deliveries: one POST per attempt, over kept-alive connections.
 
 A delivery needs little of HTTP: a POST of bytes it already has, the answer's status and its
-Retry-After, and no more than a bounded part of the body. A general client (aiohttp's cost some
-130 microseconds of CPU a request here, more than the rest of a delivery together) builds
-request and response objects, header multidicts, payload wrappers and cookie jars for features
-a delivery never uses. This one writes the request in one buffer and parses the answer with
-httptools' C parser.
+Retry-After, and no more than a bounded part of the body. A general client builds request and
+response objects, header multidicts, payload wrappers and cookie jars for features a delivery
+never uses: aiohttp's took 73 µs of CPU a request here, this one, which writes the request in one
+buffer and parses the answer with httptools' C parser, 27 to 30 µs.
 
 What it keeps of a general client's behaviour: the request line, `Host` and the credentials of
 a URL's userinfo (as Basic authorization) as aiohttp sends them; TLS with certificate and host

@@ -14,7 +14,7 @@ produced at `--rate` per second for `--seconds` seconds: end to end is from a re
 request, logs each delivery to the delivery log (acks=all) and keeps one correlation id's
 deliveries in order; Benthos does none of that.
 
-    python -m benchmarks.peers.delivery [--events 30000] [--keys 2000] [--rate 1000] [--seconds 10]
+    python -m benchmarks.peers.delivery [--events 60000] [--keys 2000] [--rate 1000] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ async def benchmark(options: argparse.Namespace, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--keys", type=int, default=2_000)
     parser.add_argument("--rate", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=10.0)
