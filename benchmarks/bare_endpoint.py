@@ -31,6 +31,7 @@ def main() -> None:
         port=int(sys.argv[1]),
         log_config=None,
         access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
 

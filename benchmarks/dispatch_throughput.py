@@ -28,6 +28,8 @@ import aiohttp
 import httpx
 import orjson
 
+from benchmarks.ingest_load import cpu_seconds
+from benchmarks.processor_drain import Drain
 from deploy import local_kafka, local_postgres
 from deploy.migrate import apply_migrations
 from runtime.settings import Settings
@@ -98,11 +100,8 @@ async def baseline(base: str, bodies: list[bytes], concurrency: int) -> float:
         return len(bodies) / (time.perf_counter() - started)
 
 
-async def dispatcher_rate(settings: Settings, base: str, events: int, keys: int) -> float:
-    trigger = await publish_trigger(settings, ref=f"{base}/hook")
-    routed = [routed_event(trigger, f"conv-{n % keys}", n, f"{base}/hook") for n in range(events)]
-    await produce_routed(settings, routed)
-    await reset(base)
+@asynccontextmanager
+async def running_dispatcher(settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
     env = dispatcher_env(
         settings,
         TRIGGERLINE_DISPATCHER_METRICS_PORT=str(free_port()),
@@ -110,16 +109,47 @@ async def dispatcher_rate(settings: Settings, base: str, events: int, keys: int)
     )
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "dispatchers", env=env)
     try:
-
-        async def drained() -> dict[str, Any] | None:
-            got = await stats(base)
-            return got if got["count"] >= events else None
-
-        done = await eventually(drained, timeout_s=600, interval_s=0.5)
+        yield process
     finally:
         process.terminate()
         await process.wait()
-    return float(events / (done["last"] - done["first"]))
+
+
+async def target_drain(base: str, events: int, pid: int, broker_pid: int | None = None) -> Drain:
+    """Deliveries/s from the target's first request to its `events`-th, and the CPU of the
+    delivering process `pid`, of the target and of the broker (`broker_pid`, if given) while
+    the target was receiving."""
+    pids = [pid] if broker_pid is None else [pid, broker_pid]
+    window: list[tuple[float, list[float], float]] = []
+    async with httpx.AsyncClient() as client:
+
+        async def drained() -> dict[str, Any] | None:
+            got: dict[str, Any] = (await client.get(f"{base}/count")).json()
+            if (got["count"] > 0 and not window) or got["count"] >= events:
+                window.append((time.perf_counter(), [cpu_seconds(p) for p in pids], got["cpu_s"]))
+            return got if got["count"] >= events else None
+
+        done = await eventually(drained, timeout_s=600, interval_s=0.1)
+    (started, cpu_before, target_before), (ended, cpu_after, target_after) = window[0], window[-1]
+    seconds = ended - started
+    if seconds <= 0:
+        raise RuntimeError(f"{events} deliveries arrived within one poll: too few to measure")
+    cpu = [(after - before) / seconds for before, after in zip(cpu_before, cpu_after, strict=True)]
+    return Drain(
+        events / (done["last"] - done["first"]),
+        cpu[0],
+        broker_cpu=cpu[1] if broker_pid is not None else None,
+        target_cpu=(target_after - target_before) / seconds,
+    )
+
+
+async def dispatcher_rate(settings: Settings, base: str, events: int, keys: int) -> float:
+    trigger = await publish_trigger(settings, ref=f"{base}/hook")
+    routed = [routed_event(trigger, f"conv-{n % keys}", n, f"{base}/hook") for n in range(events)]
+    await produce_routed(settings, routed)
+    await reset(base)
+    async with running_dispatcher(settings) as process:
+        return (await target_drain(base, events, process.pid)).events_per_s
 
 
 async def measure(base_settings: Settings, events: int, keys: int, concurrency: int) -> None:

@@ -18,8 +18,7 @@ import time
 import uuid
 from typing import Any
 
-from processors.outputs import key_partition
-from runtime.kafka import durable_producer
+from runtime.kafka import durable_producer, key_partition
 from runtime.settings import Settings, get_settings
 from schemas.topics import ROUTED_EVENTS
 from tests.integration.support.isolation import drop_topics, isolated_settings

@@ -30,127 +30,37 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 from msgspec.structs import replace
 
-from benchmarks.faust_floor import FLOOR_GROUP
+from benchmarks.processor_drain import (
+    FLOOR_MODULE,
+    fresh_settings,
+    load,
+    start_worker,
+    stop_worker,
+    worker_rate,
+)
 from benchmarks.processor_workload import raw_events, triggers
 from benchmarks.tracing_sink import ingest_headers, otlp_sink
-from deploy.topics import ensure_topics
-from runtime.kafka import admin_client, durable_producer, group_consumer
+from runtime.kafka import durable_producer, group_consumer
 from runtime.settings import Settings
 from runtime.tracing import ENDPOINT_VARIABLES
-from schemas.records import RawEvent
-from schemas.topics import RAW_EVENTS, ROUTED_EVENTS, TRIGGER_CONFIG
-from schemas.triggers import Destination, Target, TriggerConfig
+from schemas.topics import RAW_EVENTS, ROUTED_EVENTS
+from schemas.triggers import Destination, Target
 from tests.integration.support.isolation import drop_topics
 from tests.integration.support.processor_workers import ENGINES
 from tests.integration.support.stages import free_port, wait_until_ready
 from tests.integration.support.topic_reader import read_all
 
-
-async def fresh_settings(base: Settings) -> Settings:
-    settings = base.override(topics__prefix=f"bench-{uuid.uuid4().hex[:10]}")
-    await ensure_topics(settings)
-    return settings
-
-
-async def load(
-    settings: Settings,
-    configs: list[TriggerConfig],
-    events: list[RawEvent],
-    headers: list[list[tuple[str, bytes]]] | None = None,
-) -> None:
-    producer = durable_producer(settings, linger_ms=20)
-    await producer.start()
-    try:
-        for config in configs:
-            await producer.send_and_wait(
-                TRIGGER_CONFIG.name(settings.topics.prefix),
-                TRIGGER_CONFIG.encode(config),
-                key=config.trigger_id.encode(),
-            )
-        topic = RAW_EVENTS.name(settings.topics.prefix)
-        futures = [
-            await producer.send(
-                topic,
-                RAW_EVENTS.encode(e),
-                key=e.trigger_id.encode(),
-                headers=None if headers is None else headers[n],
-            )
-            for n, e in enumerate(events)
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-FLOOR_MODULE = "benchmarks.faust_floor"
 CONFIGS = triggers()
 # For the latency runs: a trigger that routes every event, so that only the pipeline is timed.
 ROUTE_ALL = replace(CONFIGS[0], trigger_id=f"bench-all-{uuid.uuid4().hex[:8]}", config={})
-
-
-async def committed_total(admin: Any, group: str) -> int:
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    except GroupCoordinatorNotAvailableError:
-        # A fresh broker creates its offsets topic on the first group's request.
-        return 0
-    return sum(max(0, o.offset) for o in offsets.values())
-
-
-async def start_worker(
-    settings: Settings, env: dict[str, str], module: str = "processors", port: int = 0
-) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        env={
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "TRIGGERLINE_TOPIC_PREFIX": settings.topics.prefix,
-            "TRIGGERLINE_LOCAL_DIR": str(settings.local_dir),
-            "TRIGGERLINE_PROCESSOR_METRICS_PORT": str(port or free_port()),
-            "TRIGGERLINE_LOG_LEVEL": "WARNING",
-            **env,
-        },
-    )
-
-
-async def stop_worker(worker: asyncio.subprocess.Process) -> None:
-    worker.terminate()
-    await asyncio.wait_for(worker.wait(), 30)
-
-
-async def worker_rate(
-    settings: Settings, total: int, env: dict[str, str], module: str = "processors"
-) -> float:
-    worker = await start_worker(settings, env, module)
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        group = settings.group(FLOOR_GROUP if module == FLOOR_MODULE else "processors")
-        first: tuple[float, int] | None = None
-        while True:
-            done = await committed_total(admin, group)
-            now = time.perf_counter()
-            if first is None and done > 0:
-                first = (now, done)
-            if done >= total and first is not None:
-                return (done - first[1]) / (now - first[0])
-            await asyncio.sleep(0.1)
-    finally:
-        await admin.close()
-        await stop_worker(worker)
 
 
 async def plain_loop_rate(settings: Settings, total: int) -> float:

@@ -64,6 +64,9 @@ class CircuitBreaker:
                 await self._changed.wait()
 
     async def record(self, success: bool) -> None:
+        if success and self.state == "closed" and self._failures == 0:
+            # Nothing changes, and no caller waits on a closed circuit: the lock is not needed.
+            return
         async with self._changed:
             self._probing = False
             if success:

@@ -25,16 +25,13 @@ from dispatchers.limits import DestinationLimiter, DestinationLimits
 from dispatchers.targets import AttemptResult, endpoint_of
 from dispatchers.tracker import RetryState
 from dispatchers.waiting import sleep_unless_stopping, unless_stopping
-from dispatchers.work_item import DeadLetterCause, WorkItem, history_entry
+from dispatchers.work_item import AttemptRecord, DeadLetterCause, WorkItem
 from runtime.logging import log_context
 from runtime.metrics import (
     DEAD_LETTERS_WRITTEN,
-    DISPATCH_ATTEMPT_LATENCY,
-    DISPATCH_DELIVERIES,
-    DISPATCH_END_TO_END_LATENCY,
     DISPATCH_IN_FLIGHT,
     UNDECODABLE_RECORDS,
-    export_dispatcher_series,
+    dispatcher_series,
 )
 from runtime.tracing import Tracing
 from schemas.codec import RecordDecodeError
@@ -90,9 +87,10 @@ class Deliverer:
         self._stopping = stopping
         # Every series is exported from the start: a process's first delivery or letter is then
         # an increase.
-        export_dispatcher_series()
-        for cause in get_args(DeadLetterCause):
-            DEAD_LETTERS_WRITTEN.labels(cause)
+        self._series = dispatcher_series()
+        self._letters = {
+            cause: DEAD_LETTERS_WRITTEN.labels(cause) for cause in get_args(DeadLetterCause)
+        }
 
     async def deliver_record(
         self,
@@ -215,8 +213,9 @@ class Deliverer:
             await breaker.record(result.outcome != "retryable")
             attempt = (state.attempts if state else 0) + 1
             first_at = state.first_attempt_at if state else time.time()
-            DISPATCH_ATTEMPT_LATENCY.labels(event.targetkind).observe(latency_s)
-            item.history.append(history_entry(attempt, result, latency_s))
+            series = self._series[event.targetkind]
+            series.attempt_seconds.observe(latency_s)
+            item.history.append(AttemptRecord(attempt, time.time(), result, latency_s))
             if result.outcome == "delivered":
                 await self._delivered(event, result, attempt, latency_s)
                 return True
@@ -255,7 +254,7 @@ class Deliverer:
                 # Too many requests, without saying for how long: the destination waits as long
                 # as this record does.
                 limiter.pause(due - now)
-            DISPATCH_DELIVERIES.labels(event.targetkind, "retrying").inc()
+            series.deliveries["retrying"].inc()
             await self._journal.record(
                 event,
                 "retrying",
@@ -271,7 +270,8 @@ class Deliverer:
     async def _delivered(
         self, event: RoutedEvent, result: AttemptResult, attempt: int, latency_s: float
     ) -> None:
-        DISPATCH_DELIVERIES.labels(event.targetkind, "delivered").inc()
+        series = self._series[event.targetkind]
+        series.deliveries["delivered"].inc()
         await self._journal.record(
             event,
             "delivered",
@@ -279,9 +279,7 @@ class Deliverer:
             http_status=result.http_status,
             latency_ms=latency_s * 1000,
         )
-        DISPATCH_END_TO_END_LATENCY.labels(event.targetkind).observe(
-            (datetime.now(UTC) - event.receivedat).total_seconds()
-        )
+        series.end_to_end_seconds.observe((datetime.now(UTC) - event.receivedat).total_seconds())
 
     async def _give_up(
         self,
@@ -294,7 +292,7 @@ class Deliverer:
         reason: str,
         cause: DeadLetterCause,
     ) -> None:
-        DISPATCH_DELIVERIES.labels(event.targetkind, "failed").inc()
+        self._series[event.targetkind].deliveries["failed"].inc()
         await self._journal.record(
             event,
             "failed",
@@ -308,7 +306,7 @@ class Deliverer:
         )
 
     async def _skipped(self, event: RoutedEvent, reason: str) -> None:
-        DISPATCH_DELIVERIES.labels(event.targetkind, "skipped").inc()
+        self._series[event.targetkind].deliveries["skipped"].inc()
         await self._journal.record(event, "skipped", attempt=0, reason=reason)
 
     async def _missing(self, item: WorkItem, event: RoutedEvent) -> None:
@@ -335,7 +333,7 @@ class Deliverer:
     ) -> None:
         """The event's letter is written, then its final delivery-log step."""
         await self._dead_letter(item, event, reason, error, cause=cause)
-        DISPATCH_DELIVERIES.labels(event.targetkind, "dead_lettered").inc()
+        self._series[event.targetkind].deliveries["dead_lettered"].inc()
         await self._journal.record(
             event, "dead_lettered", attempt=attempt, reason=reason, error=error
         )
@@ -358,9 +356,9 @@ class Deliverer:
             event=event,
             reason=reason,
             error=error,
-            attempts=item.history,
+            attempts=[attempt.entry() for attempt in item.history],
         )
-        DEAD_LETTERS_WRITTEN.labels(cause).inc()
+        self._letters[cause].inc()
 
     async def _ready(self, state: RetryState | None, breaker: CircuitBreaker) -> bool:
         """Wait until the record is due and its destination's circuit admits it; False if

@@ -10,8 +10,7 @@ a delivery holds or waits for it, so the table is bounded by the deliveries in p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 
@@ -30,16 +29,41 @@ class EndpointSlots:
     def __len__(self) -> int:
         return len(self._endpoints)
 
-    @asynccontextmanager
-    async def hold(self, endpoint: str) -> AsyncIterator[None]:
-        entry = self._endpoints.get(endpoint)
+    def hold(self, endpoint: str) -> AbstractAsyncContextManager[None]:
+        """A slot of the endpoint's, for as long as the block runs."""
+        return _EndpointSlot(self._endpoints, self._per_endpoint, endpoint)
+
+
+class _EndpointSlot:
+    # A class rather than an async generator: one is entered per delivery attempt.
+    __slots__ = ("_endpoint", "_endpoints", "_entry", "_per_endpoint")
+
+    def __init__(self, endpoints: dict[str, _Endpoint], per_endpoint: int, endpoint: str) -> None:
+        self._endpoints = endpoints
+        self._per_endpoint = per_endpoint
+        self._endpoint = endpoint
+        self._entry: _Endpoint | None = None
+
+    async def __aenter__(self) -> None:
+        entry = self._endpoints.get(self._endpoint)
         if entry is None:
-            entry = self._endpoints[endpoint] = _Endpoint(asyncio.Semaphore(self._per_endpoint))
+            entry = _Endpoint(asyncio.Semaphore(self._per_endpoint))
+            self._endpoints[self._endpoint] = entry
         entry.users += 1
         try:
-            async with entry.slots:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._endpoints[endpoint]
+            await entry.slots.acquire()
+        except BaseException:
+            self._leave(entry)
+            raise
+        self._entry = entry
+
+    async def __aexit__(self, *_: object) -> None:
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.slots.release()
+            self._leave(entry)
+
+    def _leave(self, entry: _Endpoint) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            del self._endpoints[self._endpoint]

@@ -3,18 +3,14 @@
 A target URL is user input; without a guard it could point the dispatcher at the metadata
 service, the broker or anything else on the private network. Addresses that are not globally
 routable (loopback, link-local, private, reserved, multicast, and prefixes that translate to or
-tunnel into such addresses) are refused unless a setting allows them. The check runs on the
-resolved addresses inside aiohttp's resolver, so a name cannot pass the check and then resolve
-elsewhere when the connection is made.
+tunnel into such addresses) are refused unless a setting allows them. The HTTP client
+(dispatchers/http_client.py) checks the addresses a name resolves to and connects to those
+very addresses, so a name cannot pass the check and then resolve elsewhere.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import socket
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 
 class ForbiddenAddress(OSError):
@@ -63,25 +59,8 @@ def _destination(
 
 
 def literal_address(host: str) -> str | None:
-    """The host if it is an IP literal (which aiohttp connects to without resolving)."""
+    """The host if it is an IP literal (which is connected to without resolving)."""
     try:
         return str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
         return None
-
-
-class GuardedResolver(AbstractResolver):
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        allowed = [r for r in results if not is_forbidden(r["host"])]
-        if not allowed:
-            raise ForbiddenAddress(f"{host} resolves only to non-public addresses")
-        return allowed
-
-    async def close(self) -> None:
-        await self._inner.close()

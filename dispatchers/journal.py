@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -25,6 +26,10 @@ from schemas.topics import DEAD_LETTERS, DELIVERY_LOG
 log = logging.getLogger("triggerline.dispatchers")
 
 WRITE_RETRY_S = 1.0
+
+# Every delivery-log record shows its target redacted; a process delivers to few targets, each
+# many times, so each is redacted once (up to this many).
+_redacted_target = lru_cache(maxsize=4096)(redact_url)
 
 
 class Journal:
@@ -60,7 +65,7 @@ class Journal:
             destination=event.destination,
             target_kind=event.targetkind,
             # Shown in /deliveries and /events; the real URL may carry a credential.
-            target_ref=redact_url(event.targetref),
+            target_ref=_redacted_target(event.targetref),
             attempt=attempt,
             reason=reason,
             http_status=http_status,

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 
 from dispatchers.compiled import DestinationPolicy
 from dispatchers.table import HeldTable
@@ -144,10 +144,13 @@ class DestinationLimiter:
             self._pause_timer.cancel()
             self._resumed()
 
-    @contextlib.asynccontextmanager
-    async def admitted(self, stopping: asyncio.Event) -> AsyncIterator[bool]:
+    def admitted(self, stopping: asyncio.Event) -> contextlib.AbstractAsyncContextManager[bool]:
         """Wait for a concurrency slot, the end of any pause and a token; the attempt is made
         inside. Yields False, holding nothing, if the dispatcher started stopping first."""
+        return _Admission(self, stopping)
+
+    async def _take_slot(self) -> asyncio.Semaphore | None:
+        """A concurrency slot, if the destination has a cap: the semaphore to release it to."""
         slots = self._slots
         if slots is not None:
             if slots.locked():
@@ -158,11 +161,7 @@ class DestinationLimiter:
                 self._waited("concurrency", started)
             else:
                 await slots.acquire()
-        try:
-            yield not stopping.is_set() and await self._turn(stopping)
-        finally:
-            if slots is not None:
-                slots.release()
+        return slots
 
     async def _turn(self, stopping: asyncio.Event) -> bool:
         while True:
@@ -194,6 +193,57 @@ class DestinationLimiter:
         DISPATCH_LIMIT_WAIT.labels(self._kind, limit).inc(time.monotonic() - started)
 
 
+class _Admission:
+    # A class rather than an async generator: one is entered per delivery attempt.
+    __slots__ = ("_limiter", "_slots", "_stopping")
+
+    def __init__(self, limiter: DestinationLimiter, stopping: asyncio.Event) -> None:
+        self._limiter = limiter
+        self._stopping = stopping
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> bool:
+        # A changed cap applies to later attempts; this one releases the semaphore it took.
+        self._slots = await self._limiter._take_slot()
+        try:
+            return not self._stopping.is_set() and await self._limiter._turn(self._stopping)
+        except BaseException:
+            self._release()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
+
+
+class _Configured:
+    """A held limiter, configured by the policy of the record that holds it."""
+
+    __slots__ = ("_held", "_policy")
+
+    def __init__(
+        self, held: contextlib.AbstractContextManager[DestinationLimiter], policy: DestinationPolicy
+    ) -> None:
+        self._held = held
+        self._policy = policy
+
+    def __enter__(self) -> DestinationLimiter:
+        limiter = self._held.__enter__()
+        try:
+            limiter.configure(self._policy)
+        except BaseException:
+            self._held.__exit__(None, None, None)
+            raise
+        return limiter
+
+    def __exit__(self, *_: object) -> None:
+        self._held.__exit__(None, None, None)
+
+
 class DestinationLimits:
     """One limiter per destination (trigger id, destination name), in a table with a bound and
     a retention (dispatchers/table.py). A settled limiter (not paused, its bucket full, no
@@ -222,17 +272,15 @@ class DestinationLimits:
     def __contains__(self, destination: tuple[str, str]) -> bool:
         return destination in self._table
 
-    @contextlib.contextmanager
     def hold(
         self, target_kind: str, trigger_id: str, policy: DestinationPolicy
-    ) -> Iterator[DestinationLimiter]:
+    ) -> contextlib.AbstractContextManager[DestinationLimiter]:
         """The destination's limiter, following `policy`, kept while the caller holds it."""
-        with self._table.hold(
+        held = self._table.hold(
             (trigger_id, policy.name),
             lambda: DestinationLimiter(target_kind, policy, self._clock),
-        ) as limiter:
-            limiter.configure(policy)
-            yield limiter
+        )
+        return _Configured(held, policy)
 
 
 def _forget(destination: tuple[str, str], limiter: DestinationLimiter) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Generic, TypeVar
@@ -55,20 +55,22 @@ class HeldTable(Generic[K, V]):
     def __contains__(self, key: K) -> bool:
         return key in self._entries
 
-    @contextlib.contextmanager
-    def hold(self, key: K, make: Callable[[], V]) -> Iterator[V]:
+    def hold(self, key: K, make: Callable[[], V]) -> contextlib.AbstractContextManager[V]:
         """The key's entry, made if absent, kept in the table for as long as the caller holds it."""
+        return _Held(self, key, make)
+
+    def _enter(self, key: K, make: Callable[[], V]) -> _Entry[V]:
         entry = self._entries.get(key)
         if entry is None:
             self._make_room()
             entry = self._entries[key] = _Entry(make(), self._clock())
         entry.users += 1
         self._touch(key, entry)
-        try:
-            yield entry.value
-        finally:
-            entry.users -= 1
-            self._touch(key, entry)
+        return entry
+
+    def _leave(self, key: K, entry: _Entry[V]) -> None:
+        entry.users -= 1
+        self._touch(key, entry)
 
     def _touch(self, key: K, entry: _Entry[V]) -> None:
         entry.last_used = self._clock()
@@ -100,3 +102,24 @@ class HeldTable(Generic[K, V]):
     def _forget(self, key: K) -> None:
         entry = self._entries.pop(key)
         self._forget_value(key, entry.value)
+
+
+class _Held(Generic[K, V]):
+    # A class rather than a generator: every delivery holds two entries (its circuit and its
+    # limiter).
+    __slots__ = ("_entry", "_key", "_make", "_table")
+
+    def __init__(self, table: HeldTable[K, V], key: K, make: Callable[[], V]) -> None:
+        self._table = table
+        self._key = key
+        self._make = make
+        self._entry: _Entry[V] | None = None
+
+    def __enter__(self) -> V:
+        self._entry = self._table._enter(self._key, self._make)
+        return self._entry.value
+
+    def __exit__(self, *_: object) -> None:
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            self._table._leave(self._key, entry)

@@ -9,17 +9,24 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import Span
 
 from dispatchers.backoff import parse_retry_after
 from dispatchers.compiled import DestinationPolicy
-from dispatchers.guard import ForbiddenAddress, GuardedResolver, is_forbidden, literal_address
+from dispatchers.guard import ForbiddenAddress, is_forbidden, literal_address
+from dispatchers.http_client import (
+    ConnectionFailed,
+    HttpClient,
+    InvalidTargetURL,
+    ResponseFailed,
+    prepared,
+)
 from runtime import standard_webhooks
 from runtime.kafka_targets import KafkaTargetPolicy
 from runtime.tracing import Tracing
@@ -39,6 +46,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 INVALID_URL_ENDPOINT = "invalid-url"
 # Enough of a response body to keep the connection reusable; the rest is not needed.
 RESPONSE_READ_LIMIT = 64 * 1024
+# Distinct target URLs whose checks and endpoint are remembered; each attempt would otherwise
+# parse its URL twice. Far more than one process's destinations deliver to at once.
+URL_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +66,13 @@ def endpoint_of(event: RoutedEvent) -> str:
     """
     if event.targetkind != "http":
         return event.targetref
+    return _http_endpoint(event.targetref)
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _http_endpoint(target_url: str) -> str:
     try:
-        parts = urlsplit(event.targetref)
+        parts = urlsplit(target_url)
         host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         return INVALID_URL_ENDPOINT
@@ -83,22 +98,34 @@ def classify_status(status: int, retry_after: str | None) -> AttemptResult:
 
 def _failed_request(exc: Exception, timeout_s: float) -> AttemptResult:
     """The attempt's outcome; its error text is shown to humans, so URLs in it are redacted."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectionFailed):
         if isinstance(exc.os_error, ForbiddenAddress):
             return AttemptResult("permanent", error=str(exc.os_error))
         return AttemptResult("retryable", error=f"connection failed: {exc.os_error}")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return AttemptResult("permanent", error="http target URL is not a valid URL")
     if isinstance(exc, TimeoutError):
         return AttemptResult("retryable", error=f"timed out after {timeout_s:g} s")
-    if isinstance(exc, aiohttp.ClientError):
-        # Some of aiohttp's messages quote the request URL (ClientResponseError for a response
-        # it cannot parse), query string included.
+    if isinstance(exc, ResponseFailed):
         return AttemptResult("retryable", error=redact_urls_in(f"{type(exc).__name__}: {exc}"))
-    # aiohttp refuses some header or URL values outright; sending again cannot help.
+    # A header value or URL HTTP cannot carry; sending again cannot help.
     return AttemptResult(
         "permanent", error=redact_urls_in(f"request refused before sending: {exc}")
     )
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _url_problems(target_url: str) -> tuple[str | None, str | None]:
+    """Why no request may go to this URL: (as a URL at all, as a private address)."""
+    try:
+        url = urlsplit(target_url)
+        _ = url.port  # urlsplit accepts a malformed port; reading it raises
+    except ValueError:
+        return "http target URL is not a valid URL", None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return "http target URL must be http(s)://host/...", None
+    literal = literal_address(url.hostname)
+    if literal and is_forbidden(literal):
+        return None, f"target address {literal} is not public"
+    return None, None
 
 
 class Targets:
@@ -117,16 +144,16 @@ class Targets:
         self._kafka_topics = kafka_topics
         self._allow_private = allow_private
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
 
     async def start(self) -> None:
-        resolver = None if self._allow_private else GuardedResolver()
-        connector = aiohttp.TCPConnector(limit=self._max_connections, resolver=resolver)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self._client = HttpClient(
+            max_connections=self._max_connections, guard=not self._allow_private
+        )
 
     async def close(self) -> None:
-        if self._session:
-            await self._session.close()
+        if self._client:
+            await self._client.close()
 
     async def attempt(
         self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
@@ -140,7 +167,7 @@ class Targets:
     async def _http(
         self, event: RoutedEvent, body: bytes, policy: DestinationPolicy
     ) -> AttemptResult:
-        if self._session is None:
+        if self._client is None:
             raise RuntimeError("Targets.start() was not called")
         refusal = self._refusal(event.targetref, policy)
         if refusal is not None or policy.signing_key is None:
@@ -150,21 +177,26 @@ class Targets:
         headers["content-type"] = CLOUDEVENTS_JSON
         if event.replayid is not None:
             headers[REPLAY_HEADER] = event.replayid
+        try:
+            target = prepared(event.targetref)
+        except InvalidTargetURL:
+            return AttemptResult("permanent", error="http target URL is not a valid URL")
+        except ValueError as exc:
+            return _failed_request(exc, policy.timeout_s)
         tracing = self._tracing
         span = None if tracing is None else _http_span(tracing, event.targetref, headers)
         try:
-            async with self._session.post(
-                event.targetref,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
-            ) as response:
-                await response.content.read(RESPONSE_READ_LIMIT)
-                if span is not None:
-                    _answered(span, response.status)
-                return classify_status(response.status, response.headers.get("retry-after"))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            answer = await self._client.post(
+                target,
+                list(headers.items()),
+                body,
+                timeout_s=policy.timeout_s,
+                body_limit=RESPONSE_READ_LIMIT,
+            )
+            if span is not None:
+                _answered(span, answer.status)
+            return classify_status(answer.status, answer.retry_after)
+        except (ConnectionFailed, ResponseFailed, TimeoutError, ValueError) as exc:
             failed = _failed_request(exc, policy.timeout_s)
             if span is not None:
                 Tracing.failed(span, _error_type(exc), failed.error)
@@ -175,21 +207,12 @@ class Targets:
 
     def _refusal(self, target_url: str, policy: DestinationPolicy) -> str | None:
         """Why a request to this URL must not be sent at all, if it must not."""
-        try:
-            url = urlsplit(target_url)
-            _ = url.port  # urlsplit accepts a malformed port; reading it raises
-        except ValueError:
-            return "http target URL is not a valid URL"
-        if url.scheme not in ("http", "https") or not url.hostname:
-            return "http target URL must be http(s)://host/..."
+        malformed, private = _url_problems(target_url)
+        if malformed is not None:
+            return malformed
         if policy.signing_key is None:
             return f"destination {policy.name} has no signing secret for its http target"
-        if self._allow_private:
-            return None
-        literal = literal_address(url.hostname)
-        if literal and is_forbidden(literal):
-            return f"target address {literal} is not public"
-        return None
+        return None if self._allow_private else private
 
     async def _kafka(self, event: RoutedEvent, body: bytes) -> AttemptResult:
         if not event.targetref:

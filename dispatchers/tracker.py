@@ -44,6 +44,8 @@ class PartitionTracker:
 
     def finished_before(self, offset: int) -> bool:
         """Whether a predecessor recorded `offset` as finished (a re-fetch after a restart)."""
+        if not self._restored_done:
+            return False  # the common case, asked for every record fetched
         return any(start <= offset <= end for start, end in self._restored_done)
 
     def add(self, offset: int) -> None:

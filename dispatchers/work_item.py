@@ -16,6 +16,29 @@ from schemas.codec import RecordPosition
 DeadLetterCause = Literal["undecodable", "trigger_unusable", "rejected", "retries_exhausted"]
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt, as this process made it. Kept as it came and written out only for a dead
+    letter: most records are delivered at their first attempt and never need it."""
+
+    attempt: int
+    # Epoch seconds.
+    at: float
+    result: AttemptResult
+    latency_s: float
+
+    def entry(self) -> dict[str, Any]:
+        """The attempt as a dead letter lists it."""
+        return {
+            "attempt": self.attempt,
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat(),
+            "outcome": self.result.outcome,
+            "http_status": self.result.http_status,
+            "error": self.result.error,
+            "latency_ms": round(self.latency_s * 1000, 3),
+        }
+
+
 @dataclass(slots=True)
 class WorkItem:
     position: RecordPosition
@@ -23,17 +46,6 @@ class WorkItem:
     value: bytes | None
     # Restored from the commit metadata when an earlier dispatcher already tried this record.
     retry: RetryState | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[AttemptRecord] = field(default_factory=list)
     # Read only when tracing is on: the trace context the processors wrote.
     headers: Sequence[tuple[str, bytes | None]] = ()
-
-
-def history_entry(attempt: int, result: AttemptResult, latency_s: float) -> dict[str, Any]:
-    return {
-        "attempt": attempt,
-        "at": datetime.now(UTC).isoformat(),
-        "outcome": result.outcome,
-        "http_status": result.http_status,
-        "error": result.error,
-        "latency_ms": round(latency_s * 1000, 3),
-    }

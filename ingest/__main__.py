@@ -29,6 +29,9 @@ def main() -> None:
         limit_concurrency=settings.ingest.max_connections,
         log_config=None,
         access_log=False,
+        # Nothing reads the client address from the request scope, so X-Forwarded-For is
+        # not rewritten into it, which saves a middleware layer on every request.
+        proxy_headers=False,
         # uvicorn's graceful shutdown lets in-flight hand-offs finish before the producer stops.
         timeout_graceful_shutdown=10,
     )

@@ -60,7 +60,14 @@ class RequestBoundsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self._deadline: asyncio.TimerHandle | None = None
+        # The deadline in force (loop time) and its phase; None while none is.
+        self._due: float | None = None
+        self._phase: Phase = "header_timeout"
+        # The timer that checks it. Every request moves the deadline twice; the timer is not
+        # moved with it but, when it fires early, set again for the deadline of then, so that
+        # a kept-alive connection makes a timer every `header_timeout_s` instead of two or
+        # three per request.
+        self._timer: asyncio.TimerHandle | None = None
         # Whether any byte of the request the deadline is for has arrived.
         self._request_begun = False
         # Whether the next request's headers are incomplete, and how many bytes of them came.
@@ -75,6 +82,9 @@ class RequestBoundsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -100,7 +110,7 @@ class RequestBoundsProtocol(HttpToolsProtocol):
         self._awaiting_headers = True
         self._header_bytes = 0
         # A new connection's deadline is already running: its first byte does not reset it.
-        if self._deadline is None:
+        if self._due is None:
             self._arm(self.header_timeout_s, "header_timeout")
 
     def on_headers_complete(self) -> None:
@@ -127,16 +137,30 @@ class RequestBoundsProtocol(HttpToolsProtocol):
             self._arm(self.header_timeout_s, "header_timeout")
 
     def _arm(self, timeout_s: float, phase: Phase) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(timeout_s, self._too_slow, phase)
+        due = self.loop.time() + timeout_s
+        self._due, self._phase = due, phase
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= due:
+                return  # it fires first, and sets itself again for this deadline
+            timer.cancel()
+        self._timer = self.loop.call_at(due, self._check_deadline)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        due = self._due
+        if due is None:
+            return
+        if due > self.loop.time():
+            self._timer = self.loop.call_at(due, self._check_deadline)
+            return
+        self._too_slow(self._phase)
 
     def _too_slow(self, phase: Phase) -> None:
-        self._deadline = None
+        self._due = None
         if self.transport.is_closing():
             return
         if phase == "header_timeout":

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import orjson
+from prometheus_client import Counter
 
 from ingest.handoff import KafkaUnavailable, RawEventWriter, RecordTooLarge
 from ingest.rate_limit import retry_after_header
@@ -95,6 +96,9 @@ class WebhookIngress:
         )
         self._refusals = refusals
         self._outcomes = OutcomeLog(log, settings.log_event_lines_per_s)
+        # (definition, outcome) -> its series, looked up once: both labels are bounded (the
+        # kinds and the outcomes), and `labels()` takes a lock and builds a key per call.
+        self._requests: dict[tuple[str, str], Counter] = {}
 
     async def receive(
         self, trigger_id: str, headers: Mapping[str, str], body: AsyncIterator[bytes]
@@ -117,7 +121,11 @@ class WebhookIngress:
             # Accepted events are logged where their ids are known. The message is left out:
             # some echo what the sender sent.
             self._outcomes.outcome(answer.outcome, trigger_id=trigger_id, status=answer.status)
-        INGEST_REQUESTS.labels(trigger.definition if trigger else "unknown", answer.outcome).inc()
+        key = (trigger.definition if trigger else "unknown", answer.outcome)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = INGEST_REQUESTS.labels(*key)
+        counter.inc()
         return answer
 
     def _receiving(

@@ -10,11 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
-import murmurhash2
-
-# Kafka's default partitioner (the Java client's and aiokafka's): murmur2 with this seed.
-_MURMUR2_SEED = 0x9747B28C
-
 Headers = list[tuple[str, bytes]]
 
 
@@ -46,9 +41,3 @@ class SourceRecord(Protocol):
     # Read only when tracing is on: the trace context ingest wrote.
     @property
     def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
-
-
-def key_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives `key`, so that every Triggerline
-    producer (and any Java client) puts one correlation id on one partition."""
-    return (murmurhash2.murmurhash2(key, _MURMUR2_SEED) & 0x7FFFFFFF) % partitions

@@ -17,8 +17,8 @@ import logging
 import logging.config
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -35,14 +35,27 @@ _NO_CONTEXT: dict[str, str] = {}
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
-@contextmanager
-def log_context(**fields: str | None) -> Iterator[None]:
+def log_context(**fields: str | None) -> AbstractContextManager[None]:
+    """The ids in scope, with these added, for every log line written inside the block."""
     merged = {**_context.get(_NO_CONTEXT), **{k: v for k, v in fields.items() if v is not None}}
-    token = _context.set(merged)
-    try:
-        yield
-    finally:
-        _context.reset(token)
+    return _LogContext(merged)
+
+
+class _LogContext:
+    # A class rather than a generator: the dispatchers enter one per record.
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+        self._token: contextvars.Token[dict[str, str]] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _context.set(self._fields)
+
+    def __exit__(self, *_: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
+            self._token = None
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -6,6 +6,8 @@ or a correlation id, which would grow without limit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -202,12 +204,26 @@ REPLAY_COPIES = Counter(
 )
 
 
-def export_dispatcher_series() -> None:
-    """Exports the dispatchers' series for every target kind and outcome before the first
-    delivery: Prometheus counts an increase only between two scrapes of a series, so a series
-    that appears with its first delivery hides that delivery from rates and quantiles."""
-    for kind in get_args(TargetKind):
-        DISPATCH_ATTEMPT_LATENCY.labels(kind)
-        DISPATCH_END_TO_END_LATENCY.labels(kind)
-        for outcome in DELIVERY_OUTCOMES:
-            DISPATCH_DELIVERIES.labels(kind, outcome)
+@dataclass(frozen=True, slots=True)
+class DispatcherSeries:
+    """The delivery series of one target kind, each looked up once: `labels()` takes a lock and
+    builds a key on every call, and a dispatcher reports several per delivery."""
+
+    attempt_seconds: Histogram
+    end_to_end_seconds: Histogram
+    # By outcome, one of DELIVERY_OUTCOMES.
+    deliveries: Mapping[str, Counter]
+
+
+def dispatcher_series() -> dict[str, DispatcherSeries]:
+    """The dispatchers' series by target kind, all exported before the first delivery:
+    Prometheus counts an increase only between two scrapes of a series, so a series that
+    appears with its first delivery hides that delivery from rates and quantiles."""
+    return {
+        kind: DispatcherSeries(
+            DISPATCH_ATTEMPT_LATENCY.labels(kind),
+            DISPATCH_END_TO_END_LATENCY.labels(kind),
+            {outcome: DISPATCH_DELIVERIES.labels(kind, outcome) for outcome in DELIVERY_OUTCOMES},
+        )
+        for kind in get_args(TargetKind)
+    }

@@ -25,8 +25,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from processors.dedupe import PartitionMarks
 from processors.faults import Faults
-from processors.outputs import Output, key_partition
+from processors.outputs import Output
 from processors.stop import stop_worker_now
+from runtime.kafka import key_partition
 from runtime.metrics import PROCESSOR_COMMIT_LATENCY
 
 

@@ -90,13 +90,12 @@ async def unparseable_http_target() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def test_an_attempt_error_quoting_the_url_carries_no_credential() -> None:
+async def test_an_attempt_error_carries_no_credential_of_the_url() -> None:
     async with unparseable_http_target() as port:
         result = await attempt_http(
             f"http://127.0.0.1:{port}/hook?token=tok-SECRET#frag-SECRET", allow_private=True
         )
     assert result.outcome == "retryable"
     assert result.error is not None
-    # The client's message quotes the URL; what is kept of it names the parameter only.
-    assert "token=redacted" in result.error
+    assert result.error.startswith("ResponseFailed: invalid HTTP answer")
     assert "SECRET" not in result.error
